@@ -1,0 +1,230 @@
+"""Analytic figures for the loss pages: each loss and the push it gives the true logit.
+
+The curves come from the loss functions in ``lossdemo.losses`` through autograd, so a figure shows
+what the implementation computes rather than a formula typed a second time. The set-up is one
+example of a C-class problem (C = 10, as in the datasets here) whose true class has softmax
+probability p_y while the other classes share 1 − p_y equally; the gradient on the true logit
+depends only on p_y, so this slice loses nothing. ``l1-logits`` acts on raw logits, so it gets its
+own figure against the true logit z_y, with every other logit held at 0.
+
+    python -c "from pathlib import Path; from lossdemo.loss_shapes import draw_loss_shape_figures; \
+draw_loss_shape_figures(Path('docs/generated'))"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from lossdemo import losses
+from lossdemo.plotstyle import loss_colour, use_style
+
+NUM_CLASSES = 10
+FOCAL_GAMMAS = (0.5, 1.0, 2.0, 5.0)
+PROBABILITY_SPECS = ("mae", "ce") + tuple(f"focal:{gamma:g}" for gamma in FOCAL_GAMMAS)
+# Palette slots not taken by the report's fixed loss colours (see plotstyle._FIXED_LOSS_COLOURS).
+_EXTRA_COLOUR_INDEX = {"focal:1": 1, "focal:5": 5}
+_LABELS = {"mae": "MAE (on softmax)", "ce": "cross-entropy", "l1-logits": "l1-logits (nn.L1Loss)"}
+
+
+@dataclass(frozen=True)
+class LossCurve:
+    """One loss sampled along a path of logits; arrays share one length.
+
+    Attributes:
+        spec: Loss spec as accepted by ``lossdemo.losses.parse_loss_spec``, e.g. "focal:2".
+        true_logit: z_y at each sample point.
+        true_probability: p_y = softmax(z)_y at each sample point.
+        loss: Per-example loss.
+        true_logit_push: −∂loss/∂z_y, how strongly one gradient-descent step raises the true logit.
+    """
+
+    spec: str
+    true_logit: np.ndarray
+    true_probability: np.ndarray
+    loss: np.ndarray
+    true_logit_push: np.ndarray
+
+
+def _per_example_loss(spec: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Unreduced loss from the package's own functions, so a row's gradient is that example's."""
+    parsed = losses.parse_loss_spec(spec)
+    if parsed.class_balanced:
+        raise ValueError(f"loss {spec!r} has class weights; allowed here: mae, l1-logits, ce, focal:<gamma>")
+    if parsed.name == "mae":
+        return losses.mae_loss(logits, targets, reduction="none")
+    if parsed.name == "l1-logits":
+        return losses.l1_logits_loss(logits, targets, reduction="none")
+    if parsed.name == "ce":
+        return losses.cross_entropy_loss(logits, targets, reduction="none")
+    return losses.focal_loss(logits, targets, gamma=parsed.gamma, reduction="none")
+
+
+def _curve_along(spec: str, logits: torch.Tensor) -> LossCurve:
+    """Evaluate ``spec`` on each row of ``logits`` (true class 0) and differentiate by autograd."""
+    logits = logits.detach().clone().requires_grad_(True)  # (P, C), float64
+    targets = torch.zeros(logits.shape[0], dtype=torch.int64)
+    per_example = _per_example_loss(spec, logits, targets)
+    per_example.sum().backward()  # rows are independent, so row i's gradient is example i's
+    return LossCurve(
+        spec=spec,
+        true_logit=logits[:, 0].detach().numpy().copy(),
+        true_probability=torch.softmax(logits.detach(), dim=1)[:, 0].numpy().copy(),
+        loss=per_example.detach().numpy().copy(),
+        true_logit_push=-logits.grad[:, 0].numpy().copy(),
+    )
+
+
+def probability_curves(
+    specs: Sequence[str] = PROBABILITY_SPECS,
+    num_classes: int = NUM_CLASSES,
+    true_probability: np.ndarray | None = None,
+) -> dict[str, LossCurve]:
+    """Loss and true-logit push against p_y, with the other classes sharing 1 − p_y equally.
+
+    Args:
+        specs: Loss specs to evaluate (no class-balanced ones: one example has no class counts).
+        num_classes: C; the other C − 1 classes each get probability (1 − p_y) / (C − 1).
+        true_probability: Values of p_y in (0, 1); by default a fine grid that avoids the ends,
+            where cross-entropy is infinite.
+
+    Returns:
+        Curves keyed by spec, in the order given.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2; got {num_classes}")
+    if true_probability is None:
+        true_probability = np.linspace(0.005, 0.995, 397)
+    p_true = torch.as_tensor(np.asarray(true_probability), dtype=torch.float64)
+    if not bool(torch.all((p_true > 0) & (p_true < 1))):
+        raise ValueError("true_probability values must lie strictly between 0 and 1")
+    # Logits are log-probabilities (softmax is shift-invariant), so softmax(z) reproduces p exactly.
+    logits = torch.empty(len(p_true), num_classes, dtype=torch.float64)
+    logits[:, 0] = torch.log(p_true)
+    logits[:, 1:] = torch.log((1 - p_true) / (num_classes - 1))[:, None]
+    return {spec: _curve_along(spec, logits) for spec in specs}
+
+
+def l1_logits_curve(num_classes: int = NUM_CLASSES, true_logit: np.ndarray | None = None) -> LossCurve:
+    """``l1-logits`` against the raw true logit z_y, with every other logit at 0.
+
+    Args:
+        num_classes: C; the loss averages |z_k − onehot_k| over the C classes.
+        true_logit: Values of z_y; by default a grid over [−6, 6] that straddles the kink at 1.
+
+    Returns:
+        The curve; its push is +1/C below z_y = 1 and −1/C above, whatever p_y is.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2; got {num_classes}")
+    if true_logit is None:
+        true_logit = np.linspace(-6.0, 6.0, 401)
+    logits = torch.zeros(len(true_logit), num_classes, dtype=torch.float64)
+    logits[:, 0] = torch.as_tensor(np.asarray(true_logit), dtype=torch.float64)
+    return _curve_along("l1-logits", logits)
+
+
+def _style_for(spec: str) -> dict:
+    colour = loss_colour(spec, _EXTRA_COLOUR_INDEX.get(spec, 0))
+    label = _LABELS.get(spec) or f"focal, γ = {spec.partition(':')[2]}"
+    return {"color": colour, "label": label}
+
+
+def _draw_against_probability(curves: Sequence[LossCurve], title: str, reference: LossCurve | None,
+                              num_classes: int) -> plt.Figure:
+    """Two panels against p_y: the loss (left) and the push on the true logit (right)."""
+    figure, (loss_axes, push_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    if reference is not None:  # cross-entropy as a dashed yardstick on the other losses' figures
+        for axes, values in ((loss_axes, reference.loss), (push_axes, reference.true_logit_push)):
+            axes.plot(reference.true_probability, values, linestyle="--", color="grey",
+                      linewidth=1.2, label="cross-entropy (reference)")
+    for curve in curves:
+        style = _style_for(curve.spec)
+        loss_axes.plot(curve.true_probability, curve.loss, **style)
+        push_axes.plot(curve.true_probability, curve.true_logit_push, **style)
+    for axes in (loss_axes, push_axes):
+        # A freshly initialised network sits near p_y = 1/C on every example.
+        axes.axvline(1 / num_classes, color="grey", linestyle=":", linewidth=1)
+        axes.set_xlabel("$p_y$, probability given to the true class")
+        axes.set_xlim(0, 1)
+    loss_axes.set_ylim(bottom=0, top=min(5.0, 1.05 * max(float(np.max(c.loss)) for c in curves)))
+    loss_axes.set_ylabel("loss")
+    loss_axes.set_title("loss")
+    push_axes.set_ylabel(r"$-\partial \ell / \partial z_y$")
+    push_axes.set_title("push on the true logit (dotted line: chance, $1/C$)")
+    push_axes.set_ylim(bottom=min(0.0, float(min(np.min(c.true_logit_push) for c in curves))) - 0.02)
+    loss_axes.legend(loc="upper right")  # every loss is small at the top right, so nothing is hidden
+    figure.suptitle(title)
+    return figure
+
+
+def _draw_l1_logits(curve: LossCurve, num_classes: int) -> plt.Figure:
+    """Two panels against z_y: the loss has a kink at z_y = 1 and a flat-magnitude gradient."""
+    figure, (loss_axes, push_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    style = _style_for(curve.spec)
+    loss_axes.plot(curve.true_logit, curve.loss, **style)
+    push_axes.plot(curve.true_logit, curve.true_logit_push, **style)
+    for axes in (loss_axes, push_axes):
+        axes.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+        axes.set_xlabel("$z_y$, raw true-class logit (other logits at 0)")
+    loss_axes.set_ylabel("loss")
+    loss_axes.set_title("loss")
+    push_axes.set_ylabel(r"$-\partial \ell / \partial z_y$")
+    push_axes.set_title(f"push on the true logit: $\\pm 1/C$ with $C = {num_classes}$")
+    bound = 1.6 / num_classes
+    push_axes.set_ylim(-bound, bound)
+    figure.suptitle("l1-logits: nn.L1Loss between raw logits and the one-hot target")
+    return figure
+
+
+def _draw_all(curves: dict[str, LossCurve], l1_curve: LossCurve, num_classes: int) -> plt.Figure:
+    """Every loss on one pair of axes; l1-logits is placed at the p_y its logits imply."""
+    l1_style = _style_for("l1-logits")
+    l1_style["label"] += ", others' logits at 0"
+    figure = _draw_against_probability(list(curves.values()), "All losses", None, num_classes)
+    loss_axes, push_axes = figure.axes
+    loss_axes.plot(l1_curve.true_probability, l1_curve.loss, **l1_style)
+    push_axes.plot(l1_curve.true_probability, l1_curve.true_logit_push, **l1_style)
+    push_axes.set_ylim(bottom=-1.5 / num_classes)
+    loss_axes.legend(loc="upper right")
+    return figure
+
+
+def draw_loss_shape_figures(out_dir: Path, num_classes: int = NUM_CLASSES) -> list[Path]:
+    """Write the loss-shape PNGs used by the loss pages into ``out_dir``.
+
+    Args:
+        out_dir: Folder for the figures; created if missing.
+        num_classes: C for the analytic set-up.
+
+    Returns:
+        Paths of ``loss_shapes_{mae,ce,focal,l1_logits,all}.png``, in that order.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    use_style()
+    curves = probability_curves(num_classes=num_classes)
+    l1_curve = l1_logits_curve(num_classes=num_classes)
+    focal_curves = [curve for spec, curve in curves.items() if spec.startswith("focal:")]
+    figures = {
+        "loss_shapes_mae.png": _draw_against_probability(
+            [curves["mae"]], "MAE on softmax probabilities", curves["ce"], num_classes),
+        "loss_shapes_ce.png": _draw_against_probability(
+            [curves["ce"]], "Cross-entropy", None, num_classes),
+        "loss_shapes_focal.png": _draw_against_probability(
+            focal_curves, "Focal loss for several γ", curves["ce"], num_classes),
+        "loss_shapes_l1_logits.png": _draw_l1_logits(l1_curve, num_classes),
+        "loss_shapes_all.png": _draw_all(curves, l1_curve, num_classes),
+    }
+    written = []
+    for name, figure in figures.items():
+        path = out_dir / name
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
+    return written

@@ -1,0 +1,294 @@
+"""Classification losses as pure functions of ``(logits [N, C], targets [N] int64)``.
+
+Every loss takes ``reduction`` in ``{"mean", "sum", "none"}``; "mean" is always the plain batch
+mean (sum / N), even with class weights, so losses stay comparable across specs. Losses built on
+the softmax run in float32 for half-precision logits (bf16 keeps ~3 significant digits, too few
+for log-probabilities) and return float32; gradients still flow back to the half-precision logits.
+
+    loss_fn = get_loss("focal:2")
+    loss = loss_fn(logits, targets)               # validates inputs (one device sync)
+    loss = loss_fn(logits, targets, validate=False)  # hot loop, after checking the dataset once
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Reduction = Literal["mean", "sum", "none"]
+LOSS_SPEC_FORMS = "mae, l1-logits, ce, focal:<gamma>, cb-ce, cb-focal:<gamma>"
+ClassWeights = Sequence[float] | Tensor | None
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}")
+
+
+def _check_inputs(logits: Tensor, targets: Tensor) -> None:
+    """Raise ValueError naming the first bad input; the target range check costs one sync."""
+    if not (isinstance(logits, Tensor) and logits.is_floating_point() and logits.dim() == 2):
+        got = type(logits).__name__
+        if isinstance(logits, Tensor):
+            got = f"{logits.dtype} {tuple(logits.shape)}"
+        raise ValueError(f"logits must be a floating-point tensor of shape [N, C]; got {got}")
+    num_samples, num_classes = logits.shape
+    if num_samples == 0 or num_classes < 2:
+        raise ValueError(f"logits need N >= 1 rows and C >= 2 classes; got {tuple(logits.shape)}")
+    if not (isinstance(targets, Tensor) and targets.dtype == torch.int64):
+        got = targets.dtype if isinstance(targets, Tensor) else type(targets).__name__
+        raise ValueError(f"targets must be an int64 tensor of class indices; got {got}")
+    if targets.shape != (num_samples,):
+        raise ValueError(f"targets must have shape ({num_samples},) to match logits "
+                         f"{tuple(logits.shape)}; got {tuple(targets.shape)}")
+    for value in torch.stack(torch.aminmax(targets)).tolist():
+        if not 0 <= value < num_classes:
+            raise ValueError(f"targets contain {value} but logits have {num_classes} classes; "
+                             f"targets must be in [0, {num_classes - 1}]")
+
+
+def _class_weights(alpha: ClassWeights, logits: Tensor, validate: bool) -> Tensor | None:
+    """``alpha`` as a [C] tensor on the logits' device and dtype; None stays None."""
+    if alpha is None:
+        return None
+    weights = torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)
+    if weights.shape != (logits.shape[1],):
+        raise ValueError(f"alpha must hold one weight per class ({logits.shape[1]}); "
+                         f"got shape {tuple(weights.shape)}")
+    if validate and not bool(torch.all(torch.isfinite(weights) & (weights >= 0))):
+        raise ValueError(f"alpha must be finite and >= 0; got {weights.tolist()}")
+    return weights
+
+
+def _at_least_float32(logits: Tensor) -> Tensor:
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
+def _reduce(per_sample: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return per_sample
+    return per_sample.mean() if reduction == "mean" else per_sample.sum()
+
+
+def mae_loss(logits: Tensor, targets: Tensor, reduction: Reduction = "mean", *,
+             validate: bool = True) -> Tensor:
+    """Mean absolute error between the softmax and the one-hot target.
+
+    ℓ = Σ_k |p_k − 1[k=y]| = 2 (1 − p_y), p = softmax(z), computed as −2·expm1(log p_y).
+    Gradient: ∂ℓ/∂z_k = 2 p_y (p_k − 1[k=y]), i.e. weight 2 p_y (1 − p_y) on the true logit.
+    That weight vanishes as p_y → 0: robust to mislabelled examples, but also slow to fix
+    examples it gets badly wrong (Ghosh, Kumar & Sastry, "Robust loss functions under label
+    noise for deep neural networks", AAAI 2017).
+
+    Args:
+        logits: Unnormalised scores, shape [N, C].
+        targets: Class indices, int64, shape [N].
+        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        validate: Check shapes, dtypes and target range (one device sync); False in hot loops.
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
+    """
+    _check_reduction(reduction)
+    if validate:
+        _check_inputs(logits, targets)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
+    log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
+    return _reduce(-2.0 * torch.expm1(log_p_true), reduction)
+
+
+def l1_logits_loss(logits: Tensor, targets: Tensor, reduction: Reduction = "mean", *,
+                   validate: bool = True) -> Tensor:
+    """Naive L1 on raw logits: ℓ = (1/C) Σ_k |z_k − 1[k=y]|, i.e. MAE without the softmax.
+
+    With reduction "mean" this is bit-identical to ``nn.L1Loss()(logits, one_hot)``, the
+    mistake it demonstrates. Gradient: ∂ℓ/∂z_k = sign(z_k − 1[k=y]) / C, a fixed-size push
+    toward the one-hot vector that ignores how the classes compare (contrast ``mae_loss``).
+    Computed in the logits' own dtype, like nn.L1Loss. Args and Returns as in ``mae_loss``.
+    """
+    _check_reduction(reduction)
+    if validate:
+        _check_inputs(logits, targets)
+    one_hot = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
+    if reduction == "mean":  # the mean over all N·C elements is the batch mean of class means
+        return F.l1_loss(logits, one_hot, reduction="mean")
+    return _reduce((logits - one_hot).abs().mean(dim=1), reduction)
+
+
+def cross_entropy_loss(logits: Tensor, targets: Tensor, alpha: ClassWeights = None,
+                       reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
+    """Softmax cross-entropy with optional per-class weights.
+
+    ℓ = −α_y log p_y, p = softmax(z); gradient ∂ℓ/∂z_k = α_y (p_k − 1[k=y]). Without ``alpha``
+    this equals ``F.cross_entropy``. With ``alpha``, "mean" is the plain batch mean Σ_i ℓ_i / N,
+    NOT torch's weighted mean Σ_i ℓ_i / Σ_i α_{y_i}, so the loss scale does not depend on which
+    classes happen to be in the batch.
+
+    Args:
+        logits: Unnormalised scores, shape [N, C].
+        targets: Class indices, int64, shape [N].
+        alpha: None, or one finite non-negative weight per class (length C).
+        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        validate: Check inputs and alpha values (device syncs); False in hot loops.
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
+    """
+    _check_reduction(reduction)
+    if validate:
+        _check_inputs(logits, targets)
+    logits = _at_least_float32(logits)
+    weights = _class_weights(alpha, logits, validate)
+    if weights is None:
+        return F.cross_entropy(logits, targets, reduction=reduction)
+    per_sample = F.cross_entropy(logits, targets, reduction="none") * weights[targets]
+    return _reduce(per_sample, reduction)
+
+
+def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: ClassWeights = None,
+               reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
+    """Softmax focal loss (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017).
+
+    ℓ = −α_y (1 − p_y)^γ log p_y. With w = (1 − p_y)^γ the gradient is
+    ∂ℓ/∂z_k = α_y w [(p_k − 1[k=y]) − γ log p_y · ∂log(1 − p_y)/∂z_k], where
+    ∂log(1 − p_y)/∂z_k = p_k / (1 − p_y) − p_k for k ≠ y and −p_y for k = y.
+    All of it is computed in log space: log(1 − p_y) = logsumexp_{k≠y} log p_k, finite for
+    finite logits, and w = exp(γ log(1 − p_y)). The textbook ``(1 - p) ** gamma`` gives NaN
+    gradients for γ < 1 once 1 − p_y rounds to 0 (a logit margin of ~17 in float32), because
+    x^γ has an infinite slope at 0. γ = 0 calls ``cross_entropy_loss``, so it is exactly CE.
+    With ``alpha``, "mean" is still the plain batch mean; libraries disagree here (torchvision's
+    ``sigmoid_focal_loss`` averages over all N·C elements, others divide by Σ_i α_{y_i}).
+
+    Args:
+        logits: Unnormalised scores, shape [N, C].
+        targets: Class indices, int64, shape [N].
+        gamma: Focusing parameter γ, finite and >= 0; larger γ down-weights easy examples more.
+        alpha: None, or one finite non-negative weight per class (length C).
+        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        validate: Check inputs and alpha values (device syncs); False in hot loops.
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
+    """
+    _check_reduction(reduction)
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"focal gamma must be finite and >= 0; got {gamma!r}")
+    if gamma == 0:
+        return cross_entropy_loss(logits, targets, alpha, reduction, validate=validate)
+    if validate:
+        _check_inputs(logits, targets)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
+    is_true_class = F.one_hot(targets, log_probs.shape[1]).bool()  # (N, C)
+    log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
+    log_p_others = log_probs.masked_fill(is_true_class, -math.inf)  # C >= 2, so rows stay finite
+    log_p_rest = torch.logsumexp(log_p_others, dim=1)  # log(1 - p_y), (N,)
+    per_sample = -torch.exp(gamma * log_p_rest) * log_p_true
+    weights = _class_weights(alpha, log_probs, validate)
+    if weights is not None:
+        per_sample = per_sample * weights[targets]
+    return _reduce(per_sample, reduction)
+
+
+def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.999) -> list[float]:
+    """Per-class weights from the effective number of samples (Cui et al., CVPR 2019).
+
+    w_c ∝ (1 − β) / (1 − β^{n_c}), normalised to sum to C. β = 0 gives all ones; as β → 1 the
+    weights approach inverse class frequency, so rarer classes always weigh more.
+
+    Args:
+        class_counts: Training samples per class, each > 0.
+        beta: In [0, 1).
+
+    Returns:
+        One weight per class, as plain floats.
+    """
+    try:
+        counts = [float(count) for count in class_counts]
+    except (TypeError, ValueError):
+        counts = []
+    if not counts or not all(0 < count < math.inf for count in counts):
+        raise ValueError(f"class_counts must be finite numbers > 0, one per class; "
+                         f"got {class_counts!r}")
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must be in [0, 1); got {beta!r}")
+    raw_weights = [(1 - beta) / (1 - beta**count) for count in counts]
+    return [weight * len(counts) / sum(raw_weights) for weight in raw_weights]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A parsed loss spec; ``str()`` gives its canonical text, e.g. "cb-focal:2"."""
+
+    name: str  # "mae", "l1-logits", "ce" or "focal"
+    gamma: float | None = None  # focal only
+    class_balanced: bool = False  # weight classes by class_balanced_weights (ce and focal only)
+
+    def __str__(self) -> str:
+        prefix = "cb-" if self.class_balanced else ""
+        if self.gamma is None:
+            return prefix + self.name
+        gamma_text = f"{self.gamma:g}"
+        if float(gamma_text) != self.gamma:  # ":g" keeps 6 digits; two gammas must not share a name
+            gamma_text = repr(float(self.gamma))
+        return f"{prefix}{self.name}:{gamma_text}"
+
+
+def parse_loss_spec(spec: str) -> LossSpec:
+    """Parse one of ``LOSS_SPEC_FORMS`` (e.g. "focal:0.5", "cb-ce") into a LossSpec."""
+    if not isinstance(spec, str):
+        raise TypeError(f"loss spec must be a str; got {type(spec).__name__} {spec!r}")
+    name, has_colon, gamma_text = spec.partition(":")
+    class_balanced = name.startswith("cb-")
+    base_name = name.removeprefix("cb-")
+    if base_name in ("mae", "l1-logits", "ce") and not has_colon:
+        if base_name == "ce" or not class_balanced:
+            return LossSpec(base_name, None, class_balanced)
+    if base_name != "focal":
+        raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
+    try:
+        gamma = float(gamma_text)
+    except ValueError:
+        gamma = math.nan
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"bad focal gamma {gamma_text!r} in loss {spec!r} (need a finite number "
+                         f">= 0); allowed: {LOSS_SPEC_FORMS}")
+    return LossSpec("focal", abs(gamma), class_balanced)  # abs: "focal:-0" means gamma 0.0
+
+
+def get_loss(spec: str, class_counts: Sequence[int] | None = None) -> Callable[..., Tensor]:
+    """Build ``loss_fn(logits, targets, *, validate=True) -> batch-mean loss`` from a spec.
+
+    Args:
+        spec: One of ``LOSS_SPEC_FORMS``.
+        class_counts: Training samples per class; required by cb-* specs, ignored otherwise.
+    """
+    loss_spec = parse_loss_spec(spec)
+    class_weights = None
+    if loss_spec.class_balanced:
+        if class_counts is None:
+            raise ValueError(f"loss {spec!r} needs class_counts (training samples per class); "
+                             "got None")
+        class_weights = class_balanced_weights(class_counts)
+    losses_by_name = {"mae": mae_loss, "l1-logits": l1_logits_loss, "ce": cross_entropy_loss,
+                      "focal": focal_loss}
+    base_loss = losses_by_name[loss_spec.name]
+    options = {} if loss_spec.gamma is None else {"gamma": loss_spec.gamma}
+    weights_by_place = {}  # (device, dtype) -> tensor: a host-to-device copy every step would sync
+
+    def loss_fn(logits: Tensor, targets: Tensor, *, validate: bool = True) -> Tensor:
+        if class_weights is not None:
+            place = (logits.device, _at_least_float32(logits).dtype)
+            if place not in weights_by_place:
+                weights_by_place[place] = torch.tensor(class_weights, dtype=place[1],
+                                                       device=place[0])
+            options["alpha"] = weights_by_place[place]
+        return base_loss(logits, targets, reduction="mean", validate=validate, **options)
+
+    loss_fn.__name__ = str(loss_spec)
+    return loss_fn

@@ -1,0 +1,181 @@
+"""Store and load runs: one JSON file per run, named by the hash of its config.
+
+Files are written to a unique temporary name and renamed into place, so a reader (or a second
+reproduce on the same directory) never sees a half-written result, even after ``kill -9``. Because the
+name is the config hash, a finished run is found again on the next invocation and never recomputed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .train import RunConfig, RunOutcome
+
+SCHEMA_VERSION = 1
+RUNS_SUBDIR = "runs"
+STATUSES = ("complete", "diverged")
+_REQUIRED_KEYS = ("schema_version", "run_id", "config", "history", "status", "metadata")
+_REQUIRED_HISTORY = (
+    "train_loss", "test_loss", "train_accuracy", "test_accuracy", "train_ce", "test_ce", "test_per_class_accuracy",
+)
+
+
+class ResultsFileError(ValueError):
+    """A results file that cannot be used: unreadable, not JSON, wrong schema or inconsistent."""
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A loaded run: its config as a dataclass plus the raw JSON record."""
+
+    path: Path
+    config: RunConfig
+    record: dict
+
+    @property
+    def history(self) -> dict:
+        return self.record["history"]
+
+    @property
+    def status(self) -> str:
+        return self.record["status"]
+
+
+def run_path(results_dir: str | Path, config: RunConfig) -> Path:
+    return Path(results_dir) / RUNS_SUBDIR / f"{config.run_id}.json"
+
+
+def git_revision() -> str | None:
+    """The checkout's commit (with ``-dirty`` when modified), or None outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        revision = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{revision}-dirty" if dirty else revision
+
+
+def outcome_to_record(outcome: RunOutcome, started_at: str | None = None, revision: str | None = None) -> dict:
+    """The JSON-ready record of a run, with provenance metadata."""
+    finished_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": outcome.config.run_id,
+        "config": outcome.config.to_dict(),
+        "history": outcome.history,
+        "status": outcome.status,
+        "diverged_epoch": outcome.diverged_epoch,
+        "metadata": {
+            "lossdemo_version": __version__,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "platform": platform.platform(),
+            "device": outcome.device,
+            "git_revision": revision,
+            "wall_time_s": round(outcome.wall_time_s, 3),
+            "started_at": started_at or finished_at,
+            "finished_at": finished_at,
+        },
+    }
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to a unique temp file in the same directory, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=1, allow_nan=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def save_run(results_dir: str | Path, outcome: RunOutcome, started_at: str | None = None) -> Path:
+    """Store a finished (complete or diverged) run and return its path."""
+    path = run_path(results_dir, outcome.config)
+    write_json_atomic(path, outcome_to_record(outcome, started_at=started_at, revision=git_revision()))
+    return path
+
+
+def validate_record(record: object, source: str) -> RunConfig:
+    """Check a record's structure and return its config; raise ResultsFileError naming the problem."""
+    if not isinstance(record, dict):
+        raise ResultsFileError(f"{source}: expected a JSON object, got {type(record).__name__}")
+    missing = [key for key in _REQUIRED_KEYS if key not in record]
+    if missing:
+        raise ResultsFileError(f"{source}: missing key(s) {missing}")
+    if record["schema_version"] != SCHEMA_VERSION:
+        raise ResultsFileError(
+            f"{source}: schema version {record['schema_version']!r} is not supported; "
+            f"this lossdemo reads version {SCHEMA_VERSION} (rerun with --force to recompute it)"
+        )
+    if record["status"] not in STATUSES:
+        raise ResultsFileError(f"{source}: status {record['status']!r} is invalid; allowed: {', '.join(STATUSES)}")
+    try:
+        config = RunConfig.from_dict(record["config"])
+    except (TypeError, ValueError) as error:
+        raise ResultsFileError(f"{source}: invalid config ({error})") from None
+    if config.run_id != record["run_id"]:
+        raise ResultsFileError(f"{source}: run_id {record['run_id']!r} does not match its config ({config.run_id})")
+    history = record["history"]
+    missing_history = [key for key in _REQUIRED_HISTORY if key not in history]
+    if missing_history:
+        raise ResultsFileError(f"{source}: history lacks {missing_history}")
+    lengths = {len(history[key]) for key in _REQUIRED_HISTORY}
+    if len(lengths) != 1:
+        raise ResultsFileError(f"{source}: history lists have different lengths {sorted(lengths)}")
+    if record["status"] == "complete" and lengths != {config.epochs}:
+        raise ResultsFileError(f"{source}: marked complete but has {lengths.pop()} of {config.epochs} epochs")
+    return config
+
+
+def load_run(path: str | Path) -> StoredRun:
+    """Load and validate one results file; raise ResultsFileError with a one-line reason."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsFileError(f"{path}: cannot read ({error.__class__.__name__}: {error})") from None
+    except json.JSONDecodeError as error:
+        raise ResultsFileError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}); it may be truncated") from None
+    return StoredRun(path=path, config=validate_record(record, str(path)), record=record)
+
+
+def load_runs(results_dir: str | Path) -> tuple[dict[str, StoredRun], list[str]]:
+    """All valid runs under ``results_dir`` keyed by run id, and one line per file that was skipped.
+
+    Skipped files are reported, never deleted: a corrupt file may be the only copy of hours of work.
+    """
+    runs: dict[str, StoredRun] = {}
+    problems: list[str] = []
+    for path in sorted((Path(results_dir) / RUNS_SUBDIR).glob("*.json")):
+        try:
+            stored = load_run(path)
+        except ResultsFileError as error:
+            problems.append(str(error))
+            continue
+        if path.stem != stored.config.run_id:
+            problems.append(f"{path}: file name does not match its run_id {stored.config.run_id}")
+            continue
+        runs[stored.config.run_id] = stored
+    return runs, problems

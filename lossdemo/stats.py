@@ -1,0 +1,64 @@
+"""Summary statistics over seeds: means with t-intervals, paired differences, convergence epochs.
+
+Runs with the same seed share initial weights and batch order (see ``lossdemo.train``), so two
+losses are compared seed by seed: the paired difference removes most of the seed-to-seed spread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from scipy import stats as _scipy_stats
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of ``n`` values with a two-sided confidence interval (t distribution, n-1 dof)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Mean and t-interval. With one value the interval is the point itself (nothing to estimate from)."""
+    if not values:
+        raise ValueError("mean_ci needs at least one value; got an empty sequence")
+    n = len(values)
+    mean = math.fsum(values) / n
+    if n == 1:
+        return Interval(mean, mean, mean, 1)
+    variance = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    half_width = float(_scipy_stats.t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(variance / n)
+    return Interval(mean, mean - half_width, mean + half_width, n)
+
+
+def paired_difference(a_by_seed: dict[int, float], b_by_seed: dict[int, float], confidence: float = 0.95) -> Interval:
+    """Mean and CI of ``a - b`` over the seeds both have."""
+    shared = sorted(set(a_by_seed) & set(b_by_seed))
+    if not shared:
+        raise ValueError("paired_difference needs at least one seed present in both groups")
+    return mean_ci([a_by_seed[s] - b_by_seed[s] for s in shared], confidence)
+
+
+def epochs_to_fraction(curve: Sequence[float], fraction: float = 0.95) -> int:
+    """First epoch (1-based) at which ``curve`` reaches ``fraction`` of its final value."""
+    target = fraction * curve[-1]
+    return next(epoch for epoch, value in enumerate(curve, start=1) if value >= target)
+
+
+def format_interval(interval: Interval, scale: float = 100.0, digits: int = 1) -> str:
+    """``"92.3 ± 0.4"`` (a percentage by default); the ± part is omitted for a single seed."""
+    if interval.n == 1:
+        return f"{interval.mean * scale:.{digits}f}"
+    return f"{interval.mean * scale:.{digits}f} ± {interval.half_width * scale:.{digits}f}"

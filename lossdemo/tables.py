@@ -1,0 +1,120 @@
+"""Markdown tables and generated sentences from stored runs.
+
+Every number and every verdict sentence on the site is produced here from results files, so the
+text cannot drift from the data: regenerate, and the sentences change with the numbers.
+"""
+
+from __future__ import annotations
+
+from .results import StoredRun
+from .stats import Interval, epochs_to_fraction, format_interval, mean_ci, paired_difference
+
+CONVERGENCE_FRACTION = 0.95
+
+
+def final_accuracy_by_seed(runs: list[StoredRun]) -> dict[int, float]:
+    """Final-epoch test accuracy per seed, complete runs only (diverged runs are reported, not averaged)."""
+    return {run.config.seed: run.history["test_accuracy"][-1] for run in runs if run.status == "complete"}
+
+
+def _best_accuracy(runs: list[StoredRun]) -> list[float]:
+    return [max(run.history["test_accuracy"]) for run in runs if run.status == "complete"]
+
+
+def _convergence_epochs(runs: list[StoredRun]) -> list[float]:
+    return [float(epochs_to_fraction(run.history["test_accuracy"], CONVERGENCE_FRACTION))
+            for run in runs if run.status == "complete"]
+
+
+def results_table(runs_by_loss: dict[str, list[StoredRun]]) -> str:
+    """One row per loss: final and best test accuracy (mean ± 95 % CI over seeds), convergence epoch."""
+    lines = [
+        "| loss | seeds | final test accuracy (%) | best test accuracy (%) | epochs to 95 % of final | diverged |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for loss, runs in runs_by_loss.items():
+        complete = final_accuracy_by_seed(runs)
+        diverged = sum(run.status == "diverged" for run in runs)
+        if complete:
+            final = format_interval(mean_ci(list(complete.values())))
+            best = format_interval(mean_ci(_best_accuracy(runs)))
+            convergence = format_interval(mean_ci(_convergence_epochs(runs)), scale=1.0)
+        else:
+            final = best = convergence = "—"
+        lines.append(f"| `{loss}` | {len(complete)} | {final} | {best} | {convergence} | {diverged} |")
+    lines.append("")
+    lines.append("Mean ± half-width of the 95 % t-interval over seeds. Diverged runs are counted, not averaged.")
+    return "\n".join(lines) + "\n"
+
+
+def ranking(runs_by_loss: dict[str, list[StoredRun]]) -> list[tuple[str, Interval]]:
+    """Losses with at least one complete run, best final test accuracy first."""
+    scored = [(loss, mean_ci(list(final_accuracy_by_seed(runs).values())))
+              for loss, runs in runs_by_loss.items() if final_accuracy_by_seed(runs)]
+    return sorted(scored, key=lambda item: -item[1].mean)
+
+
+def describe_difference(name_a: str, name_b: str, difference: Interval) -> str:
+    """A verdict sentence for ``a - b`` in accuracy points; "beats" only when the CI excludes 0."""
+    points = f"{difference.mean * 100:+.1f} points (95 % CI {difference.low * 100:+.1f} to {difference.high * 100:+.1f}, n = {difference.n} paired seeds)"
+    if difference.n < 2:
+        return f"`{name_a}` vs `{name_b}`: {points}; one seed cannot separate them."
+    if difference.excludes_zero():
+        winner, loser = (name_a, name_b) if difference.mean > 0 else (name_b, name_a)
+        return f"`{winner}` beats `{loser}`: `{name_a}` − `{name_b}` = {points}."
+    return f"`{name_a}` and `{name_b}` are not separated by the seeds: {points}."
+
+
+def summary_markdown(dataset: str, runs_by_loss: dict[str, list[StoredRun]]) -> str:
+    """Generated sentences on convergence and on what the seeds' spread says about the ranking."""
+    ordered = ranking(runs_by_loss)
+    if not ordered:
+        return f"No complete runs on `{dataset}` yet.\n"
+    lines = [f"**Ranking on `{dataset}`** by final test accuracy: "
+             + " > ".join(f"`{loss}` ({format_interval(interval)} %)" for loss, interval in ordered) + "."]
+    lines.append("")
+    lines.append("Paired differences between neighbours in that ranking (same seed = same initial weights and batch order):")
+    lines.append("")
+    for (loss_a, _), (loss_b, _) in zip(ordered, ordered[1:]):
+        difference = paired_difference(final_accuracy_by_seed(runs_by_loss[loss_a]),
+                                       final_accuracy_by_seed(runs_by_loss[loss_b]))
+        lines.append(f"- {describe_difference(loss_a, loss_b, difference)}")
+    convergence = {loss: mean_ci(_convergence_epochs(runs)).mean
+                   for loss, runs in runs_by_loss.items() if final_accuracy_by_seed(runs)}
+    slowest = max(convergence, key=convergence.get)
+    fastest = min(convergence, key=convergence.get)
+    lines.append("")
+    lines.append(
+        f"**Convergence.** Measured as the first epoch with at least {CONVERGENCE_FRACTION:.0%} of the run's final "
+        f"test accuracy, `{fastest}` gets there first (epoch {convergence[fastest]:.1f} on average) and "
+        f"`{slowest}` last (epoch {convergence[slowest]:.1f})."
+    )
+    diverged = {loss: sum(r.status == "diverged" for r in runs) for loss, runs in runs_by_loss.items()}
+    if any(diverged.values()):
+        lines.append("")
+        lines.append("**Diverged runs** (left out of every mean): "
+                     + ", ".join(f"`{loss}` × {count}" for loss, count in diverged.items() if count) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def compare_with_published(working: dict[str, list[StoredRun]], published: dict[str, list[StoredRun]]) -> list[str]:
+    """Per loss: does this run's final test accuracy agree with the committed one within seed noise?
+
+    "Agrees" means the difference of the means is within the half-width of the published 95 % interval.
+    """
+    lines = []
+    for loss, runs in working.items():
+        mine = list(final_accuracy_by_seed(runs).values())
+        theirs = list(final_accuracy_by_seed(published.get(loss, [])).values())
+        if not mine or not theirs:
+            lines.append(f"{loss}: no published runs to compare with")
+            continue
+        mine_ci, theirs_ci = mean_ci(mine), mean_ci(theirs)
+        gap = mine_ci.mean - theirs_ci.mean
+        tolerance = max(theirs_ci.half_width, 1e-12)
+        verdict = "agrees" if abs(gap) <= tolerance else "DIFFERS"
+        lines.append(
+            f"{loss}: {verdict} — {format_interval(mine_ci)} % here vs {format_interval(theirs_ci)} % published "
+            f"(gap {gap * 100:+.2f} points, seed noise ±{theirs_ci.half_width * 100:.2f})"
+        )
+    return lines
