@@ -41,14 +41,20 @@ def cnn1d(in_channels: int, num_classes: int, width: int = 25) -> nn.Sequential:
     )
 
 
-def cnn2d(in_channels: int, num_classes: int, width: int = 16) -> nn.Sequential:
-    """2-D CNN: (N, C, 28, 28) -> (N, num_classes). 28 -> 14 -> 7 by strided convs, then one linear layer."""
+def cnn2d(in_channels: int, num_classes: int, width: int = 16, image_size: tuple[int, int] = (28, 28)) -> nn.Sequential:
+    """2-D CNN: (N, C, H, W) -> (N, num_classes). 28 -> 14 -> 7 by strided convs, then one linear layer.
+
+    ``image_size`` sizes the linear layer, so user datasets with other image sizes (e.g. 8×8 digits)
+    work too; 28×28 builds exactly the same layers, hence the same seeded initial weights, as before.
+    """
+    # Each stride-2, 3×3, padding-1 convolution maps a side of n pixels to ceil(n / 2).
+    feature_rows, feature_columns = (-(-side // 4) for side in image_size)
     return nn.Sequential(
         nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True),  # (N, 16, 28, 28)
         nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 32, 14, 14)
         nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 32, 7, 7)
         nn.Flatten(),
-        nn.Linear(2 * width * 7 * 7, num_classes),
+        nn.Linear(2 * width * feature_rows * feature_columns, num_classes),  # (N, 32, 7, 7) flattened for 28×28
     )
 
 
@@ -104,4 +110,6 @@ def build_model(model_name: str, input_shape: tuple[int, ...], num_classes: int)
         raise ValueError(
             f"model {model_name!r} needs inputs of rank {expected_rank} per sample, got shape {tuple(input_shape)}"
         )
+    if model_name == "cnn2d":
+        return cnn2d(input_shape[0], num_classes, image_size=tuple(input_shape[1:]))
     return _BUILDERS[model_name](input_shape[0], num_classes)

@@ -79,6 +79,15 @@ def render_compare(runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
     return written
 
 
+# experiment name -> function(runs of that experiment, output dir) -> {file name: fingerprint}
+RENDERERS = {"compare": render_compare}
+
+
+def render_experiment(name: str, runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
+    """Draw one experiment's figures and tables from its stored runs."""
+    return RENDERERS[name](runs, out_dir)
+
+
 def update_manifest(out_dir: Path, written: dict[str, str]) -> None:
     """Merge ``{file: fingerprint}`` into the manifest (other experiments' entries are kept)."""
     path = out_dir / MANIFEST_NAME

@@ -8,15 +8,23 @@
 Training writes one JSON per run into ``--results-dir`` (resumable: stored runs are reused), then
 figures and tables are drawn from those files into ``--figures-dir``, and the numbers are compared
 with the published (committed) results. ``--publish`` copies the finished run set there.
+
+Bad flags or values exit with code 2 and one line on stderr naming the value and what is allowed.
+Ctrl-C or SIGTERM exits with code 130 after saying how to resume: finished runs are stored, the run
+in flight is not (runs on the real datasets resume from their last per-epoch checkpoint; see
+``--checkpoint``). Two reproduces may share a results directory: per-run locks split the work.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import signal
+import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,13 +33,17 @@ from tqdm.auto import tqdm
 from .data import DATASETS, DatasetUnavailableError
 from .experiments import EXPERIMENTS, PROFILES, plan_runs, validate_names
 from .plots import group_runs
-from .render import render_compare, update_manifest
+from .render import render_experiment, update_manifest
+from .site_files import write_site_files
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs
 from .runner import execute, pending_runs, shard
 from .tables import compare_with_published
 from .train import DEVICES, RunConfig, resolve_device
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Seconds a dataset download may stall before it fails (per network operation, not per download):
+# an offline machine whose firewall drops packets would otherwise wait minutes per mirror.
+NETWORK_TIMEOUT_S = 30
 DEFAULT_RESULTS_DIR = Path("runs")
 PUBLISHED_DIR = Path("results")
 DEFAULT_FIGURES_DIR = Path("docs", "generated")
@@ -46,17 +58,36 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of usage + traceback-like noise
-        raise UsageError(message)
+        if message.startswith("unrecognized arguments"):
+            message += f"; allowed flags: see {self.prog} --help"
+        raise UsageError(" ".join(message.split()))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; allowed: an integer > 0") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: an integer > 0")
-    return value
+def _number_or_text(text: str) -> int | float | str:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _positive_int(name: str):
+    """An argparse type for a count; the message is the one ``RunConfig`` gives for the same value."""
+
+    def parse(text: str) -> int:
+        value = _number_or_text(text)
+        if not isinstance(value, int) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} {value!r} is invalid; allowed: an integer > 0")
+        return value
+
+    return parse
+
+
+def _device(text: str) -> str:
+    if text not in DEVICES:  # the same message as resolve_device
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; allowed: {', '.join(DEVICES)}")
+    return text
 
 
 def _shard_spec(text: str) -> tuple[int, int]:
@@ -78,11 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"datasets (default: the profile's); allowed: {', '.join(DATASETS)}")
     parser.add_argument("--losses", nargs="+", metavar="SPEC",
                         help="loss specs (default: the experiment's), e.g. mae l1-logits ce focal:0.5 focal:2")
-    parser.add_argument("--seeds", type=_positive_int, metavar="N", help="number of seeds, 0..N-1 (default: the profile's)")
-    parser.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs per run (default: the experiment's)")
-    parser.add_argument("--device", default="cpu", choices=DEVICES, metavar="DEVICE",
+    parser.add_argument("--seeds", type=_positive_int("seeds"), metavar="N",
+                        help="number of seeds, 0..N-1 (default: the profile's)")
+    parser.add_argument("--epochs", type=_positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
+    parser.add_argument("--device", default="cpu", type=_device, metavar="DEVICE",
                         help=f"where to train (default: cpu); allowed: {', '.join(DEVICES)}")
-    parser.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+    parser.add_argument("--workers", type=_positive_int("workers"), default=1, metavar="N",
                         help="train N runs at once in separate processes (default: 1)")
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
                         help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")
@@ -96,30 +128,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plots-only", action="store_true", help="redraw figures from stored results; never train")
     parser.add_argument("--force", action="store_true", help="retrain runs even if stored")
     parser.add_argument("--publish", action="store_true", help="copy the finished runs into --published-dir")
+    parser.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=None,
+                        help="save each run's state after every epoch into RESULTS_DIR/checkpoints and resume "
+                             "from it after an interruption (default: only for the non-embedded datasets, "
+                             "whose runs take minutes; the embedded ones take seconds)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     return parser
 
 
-def _check_directory(path: Path, flag: str) -> None:
+def _check_directory(path: Path, flag: str, writable: bool = True) -> None:
+    """Fail now, in one line, rather than after training: ``path`` must be (or become) a writable directory."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {str(path)!r} is a file; allowed: a directory (it is created if missing)")
+    if not writable:
+        return
     existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
-    if not os.access(existing, os.W_OK):
-        raise UsageError(f"{flag} {str(path)!r} is not writable; allowed: a directory you can write to")
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {str(path)!r} is inside the file {str(existing)!r}; allowed: a directory path")
+    try:  # a real write, not os.access: root passes access checks that the file system then refuses
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {str(path)!r} is not writable ({error.strerror or error}); "
+                         f"allowed: a directory you can write to") from None
 
 
-def plan(args) -> list[RunConfig]:
-    """The run configs the flags ask for, in a stable order."""
+def configs_by_experiment(args) -> dict[str, list[RunConfig]]:
+    """Each requested experiment's run configs, as the flags and the profile size them."""
     profile = PROFILES["quick" if args.quick else "default"]
     datasets = tuple(args.datasets or profile.datasets)
     validate_names(args.experiments, datasets, args.losses or ())
     seeds = args.seeds or profile.seeds
-    configs = []
-    for name in args.experiments:
-        configs += plan_runs(EXPERIMENTS[name], datasets, tuple(args.losses or ()), seeds, args.epochs or profile.epochs)
-    if args.shard:
-        configs = shard(configs, *args.shard)
-    return configs
+    return {
+        name: plan_runs(EXPERIMENTS[name], datasets, tuple(args.losses or ()), seeds, args.epochs or profile.epochs)
+        for name in dict.fromkeys(args.experiments)
+    }
+
+
+def plan(args) -> list[RunConfig]:
+    """All run configs the flags ask for, in a stable order (this shard's only, with --shard)."""
+    configs = [config for configs in configs_by_experiment(args).values() for config in configs]
+    return shard(configs, *args.shard) if args.shard else configs
 
 
 def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> float:
@@ -157,12 +206,17 @@ def _train(configs, args, log) -> int:
 
     try:
         summary = execute(configs, args.results_dir, device=args.device, workers=args.workers, force=args.force,
-                          data_dir=args.data_dir, on_epoch=on_epoch, on_run_done=on_run_done)
+                          data_dir=args.data_dir, on_epoch=on_epoch, on_run_done=on_run_done,
+                          checkpoint=args.checkpoint)
     finally:
         bar.close()
+    for path in summary.removed_temp_files:
+        log(f"removed a temp file left by a killed process: {path}")
     for problem in summary.skipped_files:
-        log(f"skipped unreadable results file (left in place; --force retrains it): {problem}")
-    log(f"trained {len(summary.trained)} runs ({len(summary.diverged)} diverged), reused {len(summary.reused)}")
+        log(f"skipped unreadable results file (kept; if its run is planned, it is retrained and the old file "
+            f"renamed to *.corrupt-*): {problem}")
+    others = f", {len(summary.by_other_process)} stored by another process" if summary.by_other_process else ""
+    log(f"trained {len(summary.trained)} runs ({len(summary.diverged)} diverged), reused {len(summary.reused)}{others}")
     return len(summary.trained)
 
 
@@ -177,9 +231,12 @@ def _render(configs, args, figures_dir: Path, log) -> list[Path]:
         log(f"warning: {missing} planned runs are not stored yet; figures show the {len(runs)} that are")
     figures_dir.mkdir(parents=True, exist_ok=True)
     written = {}
-    compare_ids = {c.run_id for name in args.experiments if name == "compare" for c in configs}
-    if compare_ids:
-        written.update(render_compare([r for r in runs if r.config.run_id in compare_ids], figures_dir))
+    for name, experiment_configs in configs_by_experiment(args).items():
+        wanted = {config.run_id for config in experiment_configs}
+        experiment_runs = [run for run in runs if run.config.run_id in wanted]
+        if experiment_runs:
+            written.update(render_experiment(name, experiment_runs, figures_dir))
+    written.update(write_site_files(figures_dir, build_parser(), runs))
     update_manifest(figures_dir, written)
     return [figures_dir / name for name in written]
 
@@ -216,40 +273,61 @@ def run(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     started = time.perf_counter()
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout stays free for tools)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
-        if args.plots_only and args.force:
-            raise UsageError("--plots-only and --force conflict: --plots-only never trains, --force retrains")
-        if args.plots_only and args.publish:
-            raise UsageError("--plots-only and --publish conflict: publish after a run that trained or reused results")
-        _check_directory(args.results_dir, "--results-dir")
-        figures_dir = args.figures_dir or (args.results_dir / "figures" if args.quick else DEFAULT_FIGURES_DIR)
-        _check_directory(figures_dir, "--figures-dir")
-        if not args.plots_only:
-            resolve_device(args.device)
-        configs = plan(args)
-        if not configs:
-            raise UsageError(f"shard {args.shard[0]}/{args.shard[1]} of this plan is empty; allowed: fewer shards")
+        try:  # everything that can be checked before any work: bad input costs seconds, not an hour
+            args, figures_dir, configs = _validated(argv)
+        except (UsageError, ValueError, TypeError) as error:
+            return _fail(log, error, EXIT_USAGE)
+        if socket.getdefaulttimeout() is None:
+            socket.setdefaulttimeout(NETWORK_TIMEOUT_S)
         if not args.plots_only:
             _train(configs, args, log)
         written = _render(configs, args, figures_dir, log) if not args.shard else []
         _compare_published(configs, args, log)
         if args.publish:
             _publish(configs, args, log)
-    except UsageError as error:
-        log(f"error: {error}")
-        return EXIT_USAGE
-    except (ValueError, TypeError, ResultsFileError) as error:
-        log(f"error: {error}")
-        return EXIT_USAGE
-    except DatasetUnavailableError as error:
-        log(f"error: {error}")
-        return EXIT_USAGE
+    except (UsageError, DatasetUnavailableError) as error:
+        return _fail(log, error, EXIT_USAGE)
+    except (OSError, ResultsFileError) as error:  # a full disk, a file that went bad mid-run: one line, no traceback
+        return _fail(log, error, EXIT_FAILURE)
     except KeyboardInterrupt:
-        log("interrupted: finished runs are stored; run the same command again to resume where it stopped")
+        command = shlex.join(["python", "-m", "lossdemo.reproduce", *argv])
+        log(f"interrupted: finished runs are stored, the run in flight is not; to resume, run the same command "
+            f"again: {command}")
         return EXIT_INTERRUPTED
     log(f"wrote {len(written)} files into {figures_dir}; results in {args.results_dir}; took {_format_duration(time.perf_counter() - started)}")
     return EXIT_OK
+
+
+def _validated(argv: list[str]) -> tuple[argparse.Namespace, Path, list[RunConfig]]:
+    """Parse and check the flags; raise UsageError/ValueError/TypeError with a one-line message."""
+    args = build_parser().parse_args(argv)
+    if args.plots_only and args.force:
+        raise UsageError("--plots-only and --force conflict: --plots-only never trains, --force retrains")
+    if args.plots_only and args.publish:
+        raise UsageError("--plots-only and --publish conflict: publish after a run that trained or reused results")
+    if args.plots_only and args.checkpoint:
+        raise UsageError("--plots-only and --checkpoint conflict: --plots-only never trains")
+    _check_directory(args.results_dir, "--results-dir", writable=not args.plots_only)
+    figures_dir = args.figures_dir or (args.results_dir / "figures" if args.quick else DEFAULT_FIGURES_DIR)
+    _check_directory(figures_dir, "--figures-dir")
+    if args.data_dir is not None:
+        _check_directory(args.data_dir, "--data-dir", writable=False)
+    if args.publish:
+        _check_directory(args.published_dir, "--published-dir")
+    if not args.plots_only:
+        resolve_device(args.device)
+    configs = plan(args)
+    if not configs:
+        raise UsageError(f"shard {args.shard[0]}/{args.shard[1]} of this plan is empty; allowed: fewer shards")
+    return args, figures_dir, configs
+
+
+def _fail(log, error: BaseException, code: int) -> int:
+    message = " ".join(str(error).split()) or type(error).__name__  # one line, whatever the error held
+    log(f"error: {message}")
+    return code
 
 
 def main() -> None:

@@ -3,6 +3,11 @@
 Files are written to a unique temporary name and renamed into place, so a reader (or a second
 reproduce on the same directory) never sees a half-written result, even after ``kill -9``. Because the
 name is the config hash, a finished run is found again on the next invocation and never recomputed.
+
+Temporary files are hidden (``.<name>.<host>-<pid>.<random>.tmp``) and never match ``*.json``, so
+loaders ignore them; the ones a killed process left behind are removed by
+``lossdemo.atomic_files.clean_stale_temp_files``. An unreadable results file is never deleted: when its run is
+recomputed, the old file is kept next to the new one as ``<name>.corrupt-<UTC time>``.
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from . import __version__
+from .atomic_files import clean_stale_temp_files, write_atomic, write_json_atomic  # noqa: F401 (re-exported)
 from .train import RunConfig, RunOutcome
 
 SCHEMA_VERSION = 1
@@ -94,26 +99,28 @@ def outcome_to_record(outcome: RunOutcome, started_at: str | None = None, revisi
     }
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a unique temp file in the same directory, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1, allow_nan=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+def quarantine(path: Path) -> Path:
+    """Rename an unusable results file to ``<name>.corrupt-<UTC time>`` (kept, but no longer ``*.json``)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    os.replace(path, target)
+    return target
 
 
 def save_run(results_dir: str | Path, outcome: RunOutcome, started_at: str | None = None) -> Path:
-    """Store a finished (complete or diverged) run and return its path."""
+    """Store a finished (complete or diverged) run and return its path.
+
+    A valid earlier result for the same config is replaced (that is what ``--force`` asks for); an
+    unreadable one is kept as ``<name>.corrupt-<UTC time>`` rather than overwritten.
+    """
     path = run_path(results_dir, outcome.config)
-    write_json_atomic(path, outcome_to_record(outcome, started_at=started_at, revision=git_revision()))
+    record = outcome_to_record(outcome, started_at=started_at, revision=git_revision())
+    if path.exists():
+        try:
+            load_run(path)
+        except ResultsFileError:
+            quarantine(path)
+    write_json_atomic(path, record)
     return path
 
 
@@ -131,6 +138,8 @@ def validate_record(record: object, source: str) -> RunConfig:
         )
     if record["status"] not in STATUSES:
         raise ResultsFileError(f"{source}: status {record['status']!r} is invalid; allowed: {', '.join(STATUSES)}")
+    if not isinstance(record["config"], dict):
+        raise ResultsFileError(f"{source}: config must be a JSON object, got {type(record['config']).__name__}")
     try:
         config = RunConfig.from_dict(record["config"])
     except (TypeError, ValueError) as error:
@@ -138,15 +147,34 @@ def validate_record(record: object, source: str) -> RunConfig:
     if config.run_id != record["run_id"]:
         raise ResultsFileError(f"{source}: run_id {record['run_id']!r} does not match its config ({config.run_id})")
     history = record["history"]
+    if not isinstance(history, dict):
+        raise ResultsFileError(f"{source}: history must be a JSON object, got {type(history).__name__}")
     missing_history = [key for key in _REQUIRED_HISTORY if key not in history]
     if missing_history:
         raise ResultsFileError(f"{source}: history lacks {missing_history}")
+    not_lists = [key for key in _REQUIRED_HISTORY if not isinstance(history[key], list)]
+    if not_lists:
+        raise ResultsFileError(f"{source}: history entries {not_lists} must be lists, one value per epoch")
+    # Accuracies are what figures and tables average, so they must be plain numbers in [0, 1].
+    for key in ("train_accuracy", "test_accuracy"):
+        if not all(_is_fraction(value) for value in history[key]):
+            raise ResultsFileError(f"{source}: history {key!r} holds a value that is not a number in [0, 1]")
+    if record["status"] == "diverged" and not _is_int(record.get("diverged_epoch")):
+        raise ResultsFileError(f"{source}: marked diverged but diverged_epoch is {record.get('diverged_epoch')!r}")
     lengths = {len(history[key]) for key in _REQUIRED_HISTORY}
     if len(lengths) != 1:
         raise ResultsFileError(f"{source}: history lists have different lengths {sorted(lengths)}")
     if record["status"] == "complete" and lengths != {config.epochs}:
         raise ResultsFileError(f"{source}: marked complete but has {lengths.pop()} of {config.epochs} epochs")
     return config
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_fraction(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
 def load_run(path: str | Path) -> StoredRun:

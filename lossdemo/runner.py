@@ -2,23 +2,42 @@
 
 Each run is saved the moment it finishes, atomically, so an interruption (Ctrl-C, SIGTERM, even
 ``kill -9``) loses at most the runs in flight, and the next invocation resumes from what is stored.
+
+Several processes may work on one results directory at once (two terminals, shards of a cluster
+job): a run is trained only while its lock ``<results_dir>/locks/<run_id>.lock`` is held
+(``fcntl.flock``, released by the kernel when a process dies). A process that finds a run locked
+moves on to the next one and comes back to it at the end, so the processes split the work and
+every run is stored exactly once.
+
+Long runs also checkpoint after every epoch (``lossdemo.checkpoints``) and resume from there.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import datetime as _dt
 import multiprocessing
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
-from .data import load_dataset
-from .results import load_runs, save_run
+from .atomic_files import clean_stale_temp_files
+from .checkpoints import CHECKPOINTS_SUBDIR, checkpoint_path
+from .data import EMBEDDED_DATASETS, Dataset, load_dataset
+from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs, run_path, save_run
 from .train import RunConfig, train_run
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one reproduce per results directory there
+    fcntl = None
+
+LOCKS_SUBDIR = "locks"
 
 
 @dataclass
@@ -29,6 +48,8 @@ class ExecutionSummary:
     reused: list[str] = field(default_factory=list)
     diverged: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # corrupt or foreign files, one line each
+    by_other_process: list[str] = field(default_factory=list)  # stored meanwhile by a concurrent reproduce
+    removed_temp_files: list[str] = field(default_factory=list)  # leftovers of killed writers
 
 
 def shard(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
@@ -52,20 +73,93 @@ def pending_runs(configs: list[RunConfig], results_dir: Path, force: bool) -> tu
     return todo, summary
 
 
+def wants_checkpoints(config: RunConfig, checkpoint: bool | None) -> bool:
+    """``checkpoint`` None means automatic: on for the real (non-embedded) datasets, whose runs take minutes
+    to hours; off for the embedded ones, where a run takes seconds and saving state would cost more
+    than it could ever save."""
+    return config.dataset not in EMBEDDED_DATASETS if checkpoint is None else checkpoint
+
+
+@contextlib.contextmanager
+def run_lock(results_dir: Path, run_id: str, blocking: bool = False) -> Iterator[bool]:
+    """Hold ``<results_dir>/locks/<run_id>.lock``; yields False (without waiting) if another process holds it.
+
+    The lock files stay: deleting one while a second process waits on it would let a third take a
+    different lock on a new file of the same name.
+    """
+    if fcntl is None:
+        yield True
+        return
+    path = Path(results_dir) / LOCKS_SUBDIR / f"{run_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _stored_since(config: RunConfig, results_dir: Path, since: float | None) -> bool:
+    """Whether a valid result exists (written after ``since``, a ``time.time()``, when given)."""
+    path = run_path(results_dir, config)
+    try:
+        if since is not None and path.stat().st_mtime < since:
+            return False
+        load_run(path)
+    except (OSError, ResultsFileError):
+        return False
+    return True
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _train_and_save(config: RunConfig, results_dir: str, device: str, data_dir) -> tuple[str, str]:
+def _train_and_save(config: RunConfig, results_dir: Path, device: str, dataset: Dataset | None, data_dir,
+                    checkpoint: bool | None, on_epoch=None) -> str:
+    """Train one run (resuming its checkpoint, if any), store it, drop the checkpoint; returns its status."""
     started_at = _now()
-    outcome = train_run(config, load_dataset(config.dataset, data_dir=data_dir), device=device)
+    checkpoint_file = checkpoint_path(results_dir, config.run_id) if wants_checkpoints(config, checkpoint) else None
+    outcome = train_run(config, dataset, device=device, on_epoch=on_epoch, data_dir=data_dir,
+                        checkpoint_path=checkpoint_file)
     save_run(results_dir, outcome, started_at=started_at)
-    return config.run_id, outcome.status
+    if checkpoint_file is not None:
+        checkpoint_file.unlink(missing_ok=True)  # the result file now holds everything
+    return outcome.status
+
+
+def _claim_and_train(config: RunConfig, results_dir: Path, device: str, dataset: Dataset | None, data_dir,
+                     checkpoint: bool | None, force_since: float | None, blocking: bool, on_epoch=None) -> str:
+    """Train ``config`` under its lock. Returns the status, ``"locked"`` (held elsewhere, not waited for)
+    or ``"stored-elsewhere"`` (another process stored it while we waited)."""
+    with run_lock(results_dir, config.run_id, blocking=blocking) as acquired:
+        if not acquired:
+            return "locked"
+        # Checked under the lock: another process may have finished this run since the plan was made.
+        if _stored_since(config, results_dir, force_since):
+            return "stored-elsewhere"
+        return _train_and_save(config, results_dir, device, dataset, data_dir, checkpoint, on_epoch)
+
+
+def _worker_claim_and_train(config, results_dir, device, data_dir, checkpoint, force_since) -> str:
+    return _claim_and_train(config, Path(results_dir), device, None, data_dir, checkpoint, force_since, blocking=False)
 
 
 def _init_worker(threads: int) -> None:
     # Each worker gets its own slice of the cores; oversubscription costs more than it gains.
     torch.set_num_threads(threads)
+
+
+def _stop_workers() -> None:
+    # A polite kill of the parent reaches only the parent; without this the pool would wait for every
+    # run in flight to finish. A worker killed mid-write leaves at most a temp file (cleaned up later).
+    for child in multiprocessing.active_children():
+        child.terminate()
 
 
 def execute(
@@ -77,37 +171,79 @@ def execute(
     data_dir=None,
     on_epoch: Callable[[RunConfig, int], None] | None = None,
     on_run_done: Callable[[RunConfig, str], None] | None = None,
+    checkpoint: bool | None = None,
 ) -> ExecutionSummary:
-    """Train every config not yet stored in ``results_dir``; return what was trained and reused."""
+    """Train every config not yet stored in ``results_dir``; return what was trained and reused.
+
+    Args:
+        configs: the plan; duplicates (same run id) are trained once.
+        results_dir: where ``runs/``, ``checkpoints/`` and ``locks/`` live.
+        device: ``auto|cpu|cuda|mps``.
+        workers: runs trained at once in separate processes.
+        force: retrain runs that are already stored.
+        data_dir: cache of the torchvision datasets.
+        on_epoch: ``on_epoch(config, epoch)`` after each epoch (serial execution only).
+        on_run_done: ``on_run_done(config, status)`` after each run this process trained.
+        checkpoint: save and resume per-epoch checkpoints; None: only for non-embedded datasets.
+
+    Raises:
+        DatasetUnavailableError: before anything is trained, if a dataset of the plan is missing.
+    """
+    results_dir = Path(results_dir)
+    force_since = time.time() if force else None  # with --force, only a result stored from now on counts
+    removed = [path for subdir in (RUNS_SUBDIR, CHECKPOINTS_SUBDIR)
+               for path in clean_stale_temp_files(results_dir / subdir)]
     todo, summary = pending_runs(configs, results_dir, force)
+    summary.removed_temp_files = [str(path) for path in removed]
+    # Load every dataset once, up front: a missing one fails now, not after an hour of other runs.
+    datasets = {name: load_dataset(name, data_dir=data_dir) for name in dict.fromkeys(c.dataset for c in todo)}
 
     def record(config: RunConfig, status: str) -> None:
+        if status == "stored-elsewhere":
+            summary.by_other_process.append(config.run_id)
+            return
         summary.trained.append(config.run_id)
         if status == "diverged":
             summary.diverged.append(config.run_id)
         if on_run_done is not None:
             on_run_done(config, status)
 
+    def train_here(config: RunConfig, blocking: bool) -> str:
+        callback = (lambda epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
+        return _claim_and_train(config, results_dir, device, datasets[config.dataset], data_dir, checkpoint,
+                                force_since, blocking, callback)
+
+    deferred: list[RunConfig] = []
     if workers <= 1 or len(todo) <= 1:
         for config in todo:
-            started_at = _now()
-            dataset = load_dataset(config.dataset, data_dir=data_dir)
-            callback = (lambda epoch, metrics, c=config: on_epoch(c, epoch)) if on_epoch else None
-            outcome = train_run(config, dataset, device=device, on_epoch=callback)
-            save_run(results_dir, outcome, started_at=started_at)
-            record(config, outcome.status)
-        return summary
-
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
-    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        pending = {pool.submit(_train_and_save, config, str(results_dir), device, data_dir): config for config in todo}
-        try:
-            for done in futures.as_completed(pending):
-                _, status = done.result()
-                record(pending[done], status)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+            status = train_here(config, blocking=False)
+            if status == "locked":
+                deferred.append(config)
+            else:
+                record(config, status)
+    else:
+        datasets.clear()  # workers load their own copy; don't hold this one meanwhile
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
+        with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                         initargs=(threads,)) as pool:
+            pending = {pool.submit(_worker_claim_and_train, config, str(results_dir), device, data_dir, checkpoint,
+                                   force_since): config for config in todo}
+            try:
+                for done in futures.as_completed(pending):
+                    status = done.result()
+                    if status == "locked":
+                        deferred.append(pending[done])
+                    else:
+                        record(pending[done], status)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                _stop_workers()
+                raise
+        deferred.sort(key=todo.index)  # plan order, whatever order the workers finished in
+        datasets = {name: load_dataset(name, data_dir=data_dir) for name in dict.fromkeys(c.dataset for c in deferred)}
+    # Runs another process was training: wait for its lock, then reuse its result (or train it
+    # here, if that process was interrupted before storing it).
+    for config in deferred:
+        record(config, train_here(config, blocking=True))
     return summary

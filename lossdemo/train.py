@@ -25,12 +25,14 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
+from .checkpoints import restore_checkpoint, save_checkpoint
 from .corruption import NOISE_KINDS, apply_label_noise, long_tail_indices
 from .data import Dataset, load_dataset
 from .losses import get_loss, parse_loss_spec
@@ -228,7 +230,8 @@ def train_run(
     dataset: Dataset | None = None,
     device: str = "cpu",
     on_epoch: Callable[[int, dict], None] | None = None,
-    data_dir=None,
+    data_dir: str | os.PathLike | None = None,
+    checkpoint_path=None,
 ) -> RunOutcome:
     """Train ``config`` from scratch and evaluate after every epoch.
 
@@ -238,6 +241,8 @@ def train_run(
         device: ``auto|cpu|cuda|mps``.
         on_epoch: called as ``on_epoch(epoch, metrics)`` after each epoch (progress bars).
         data_dir: where torchvision datasets are cached (see ``lossdemo.data``).
+        checkpoint_path: when given, the full training state is saved there after every epoch but
+            the last, and a checkpoint of this run found there is resumed from (``lossdemo.checkpoints``).
 
     Returns:
         The outcome; ``status`` is ``"diverged"`` (with ``diverged_epoch``) when the loss or the
@@ -269,7 +274,10 @@ def train_run(
 
     outcome = RunOutcome(config=config, device=str(torch_device))
     history = outcome.history
-    for epoch in range(1, config.epochs + 1):
+    resumed = restore_checkpoint(checkpoint_path, config.run_id, config.epochs, model, optimizer, scheduler,
+                                 shuffle_generator, history) if checkpoint_path else None
+    started -= resumed.wall_time_s if resumed else 0.0
+    for epoch in range(resumed.first_epoch if resumed else 1, config.epochs + 1):
         model.train()
         order = torch.randperm(n_train, generator=shuffle_generator).to(torch_device)
         for step in range(steps_per_epoch):
@@ -302,6 +310,9 @@ def train_run(
         if metrics["train_loss"] is None or not _weights_finite(model):
             outcome.status, outcome.diverged_epoch = "diverged", epoch
             break
+        if checkpoint_path and epoch < config.epochs:
+            save_checkpoint(checkpoint_path, config.run_id, epoch, model, optimizer, scheduler, shuffle_generator,
+                            history, time.perf_counter() - started)
 
     outcome.wall_time_s = time.perf_counter() - started
     return outcome

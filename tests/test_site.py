@@ -281,6 +281,7 @@ def hand_typed_numbers(markdown: str) -> list[str]:
     """
     text = PUBLISHED_REGION.sub(" ", markdown)
     found = [match.group(0) for match in PERCENTAGE.finditer(text)]
+    text = PERCENTAGE.sub(" ", text)  # report each percentage once, not again as a decimal
     for match in DECIMAL.finditer(text):
         if not SETTING_BEFORE.search(text[max(0, match.start() - 40): match.start()]):
             found.append(text[max(0, match.start() - 20): match.end()].replace("\n", " "))
