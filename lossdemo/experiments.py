@@ -2,7 +2,26 @@
 
 An experiment is a pure function from (datasets, losses, seeds, epochs) to run configs; the
 runs themselves are shared between experiments through their config hash, so a run needed by two
-experiments is trained once.
+experiments is trained once (the 25-epoch ``ce``/``focal`` runs of ``compare`` are also γ = 0,
+0.5 and 2 of ``gamma-sweep`` and ratio 1 of ``imbalance``; the noise-free ``label-noise`` runs of
+``mae`` and ``ce`` are the long SGD runs of ``mae-anatomy``).
+
+Besides ``compare`` (the report's own experiment), four experiments test the report's claims
+(issue 4; verdicts in ``lossdemo.claims``):
+
+=============  ===========================================================  ====  ======  ===========
+experiment     grid (× 5 seeds)                                             runs  epochs  mnist1d cost
+=============  ===========================================================  ====  ======  ===========
+label-noise    4 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4)       100  100     ≈ 10,000 ep
+imbalance      5 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps)   75   25–101  ≈ 1,900 ep
+gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5}                                 35   25      ≈ 875 ep
+mae-anatomy    mae, ce × (SGD, Adam 1e-3) × (25, 100 epochs)                  40   25/100  ≈ 2,500 ep
+=============  ===========================================================  ====  ======  ===========
+
+("ep" counts full-training-set epochs; a long-tailed epoch is cheaper in proportion to its size.)
+After sharing, the four together are about 14,000 mnist1d epochs: ≈ 22 min at the ≈ 0.09 s per
+epoch of an idle 2-core CPU (the ``full`` profile). They default to mnist1d only: on mnist5k the same
+grids would take several hours; ``--datasets mnist5k`` runs them there anyway.
 """
 
 from __future__ import annotations
@@ -10,11 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from .data import DATASETS
+from .data import DATASETS, class_names_of
 from .losses import parse_loss_spec
 from .train import RunConfig
 
 REPORT_LOSSES = ("mae", "l1-logits", "ce", "focal:0.5", "focal:2")
+# The four losses the report trained (its "L1" read as MAE on probabilities, see docs/losses/mae.md).
+REPORT_FOUR = ("mae", "ce", "focal:0.5", "focal:2")
 
 
 @dataclass(frozen=True)
@@ -37,24 +58,114 @@ PROFILES = {
         "quick", ("mnist1d",), seeds=2, epochs=3,
         reason="a smoke test for CI and the test suite: every stage runs, nothing is meant to be learned",
     ),
+    "full": Profile(
+        "full", ("mnist1d",), seeds=5, epochs=None,
+        reason="every experiment (compare and the four claims experiments) on mnist1d with 5 seeds: "
+               "about 25 min on an idle 2-core CPU",
+    ),
 }
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A named grid of runs plus the defaults that make it answer its question."""
+    """A named grid of runs plus the defaults that make it answer its question.
+
+    Attributes:
+        datasets: the experiment's own default datasets, used when ``--datasets`` is not given;
+            None means the profile's (see :func:`datasets_for`).
+        epochs_reason: why ``epochs`` is long enough for the effect to show.
+    """
 
     name: str
     question: str
     losses: tuple[str, ...]
     epochs: int
     grid: Callable[[tuple[str, ...], tuple[str, ...], int, int], list[RunConfig]]
+    datasets: tuple[str, ...] | None = None
+    epochs_reason: str = ""
 
 
 def _compare_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     return [
         RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs)
         for dataset in datasets
+        for loss in losses
+        for seed in range(seeds)
+    ]
+
+
+# (rate, kind) of label noise on the training labels. Floats, so a config's hash never depends on
+# whether someone typed 0 or 0.0.
+NOISE_CONDITIONS = ((0.0, "symmetric"), (0.2, "symmetric"), (0.4, "symmetric"), (0.6, "symmetric"), (0.4, "asymmetric"))
+
+
+def _label_noise_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    return [
+        RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs, label_noise=rate, label_noise_kind=kind)
+        for dataset in datasets
+        for rate, kind in NOISE_CONDITIONS
+        for loss in losses
+        for seed in range(seeds)
+    ]
+
+
+IMBALANCE_RATIOS = (1.0, 10.0, 100.0)
+
+
+def long_tail_fraction(ratio: float, num_classes: int) -> float:
+    """Share of a balanced training set that the exponential long-tail profile keeps (floors aside)."""
+    return sum(ratio ** (-i / (num_classes - 1)) for i in range(num_classes)) / num_classes
+
+
+def epochs_for_ratio(epochs: int, ratio: float, num_classes: int) -> int:
+    """Epochs that give a long-tailed run as many SGD steps as ``epochs`` on the balanced set.
+
+    At ratio 100 only a quarter of mnist1d's training set is left; with a fixed epoch count the
+    long-tailed runs would also be four times shorter, and "the tail is not learned" would mix
+    imbalance with under-training.
+    """
+    return max(1, round(epochs / long_tail_fraction(ratio, num_classes)))
+
+
+def _imbalance_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    return [
+        RunConfig(dataset=dataset, loss=loss, seed=seed, imbalance_ratio=ratio,
+                  epochs=epochs_for_ratio(epochs, ratio, len(class_names_of(dataset))))
+        for dataset in datasets
+        for ratio in IMBALANCE_RATIOS
+        for loss in losses
+        for seed in range(seeds)
+    ]
+
+
+FOCAL_GAMMAS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+
+
+def gamma_spec(gamma: float) -> str:
+    """γ = 0 is plain ``ce`` (focal with γ = 0 is CE), so the sweep shares CE's runs with ``compare``."""
+    return "ce" if gamma == 0 else str(parse_loss_spec(f"focal:{gamma:g}"))
+
+
+def spec_gamma(spec: str) -> float:
+    """γ of a ``ce`` or ``focal:<γ>`` spec (inverse of :func:`gamma_spec`)."""
+    parsed = parse_loss_spec(spec)
+    return 0.0 if parsed.name == "ce" else float(parsed.gamma)
+
+
+def _gamma_sweep_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    return _compare_grid(datasets, losses, seeds, epochs)
+
+
+# (optimizer, learning rate, epochs as a multiple of the experiment's): the report's recipe, the
+# same recipe run four times longer, and Adam at its customary 1e-3 for the same two lengths.
+MAE_RECIPES = (("sgd", 0.1, 1), ("sgd", 0.1, 4), ("adam", 1e-3, 1), ("adam", 1e-3, 4))
+
+
+def _mae_anatomy_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    return [
+        RunConfig(dataset=dataset, loss=loss, seed=seed, optimizer=optimizer, lr=lr, epochs=epochs * multiple)
+        for dataset in datasets
+        for optimizer, lr, multiple in MAE_RECIPES
         for loss in losses
         for seed in range(seeds)
     ]
@@ -67,8 +178,51 @@ EXPERIMENTS: dict[str, Experiment] = {
         losses=REPORT_LOSSES,
         epochs=25,
         grid=_compare_grid,
+        epochs_reason="the report's run length",
+    ),
+    "label-noise": Experiment(
+        name="label-noise",
+        question="Is cross-entropy sensitive to wrong labels, and does focal loss fix that?",
+        losses=REPORT_FOUR,
+        epochs=100,
+        grid=_label_noise_grid,
+        datasets=("mnist1d",),
+        epochs_reason=("memorising wrong labels comes after learning the clean ones: in a prototype (mnist1d, "
+                       "40 % noise) CE's test accuracy peaked near epoch 25 and fell steadily to epoch 100 while "
+                       "it fitted half of the flipped labels; at 25 epochs almost none of that had happened"),
+    ),
+    "imbalance": Experiment(
+        name="imbalance",
+        question="Does cross-entropy favour the majority classes, and does focal loss fix that?",
+        losses=("ce", "focal:2", "cb-ce", "cb-focal:2", "focal:0.5"),
+        epochs=25,
+        grid=_imbalance_grid,
+        datasets=("mnist1d",),
+        epochs_reason=("25 epochs on the balanced set (the report's length); long-tailed sets get proportionally "
+                       "more epochs (61 at ratio 10, 101 at ratio 100 on mnist1d) so every run takes the same "
+                       "number of SGD steps"),
+    ),
+    "gamma-sweep": Experiment(
+        name="gamma-sweep",
+        question="How much do accuracy and calibration depend on focal loss's γ? Is 0.5 > 0 > 2?",
+        losses=tuple(gamma_spec(gamma) for gamma in FOCAL_GAMMAS),
+        epochs=25,
+        grid=_gamma_sweep_grid,
+        datasets=("mnist1d",),
+        epochs_reason="the report's run length, at which it ranked γ = 0.5 > 0 > 2",
+    ),
+    "mae-anatomy": Experiment(
+        name="mae-anatomy",
+        question="Why does MAE stall under the report's recipe, and does it catch up with Adam or more epochs?",
+        losses=("mae", "ce"),
+        epochs=25,
+        grid=_mae_anatomy_grid,
+        datasets=("mnist1d",),
+        epochs_reason="the report's 25 epochs, and four times that to see whether MAE is slow or stuck",
     ),
 }
+
+CLAIMS_EXPERIMENTS = ("label-noise", "imbalance", "gamma-sweep", "mae-anatomy")
 
 
 def validate_names(experiments, datasets, losses) -> None:
@@ -83,6 +237,19 @@ def validate_names(experiments, datasets, losses) -> None:
         parse_loss_spec(spec)
 
 
+def datasets_for(experiment: Experiment, requested: tuple[str, ...] | None, profile: Profile) -> tuple[str, ...]:
+    """Datasets to run: the ``--datasets`` flag if given, else the experiment's own, else the profile's.
+
+    The claims experiments carry ``("mnist1d",)``: their grids are 35-100 runs each, which fits a
+    CPU on mnist1d but not on mnist5k (see the module docstring).
+    """
+    if requested:
+        return tuple(requested)
+    if experiment.datasets is None:
+        return profile.datasets
+    return experiment.datasets
+
+
 def plan_runs(
     experiment: Experiment,
     datasets: tuple[str, ...],
@@ -92,6 +259,12 @@ def plan_runs(
 ) -> list[RunConfig]:
     """The experiment's configs for the chosen datasets, losses, seed count and length."""
     return experiment.grid(datasets, tuple(losses or experiment.losses), seeds, epochs or experiment.epochs)
+
+
+def default_configs(name: str, datasets: tuple[str, ...] = ("mnist1d",), seeds: int = 5) -> list[RunConfig]:
+    """An experiment's configs at its own defaults (losses, epochs) for ``datasets``."""
+    experiment = EXPERIMENTS[name]
+    return plan_runs(experiment, datasets, None, seeds, None)
 
 
 def with_epochs(configs: list[RunConfig], epochs: int) -> list[RunConfig]:

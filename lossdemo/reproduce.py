@@ -32,13 +32,12 @@ from tqdm.auto import tqdm
 
 from .data import DATASETS, DatasetUnavailableError
 from .experiments import EXPERIMENTS, PROFILES, plan_runs, validate_names
-from .plots import group_runs
-from .render import render_experiment, update_manifest
-from .site_files import write_site_files
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs
-from .runner import execute, pending_runs, shard
-from .tables import compare_with_published
+from .runner import execute, load_datasets, pending_runs, shard
 from .train import DEVICES, RunConfig, resolve_device
+
+# Drawing (matplotlib, scipy) is imported where it is used: half of the start-up time, which a
+# mistyped flag should not have to wait for.
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Seconds a dataset download may stall before it fails (per network operation, not per download):
@@ -47,6 +46,7 @@ NETWORK_TIMEOUT_S = 30
 DEFAULT_RESULTS_DIR = Path("runs")
 PUBLISHED_DIR = Path("results")
 DEFAULT_FIGURES_DIR = Path("docs", "generated")
+HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
 # Seconds per training epoch (incl. full-set evaluation) on a 2-core laptop-class CPU, measured by
 # benchmarks/; a GPU is assumed ~10x faster. Only used for the estimate printed before training.
 CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.1, "mnist5k": 0.5, "mnist": 8.0, "fashion-mnist": 8.0, "cifar10": 120.0}
@@ -189,6 +189,7 @@ def _collect(configs: list[RunConfig], results_dir: Path) -> tuple[list, list[st
 
 def _train(configs, args, log) -> int:
     todo, _ = pending_runs(configs, args.results_dir, args.force)
+    datasets = load_datasets(todo, args.data_dir)  # a missing dataset fails here, before any training
     epochs = sum(config.epochs for config in todo)
     log(f"plan: {len(configs)} runs, {len(configs) - len(todo)} already stored in {args.results_dir}, "
         f"{len(todo)} to train; estimated {_format_duration(estimate_seconds(todo, args.device, args.workers))}")
@@ -207,7 +208,7 @@ def _train(configs, args, log) -> int:
     try:
         summary = execute(configs, args.results_dir, device=args.device, workers=args.workers, force=args.force,
                           data_dir=args.data_dir, on_epoch=on_epoch, on_run_done=on_run_done,
-                          checkpoint=args.checkpoint)
+                          checkpoint=args.checkpoint, datasets=datasets)
     finally:
         bar.close()
     for path in summary.removed_temp_files:
@@ -221,6 +222,9 @@ def _train(configs, args, log) -> int:
 
 
 def _render(configs, args, figures_dir: Path, log) -> list[Path]:
+    from .render import render_experiment, update_manifest
+    from .site_files import update_readme_table, write_site_files
+
     runs, problems = _collect(configs, args.results_dir)
     for problem in problems:
         log(f"skipped unreadable results file (not plotted): {problem}")
@@ -238,12 +242,18 @@ def _render(configs, args, figures_dir: Path, log) -> list[Path]:
             written.update(render_experiment(name, experiment_runs, figures_dir))
     written.update(write_site_files(figures_dir, build_parser(), runs))
     update_manifest(figures_dir, written)
+    headline = figures_dir / HEADLINE_TABLE
+    if figures_dir.resolve() == DEFAULT_FIGURES_DIR.resolve() and headline.is_file():
+        update_readme_table(Path("README.md"), headline.read_text())
     return [figures_dir / name for name in written]
 
 
 def _compare_published(configs, args, log) -> None:
     if args.published_dir.resolve() == args.results_dir.resolve() or not (args.published_dir / RUNS_SUBDIR).is_dir():
         return
+    from .plots import group_runs
+    from .tables import compare_with_published
+
     mine, _ = _collect(configs, args.results_dir)
     published, _ = load_runs(args.published_dir)
     published_by_key = group_runs(published.values())

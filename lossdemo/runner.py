@@ -116,6 +116,11 @@ def _stored_since(config: RunConfig, results_dir: Path, since: float | None) -> 
     return True
 
 
+def load_datasets(configs: list[RunConfig], data_dir=None) -> dict[str, Dataset]:
+    """Each dataset the configs use, loaded once (raises DatasetUnavailableError for a missing one)."""
+    return {name: load_dataset(name, data_dir=data_dir) for name in dict.fromkeys(config.dataset for config in configs)}
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -172,6 +177,7 @@ def execute(
     on_epoch: Callable[[RunConfig, int], None] | None = None,
     on_run_done: Callable[[RunConfig, str], None] | None = None,
     checkpoint: bool | None = None,
+    datasets: dict[str, Dataset] | None = None,
 ) -> ExecutionSummary:
     """Train every config not yet stored in ``results_dir``; return what was trained and reused.
 
@@ -185,6 +191,7 @@ def execute(
         on_epoch: ``on_epoch(config, epoch)`` after each epoch (serial execution only).
         on_run_done: ``on_run_done(config, status)`` after each run this process trained.
         checkpoint: save and resume per-epoch checkpoints; None: only for non-embedded datasets.
+        datasets: already loaded datasets by name (see :func:`load_datasets`); the others are loaded here.
 
     Raises:
         DatasetUnavailableError: before anything is trained, if a dataset of the plan is missing.
@@ -196,7 +203,8 @@ def execute(
     todo, summary = pending_runs(configs, results_dir, force)
     summary.removed_temp_files = [str(path) for path in removed]
     # Load every dataset once, up front: a missing one fails now, not after an hour of other runs.
-    datasets = {name: load_dataset(name, data_dir=data_dir) for name in dict.fromkeys(c.dataset for c in todo)}
+    datasets = dict(datasets or {})
+    datasets.update(load_datasets([c for c in todo if c.dataset not in datasets], data_dir))
 
     def record(config: RunConfig, status: str) -> None:
         if status == "stored-elsewhere":
@@ -241,7 +249,7 @@ def execute(
                 _stop_workers()
                 raise
         deferred.sort(key=todo.index)  # plan order, whatever order the workers finished in
-        datasets = {name: load_dataset(name, data_dir=data_dir) for name in dict.fromkeys(c.dataset for c in deferred)}
+        datasets = load_datasets(deferred, data_dir)
     # Runs another process was training: wait for its lock, then reuse its result (or train it
     # here, if that process was interrupted before storing it).
     for config in deferred:

@@ -16,12 +16,15 @@ The recipe is the same for every loss, so that only the loss differs between run
 * **25 epochs** — the length of the report's runs.
 
 Every epoch the model is evaluated in eval mode on the *full* train and test sets: the run's own
-loss, accuracy, cross-entropy (a yardstick shared by all losses) and per-class test accuracy.
+loss, accuracy, cross-entropy (a yardstick shared by all losses), per-class test accuracy, and the
+test set's expected calibration error (15 bins, ``lossdemo.metrics``; the last epoch's reliability
+histogram is kept as ``final_test_reliability``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import hashlib
 import json
 import math
@@ -36,12 +39,21 @@ from .checkpoints import restore_checkpoint, save_checkpoint
 from .corruption import NOISE_KINDS, apply_label_noise, long_tail_indices
 from .data import Dataset, load_dataset
 from .losses import get_loss, parse_loss_spec
-from .models import MODELS, build_model, default_model_for
+from .metrics import expected_calibration_error, histogram_from_sums, reliability_sums
+from .models import MODELS, build_model, default_model_for, memory_format_for, resolve_model_name
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-EVAL_BATCH_SIZE = 2048  # evaluation needs no gradients, so larger chunks just mean fewer kernel launches
+PRECISIONS = ("auto", "fp32", "bf16")
+# Evaluation needs no gradients: on a GPU one large chunk means few kernel launches; on a CPU chunks
+# of 512 keep a layer's activations in cache and measured faster than 2048 (benchmarks/).
+EVAL_BATCH_SIZE = {"cpu": 512}
+EVAL_BATCH_SIZE_ACCELERATOR = 8192
+# One intra-op thread per run on CPU: ATen and oneDNN split reductions by thread count, so the
+# numbers of a run would otherwise depend on the machine's core count. Parallelism comes from
+# training runs side by side (``--workers``), which measured faster than threads inside one run.
+CPU_THREADS_PER_RUN = 1
 # Corruptions draw from their own stream, so changing them never changes init or batch order.
 _CORRUPTION_SEED_OFFSET = 1_000_003
 
@@ -121,6 +133,7 @@ class RunOutcome:
     diverged_epoch: int | None = None  # 1-based epoch whose loss or weights became non-finite
     wall_time_s: float = 0.0
     device: str = "cpu"
+    precision: str = "fp32"  # "bf16": forward passes under bfloat16 autocast (losses stay float32)
 
 
 def _require(condition: bool, message: str) -> None:
@@ -184,10 +197,56 @@ def prepare_training_set(config: RunConfig, dataset: Dataset) -> TrainingSet:
     return TrainingSet(x=x, y=y, flipped=flipped, class_counts=class_counts)
 
 
-def _build_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def _build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` means bf16 autocast on a CUDA GPU that supports it, float32 everywhere else.
+
+    bf16 only changes the forward pass's matrix products (the losses upcast logits to float32),
+    so every loss still gets the same recipe; on a CPU it would change the published numbers.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    return precision
+
+
+def autocast_for(device: torch.device, precision: str):
+    """A context in which forward passes run at ``precision`` (from :func:`resolve_precision`)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None):
+    """Run the block with ``count`` intra-op threads (None: leave torch's setting), then restore it."""
+    previous = torch.get_num_threads()
+    if count is not None and count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def place_model(model: torch.nn.Module, device: torch.device, memory_format: torch.memory_format) -> torch.nn.Module:
+    """``model`` on ``device`` with its 4-D weights in ``memory_format``."""
+    if memory_format == torch.contiguous_format:  # also the only choice before a lazy layer is built
+        return model.to(device)
+    return model.to(device, memory_format=memory_format)
+
+
+def place_inputs(x: torch.Tensor, device: torch.device, memory_format: torch.memory_format) -> torch.Tensor:
+    """``x`` on ``device`` in the model's layout (4-D image batches only; other ranks as they are)."""
+    x = x.to(device)
+    return x.contiguous(memory_format=memory_format) if x.dim() == 4 else x
 
 
 def _learning_rate_factor(config: RunConfig, total_steps: int) -> Callable[[int], float]:
@@ -196,33 +255,74 @@ def _learning_rate_factor(config: RunConfig, total_steps: int) -> Callable[[int]
     return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
+def eval_batch_size(device: torch.device) -> int:
+    return EVAL_BATCH_SIZE.get(device.type, EVAL_BATCH_SIZE_ACCELERATOR)
+
+
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Logits for a whole split in eval mode, in a few large chunks (no per-sample Python)."""
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """Float32 logits for a whole split in eval mode, in a few chunks (no per-sample Python)."""
     model.eval()
-    return torch.cat([model(chunk).float() for chunk in torch.split(x, EVAL_BATCH_SIZE)])
+    with autocast_for(x.device, precision):
+        return torch.cat([model(chunk).float() for chunk in torch.split(x, eval_batch_size(x.device))])
 
 
-def _split_metrics(logits: torch.Tensor, labels: torch.Tensor, loss_fn, num_classes: int) -> dict:
+def split_metric_values(logits: torch.Tensor, labels: torch.Tensor, loss_fn, num_classes: int):
+    """``[loss, accuracy, ce, *per_class_accuracy]`` as one float32 tensor, plus per-sample correctness.
+
+    Kept on the device: the caller copies all of an epoch's numbers to the host at once, so a GPU
+    epoch waits for the host once instead of once per number.
+    """
     predictions = logits.argmax(dim=1)
     correct = (predictions == labels).float()
     per_class_total = torch.bincount(labels, minlength=num_classes).clamp_min(1)
     per_class_correct = torch.bincount(labels, weights=correct, minlength=num_classes)
-    return {
-        "loss": float(loss_fn(logits, labels)),
-        "accuracy": float(correct.mean()),
-        "ce": float(torch.nn.functional.cross_entropy(logits, labels)),
-        "per_class_accuracy": (per_class_correct / per_class_total).tolist(),
-        "correct": correct,
+    scalars = torch.stack([loss_fn(logits, labels, validate=False).float(), correct.mean(),
+                           torch.nn.functional.cross_entropy(logits, labels)])
+    return torch.cat([scalars, per_class_correct / per_class_total]), correct
+
+
+def epoch_metric_values(train_logits, test_logits, y_train, y_test, loss_fn, num_classes: int,
+                        flipped_index=None, clean_index=None) -> torch.Tensor:
+    """All numbers one epoch records, as one float32 device tensor (decoded by :func:`epoch_metrics`)."""
+    train, train_correct = split_metric_values(train_logits, y_train, loss_fn, num_classes)
+    test, _ = split_metric_values(test_logits, y_test, loss_fn, num_classes)
+    parts = [train, test]
+    if clean_index is not None:
+        empty = torch.full((1,), math.nan, device=train.device)
+        flipped_accuracy = train_correct[flipped_index].mean().reshape(1) if len(flipped_index) else empty
+        parts += [flipped_accuracy, train_correct[clean_index].mean().reshape(1)]
+    return torch.cat(parts)
+
+
+def epoch_metrics(values: list[float], num_classes: int, noisy: bool) -> dict:
+    """The history entries of one epoch from :func:`epoch_metric_values`' numbers (on the host)."""
+    width = 3 + num_classes
+    train, test = values[:width], values[width : 2 * width]
+    metrics = {
+        "train_loss": _finite_or_none(train[0]),
+        "test_loss": _finite_or_none(test[0]),
+        "train_accuracy": train[1],
+        "test_accuracy": test[1],
+        "train_ce": _finite_or_none(train[2]),
+        "test_ce": _finite_or_none(test[2]),
+        "test_per_class_accuracy": test[3:],
     }
+    if noisy:
+        # Fitting the flipped labels is memorisation; the clean subset shows what is really learned.
+        flipped_accuracy, clean_accuracy = values[2 * width : 2 * width + 2]
+        metrics["train_accuracy_on_flipped"] = None if math.isnan(flipped_accuracy) else flipped_accuracy
+        metrics["train_accuracy_on_clean"] = clean_accuracy
+    return metrics
 
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _weights_finite(model: torch.nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+def weights_finite(params) -> torch.Tensor:
+    """1.0 if every parameter is finite, else 0.0, as a device scalar (no host sync)."""
+    return torch.stack([torch.isfinite(p).all() for p in params]).all().float().reshape(1)
 
 
 def train_run(
@@ -232,6 +332,9 @@ def train_run(
     on_epoch: Callable[[int, dict], None] | None = None,
     data_dir: str | os.PathLike | None = None,
     checkpoint_path=None,
+    *,
+    precision: str = "auto",
+    threads: int | None = CPU_THREADS_PER_RUN,
 ) -> RunOutcome:
     """Train ``config`` from scratch and evaluate after every epoch.
 
@@ -243,13 +346,23 @@ def train_run(
         data_dir: where torchvision datasets are cached (see ``lossdemo.data``).
         checkpoint_path: when given, the full training state is saved there after every epoch but
             the last, and a checkpoint of this run found there is resumed from (``lossdemo.checkpoints``).
+        precision: ``auto`` (bf16 autocast on CUDA, float32 elsewhere), ``fp32`` or ``bf16``.
+        threads: intra-op CPU threads for this run (restored afterwards); None leaves torch's
+            setting. The default of one makes a run's numbers independent of the core count.
 
     Returns:
         The outcome; ``status`` is ``"diverged"`` (with ``diverged_epoch``) when the loss or the
         weights became non-finite, in which case training stopped at that epoch.
     """
-    started = time.perf_counter()
     torch_device = resolve_device(device)
+    with cpu_threads(threads if torch_device.type == "cpu" else None):
+        return _train_run(config, dataset, torch_device, on_epoch, data_dir, checkpoint_path,
+                          resolve_precision(precision, torch_device))
+
+
+def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.device, on_epoch, data_dir,
+               checkpoint_path, precision: str) -> RunOutcome:
+    started = time.perf_counter()
     if dataset is None:
         dataset = load_dataset(config.dataset, data_dir=data_dir)
     elif dataset.name != config.dataset:
@@ -257,13 +370,18 @@ def train_run(
 
     training_set = prepare_training_set(config, dataset)
     loss_fn = get_loss(config.loss, class_counts=training_set.class_counts)
-    x_train, y_train = training_set.x.to(torch_device), training_set.y.to(torch_device)
-    x_test, y_test = dataset.x_test.to(torch_device), dataset.y_test.to(torch_device)
-    flipped = training_set.flipped.to(torch_device) if training_set.flipped is not None else None
+    memory_format = memory_format_for(resolve_model_name(config.model, dataset.input_shape), torch_device)
+    # The whole dataset lives on the device, in the model's layout: a step is an index, not a copy loop.
+    x_train, y_train = place_inputs(training_set.x, torch_device, memory_format), training_set.y.to(torch_device)
+    x_test, y_test = place_inputs(dataset.x_test, torch_device, memory_format), dataset.y_test.to(torch_device)
+    flipped_index = clean_index = None
+    if training_set.flipped is not None:  # indices, not masks: masked selection would sync every epoch
+        flipped_index = training_set.flipped.nonzero().squeeze(1).to(torch_device)
+        clean_index = (~training_set.flipped).nonzero().squeeze(1).to(torch_device)
 
     torch.manual_seed(config.seed)  # same seed -> same initial weights for every loss (paired runs)
-    model = build_model(config.model, dataset.input_shape, dataset.num_classes).to(torch_device)
-    optimizer = _build_optimizer(config, model)
+    model = place_model(build_model(config.model, dataset.input_shape, dataset.num_classes), torch_device, memory_format)
+    optimizer = _build_optimizer(config, model.parameters())
     n_train = len(y_train)
     # Drop a ragged last batch: batch norm cannot train on a batch of one, and equal-size batches keep steps comparable.
     steps_per_epoch = max(1, n_train // config.batch_size)
@@ -272,42 +390,40 @@ def train_run(
     )
     shuffle_generator = torch.Generator().manual_seed(config.seed)  # batch order: same for every loss
 
-    outcome = RunOutcome(config=config, device=str(torch_device))
+    outcome = RunOutcome(config=config, device=str(torch_device), precision=precision)
     history = outcome.history
     resumed = restore_checkpoint(checkpoint_path, config.run_id, config.epochs, model, optimizer, scheduler,
                                  shuffle_generator, history) if checkpoint_path else None
     started -= resumed.wall_time_s if resumed else 0.0
     for epoch in range(resumed.first_epoch if resumed else 1, config.epochs + 1):
         model.train()
+        # Batch order from a CPU generator, so CPU and GPU runs see the same batches; one copy per epoch.
         order = torch.randperm(n_train, generator=shuffle_generator).to(torch_device)
-        for step in range(steps_per_epoch):
+        for step in range(steps_per_epoch):  # no host round-trip in here: nothing is read back per step
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            loss = loss_fn(model(x_train[batch]), y_train[batch], validate=False)  # labels checked once above
+            with autocast_for(torch_device, precision):
+                logits = model(x_train[batch])
+            loss = loss_fn(logits, y_train[batch], validate=False)  # labels checked once above
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
 
-        train = _split_metrics(predict_logits(model, x_train), y_train, loss_fn, dataset.num_classes)
-        test = _split_metrics(predict_logits(model, x_test), y_test, loss_fn, dataset.num_classes)
-        metrics = {
-            "train_loss": _finite_or_none(train["loss"]),
-            "test_loss": _finite_or_none(test["loss"]),
-            "train_accuracy": train["accuracy"],
-            "test_accuracy": test["accuracy"],
-            "train_ce": _finite_or_none(train["ce"]),
-            "test_ce": _finite_or_none(test["ce"]),
-            "test_per_class_accuracy": test["per_class_accuracy"],
-        }
-        if flipped is not None:
-            # Fitting the flipped labels is memorisation; the clean subset shows what is really learned.
-            metrics["train_accuracy_on_flipped"] = float(train["correct"][flipped].mean()) if flipped.any() else None
-            metrics["train_accuracy_on_clean"] = float(train["correct"][~flipped].mean())
+        test_logits = predict_logits(model, x_test, precision)
+        values = epoch_metric_values(predict_logits(model, x_train, precision), test_logits,
+                                     y_train, y_test, loss_fn, dataset.num_classes, flipped_index, clean_index)
+        calibration = reliability_sums(test_logits, y_test)  # (3 * ECE_BINS,) for the test set's ECE
+        values = torch.cat([values, calibration, weights_finite(model.parameters())]).tolist()  # the epoch's one host sync
+        metrics = epoch_metrics(values[: -len(calibration) - 1], dataset.num_classes, noisy=clean_index is not None)
+        reliability = histogram_from_sums(values[-len(calibration) - 1 : -1])
+        metrics["test_ece"] = _finite_or_none(expected_calibration_error(reliability))
         for key, value in metrics.items():
             history.setdefault(key, []).append(value)
+        # Not per epoch (15 bins x 3 numbers each would bloat every results file): the last epoch's wins.
+        history["final_test_reliability"] = reliability.to_dict() if metrics["test_ece"] is not None else None
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if metrics["train_loss"] is None or not _weights_finite(model):
+        if metrics["train_loss"] is None or not values[-1]:
             outcome.status, outcome.diverged_epoch = "diverged", epoch
             break
         if checkpoint_path and epoch < config.epochs:

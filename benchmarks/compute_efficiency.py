@@ -1,0 +1,147 @@
+"""How close one training epoch of the default image model gets to the CPU's compute bound.
+
+    python benchmarks/compute_efficiency.py [--repeats 5] [--threads 1]
+
+Measures, in one process and in alternation (median of ``--repeats`` rounds):
+
+* an epoch of ``cnn2d`` on ``mnist5k`` as ``reproduce`` trains it — 31 SGD steps of 128 of the
+  4,000 training images, then the full train and test sets evaluated — timed between the epoch
+  callbacks of :func:`lossdemo.train.train_run`, so it includes evaluation and metrics;
+* the epoch's FLOPs, counted by ``torch.utils.flop_counter.FlopCounterMode`` over one training
+  step (times the steps) and over the evaluation of both splits;
+* a GEMM-class rate on the same cores at the same thread count: the faster of a 1024³ sgemm and a
+  large 1×1 convolution (256→256 channels, 28×28, channels-last), best of several calls per round.
+
+The compute bound is FLOPs / GEMM rate; the goal is an epoch within 2.5× of it. The same epoch
+with NCHW (contiguous) layout is timed alongside, to show what channels-last buys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+import _common
+from lossdemo import train as train_module
+from lossdemo.data import load_dataset
+from lossdemo.losses import get_loss
+from lossdemo.models import build_model, memory_format_for
+from lossdemo.train import CPU_THREADS_PER_RUN, RunConfig, cpu_threads, place_inputs, place_model, predict_logits, train_run
+
+GOAL_RATIO = 2.5
+CONFIG = RunConfig(dataset="mnist5k", epochs=4)  # epochs 2..4 are timed; epoch 1 warms the caches
+
+
+def epoch_flops(dataset) -> tuple[int, int]:
+    """(training FLOPs per epoch, evaluation FLOPs per epoch) of CONFIG on ``dataset``."""
+    device = torch.device("cpu")
+    memory_format = memory_format_for(CONFIG.model, device)
+    model = place_model(build_model(CONFIG.model, dataset.input_shape, dataset.num_classes), device, memory_format)
+    x_train = place_inputs(dataset.x_train, device, memory_format)
+    loss_fn = get_loss(CONFIG.loss)
+    steps = len(dataset.y_train) // CONFIG.batch_size
+    with FlopCounterMode(display=False) as step_counter:
+        loss_fn(model(x_train[: CONFIG.batch_size]), dataset.y_train[: CONFIG.batch_size]).backward()
+    with FlopCounterMode(display=False) as eval_counter:
+        predict_logits(model, x_train)
+        predict_logits(model, place_inputs(dataset.x_test, device, memory_format))
+    return step_counter.get_total_flops() * steps, eval_counter.get_total_flops()
+
+
+def gemm_rate() -> tuple[float, float]:
+    """(sgemm GFLOP/s, 1×1 convolution GFLOP/s), best of 3 calls each."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    x = torch.randn(32, 256, 28, 28).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(256, 256, 1, 1).contiguous(memory_format=torch.channels_last)
+    rates = []
+    for flops, op in ((2 * 1024**3, lambda: torch.mm(a, b)), (2 * 32 * 28 * 28 * 256 * 256, lambda: F.conv2d(x, w))):
+        op()
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            op()
+            best = min(best, time.perf_counter() - started)
+        rates.append(flops / best / 1e9)
+    return rates[0], rates[1]
+
+
+@contextmanager
+def contiguous_layout():
+    """Train as before channels-last: every model in PyTorch's default NCHW layout."""
+    original = train_module.memory_format_for
+    train_module.memory_format_for = lambda *args: torch.contiguous_format
+    try:
+        yield
+    finally:
+        train_module.memory_format_for = original
+
+
+def median_epoch_seconds(dataset, threads: int, layout_nchw: bool = False) -> float:
+    stamps = []
+    callback = lambda epoch, metrics: stamps.append(time.perf_counter())  # noqa: E731
+    if layout_nchw:
+        with contiguous_layout():
+            train_run(CONFIG, dataset, on_epoch=callback, threads=threads)
+    else:
+        train_run(CONFIG, dataset, on_epoch=callback, threads=threads)
+    return _common.median([later - earlier for earlier, later in zip(stamps, stamps[1:])])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (default 5)")
+    parser.add_argument("--threads", type=int, default=CPU_THREADS_PER_RUN,
+                        help=f"intra-op threads for both the epoch and the GEMM (default {CPU_THREADS_PER_RUN}, as reproduce trains)")
+    args = parser.parse_args()
+    info = _common.machine_info()
+    _common.print_header("compute efficiency: cnn2d epoch on mnist5k vs FLOPs / GEMM rate", info)
+    dataset = load_dataset("mnist5k")
+    with cpu_threads(args.threads):
+        train_flops, eval_flops = epoch_flops(dataset)
+        gemm_rates: list[tuple[float, float]] = []
+
+        def measure_gemm():
+            gemm_rates.append(gemm_rate())
+            return None
+
+        times = _common.interleaved({
+            "epoch": lambda: median_epoch_seconds(dataset, args.threads),
+            "gemm": measure_gemm,
+            "epoch_nchw": lambda: median_epoch_seconds(dataset, args.threads, layout_nchw=True),
+        }, repeats=args.repeats)
+    flops = train_flops + eval_flops
+    epoch_s, nchw_s = _common.median(times["epoch"]), _common.median(times["epoch_nchw"])
+    sgemm = _common.median([rates[0] for rates in gemm_rates[1:]])  # [0] is the warm-up round
+    conv1x1 = _common.median([rates[1] for rates in gemm_rates[1:]])
+    reference = max(sgemm, conv1x1)
+    bound_s = flops / (reference * 1e9)
+    ratio = epoch_s / bound_s
+    rows = [
+        _common.row("FLOPs per epoch (31 training steps + evaluation of 5,000 images)",
+                    f"{flops / 1e9:.1f} GFLOP ({train_flops / 1e9:.1f} training + {eval_flops / 1e9:.1f} evaluation)"),
+        _common.row("epoch time (median)", f"{epoch_s:.3f} s at {args.threads} thread(s)"),
+        _common.row("achieved rate", f"{flops / epoch_s / 1e9:.1f} GFLOP/s"),
+        _common.row("GEMM-class rate (faster of sgemm / 1×1 convolution)",
+                    f"{reference:.1f} GFLOP/s (sgemm {sgemm:.1f}, 1×1 conv {conv1x1:.1f})"),
+        _common.row("epoch / compute bound", f"{ratio:.2f}×", f"≤ {GOAL_RATIO}×", ratio <= GOAL_RATIO),
+        _common.row("NCHW epoch / channels-last epoch", f"{nchw_s / epoch_s:.2f}×"),
+    ]
+    _common.print_rows(rows)
+    path = _common.write_results("compute_efficiency", {
+        "title": "Compute efficiency of a CPU training epoch (goal 1)",
+        "machine": info, "threads": args.threads, "repeats": args.repeats,
+        "flops_per_epoch": flops, "train_flops_per_epoch": train_flops, "eval_flops_per_epoch": eval_flops,
+        "epoch_seconds": times["epoch"], "epoch_nchw_seconds": times["epoch_nchw"],
+        "sgemm_gflops": [rates[0] for rates in gemm_rates], "conv1x1_gflops": [rates[1] for rates in gemm_rates],
+        "ratio_to_bound": ratio, "goal_ratio": GOAL_RATIO, "rows": rows,
+    })
+    print(f"   wrote {path.relative_to(_common.REPO)} and {_common.SUMMARY_PATH.relative_to(_common.REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Train several runs of one recipe at once, as one stacked model, so that small runs fill a GPU.
+
+A run of the small networks here keeps a modern GPU busy for a few per cent of each step; the rest
+is kernel-launch and Python overhead. Stacking K runs (Krizhevsky's trick of one model per group of
+a grouped convolution, done here by :func:`torch.func.vmap` over stacked parameters) issues one
+kernel where K runs would issue K, so K runs cost little more than one::
+
+    outcomes = train_stacked(configs, dataset, device="cuda")   # list of RunOutcome, in config order
+
+Every run keeps its own seed (initial weights and batch order, exactly as :func:`train_run` draws
+them), its own loss, label noise and imbalance subset; the summed loss of the stack has, for each
+run's weights, exactly that run's gradient, and the optimizers of the recipe update each weight on
+its own, so one optimizer over the stacked tensors equals K separate ones. The numbers therefore
+match :func:`train_run`'s up to the order of float additions inside the convolutions
+(``tests/test_speed_paths.py`` checks this on CPU). Runs can share a stack when they differ only
+in :data:`PER_RUN_FIELDS`; :func:`plan_stacks` groups a plan accordingly.
+
+On a CPU stacking is slower than running the same runs one after another (their activations
+outgrow the cache), so ``reproduce`` stacks only on a GPU. Each run's ``wall_time_s`` is its share
+of the stack's wall time. Stacked runs are not checkpointed: a stack is minutes long at most.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from .data import Dataset, load_dataset
+from .losses import get_loss
+from .models import build_model, memory_format_for, resolve_model_name
+from .train import (
+    CPU_THREADS_PER_RUN,
+    RunConfig,
+    RunOutcome,
+    _build_optimizer,
+    _learning_rate_factor,
+    autocast_for,
+    cpu_threads,
+    epoch_metric_values,
+    epoch_metrics,
+    eval_batch_size,
+    place_inputs,
+    place_model,
+    prepare_training_set,
+    resolve_device,
+    resolve_precision,
+    weights_finite,
+)
+
+# What may differ between the runs of one stack; every other config field must be equal.
+PER_RUN_FIELDS = ("loss", "seed", "label_noise", "label_noise_kind")
+
+
+def stack_key(config: RunConfig) -> tuple:
+    """Configs with equal keys can be trained in one stack."""
+    return tuple((f.name, getattr(config, f.name)) for f in dataclasses.fields(config) if f.name not in PER_RUN_FIELDS)
+
+
+def plan_stacks(configs: Sequence[RunConfig], max_runs: int) -> list[list[RunConfig]]:
+    """Split a plan into stacks of at most ``max_runs`` compatible runs, keeping the plan's order."""
+    if not (isinstance(max_runs, int) and max_runs >= 1):
+        raise ValueError(f"max_runs {max_runs!r} is invalid; allowed: an integer >= 1")
+    groups: dict[tuple, list[RunConfig]] = {}
+    for config in configs:
+        groups.setdefault(stack_key(config), []).append(config)
+    return [group[start : start + max_runs] for group in groups.values() for start in range(0, len(group), max_runs)]
+
+
+def _seeded_model(config: RunConfig, dataset: Dataset) -> torch.nn.Module:
+    """The initial model of ``train_run``: same seed, same draws."""
+    torch.manual_seed(config.seed)
+    return build_model(config.model, dataset.input_shape, dataset.num_classes)
+
+
+def train_stacked(
+    configs: Sequence[RunConfig],
+    dataset: Dataset | None = None,
+    device: str = "cpu",
+    on_epoch: Callable[[RunConfig, int, dict], None] | None = None,
+    data_dir=None,
+    *,
+    precision: str = "auto",
+    threads: int | None = CPU_THREADS_PER_RUN,
+) -> list[RunOutcome]:
+    """Train ``configs`` (one stack: equal :func:`stack_key`) together; outcomes in config order.
+
+    Args:
+        configs: the runs; they may differ only in :data:`PER_RUN_FIELDS`.
+        dataset: preloaded data matching the configs' dataset; loaded when None.
+        device: ``auto|cpu|cuda|mps``.
+        on_epoch: called as ``on_epoch(config, epoch, metrics)`` for each run still training.
+        data_dir: where torchvision datasets are cached.
+        precision: as for :func:`lossdemo.train.train_run`.
+        threads: as for :func:`lossdemo.train.train_run`.
+    """
+    configs = list(configs)
+    if not configs:
+        return []
+    keys = {stack_key(config) for config in configs}
+    if len(keys) != 1:
+        raise ValueError(f"configs differ in more than {', '.join(PER_RUN_FIELDS)}; allowed: one stack_key per call")
+    if len({config.run_id for config in configs}) != len(configs):
+        raise ValueError("the same run appears twice in one stack; allowed: distinct configs")
+    torch_device = resolve_device(device)
+    if dataset is None:
+        dataset = load_dataset(configs[0].dataset, data_dir=data_dir)
+    elif dataset.name != configs[0].dataset:
+        raise ValueError(f"dataset {dataset.name!r} does not match the configs' dataset {configs[0].dataset!r}")
+    with cpu_threads(threads if torch_device.type == "cpu" else None):
+        return _train_stack(configs, dataset, torch_device, on_epoch, resolve_precision(precision, torch_device))
+
+
+def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.device, on_epoch, precision: str):
+    started = time.perf_counter()
+    recipe, runs = configs[0], len(configs)
+    training_sets = [prepare_training_set(config, dataset) for config in configs]
+    if len({len(training_set.y) for training_set in training_sets}) != 1:
+        raise ValueError("the runs' training sets differ in size; allowed: runs of one imbalance ratio")
+    loss_fns = [get_loss(c.loss, class_counts=t.class_counts) for c, t in zip(configs, training_sets)]
+    memory_format = memory_format_for(resolve_model_name(recipe.model, dataset.input_shape), device)
+    # One copy of the inputs when every run trains on the full split (no imbalance subset).
+    shared_inputs = all(training_set.x is dataset.x_train for training_set in training_sets)
+    if shared_inputs:
+        x_train = place_inputs(dataset.x_train, device, memory_format)  # (N, ...)
+    else:
+        x_train = torch.stack([training_set.x for training_set in training_sets]).to(device)  # (K, N, ...)
+    y_train = torch.stack([training_set.y for training_set in training_sets]).to(device)  # (K, N)
+    x_test, y_test = place_inputs(dataset.x_test, device, memory_format), dataset.y_test.to(device)
+    noise_indices = [
+        (t.flipped.nonzero().squeeze(1).to(device), (~t.flipped).nonzero().squeeze(1).to(device))
+        if t.flipped is not None else (None, None)
+        for t in training_sets
+    ]
+
+    models = [place_model(_seeded_model(config, dataset), device, memory_format) for config in configs]
+    params, buffers = stack_module_state(models)  # {name: (K, ...)}; params are new leaves
+    template = copy.deepcopy(models[0]).to("meta")  # the architecture; its own tensors are never used
+    del models
+
+    def forward(one_params, one_buffers, x):
+        return functional_call(template, (one_params, one_buffers), (x,))
+
+    def stacked_forward(x, x_is_stacked: bool):  # (K, B, ...) or shared (B, ...) -> (K, B, classes)
+        return vmap(forward, in_dims=(0, 0, 0 if x_is_stacked else None))(params, buffers, x)
+
+    optimizer = _build_optimizer(recipe, list(params.values()))
+    n_train = y_train.shape[1]
+    steps_per_epoch = max(1, n_train // recipe.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(recipe, steps_per_epoch * recipe.epochs))
+    generators = [torch.Generator().manual_seed(config.seed) for config in configs]  # train_run's batch orders
+    run_axis = torch.arange(runs, device=device).unsqueeze(1)  # (K, 1)
+
+    def predict(x, x_is_stacked: bool) -> torch.Tensor:  # float32 logits (K, N, classes) in eval mode
+        template.eval()
+        with torch.no_grad(), autocast_for(device, precision):
+            chunks = torch.split(x, eval_batch_size(device), dim=1 if x_is_stacked else 0)
+            return torch.cat([stacked_forward(chunk, x_is_stacked).float() for chunk in chunks], dim=1)
+
+    outcomes = [RunOutcome(config=config, device=str(device), precision=precision) for config in configs]
+    training = list(range(runs))  # runs not yet diverged
+    for epoch in range(1, recipe.epochs + 1):
+        template.train()
+        orders = torch.stack([torch.randperm(n_train, generator=generator) for generator in generators]).to(device)
+        for step in range(steps_per_epoch):
+            batch = orders[:, step * recipe.batch_size : (step + 1) * recipe.batch_size]  # (K, B)
+            inputs = x_train[batch] if shared_inputs else x_train[run_axis, batch]  # (K, B, ...)
+            labels = torch.gather(y_train, 1, batch)  # (K, B)
+            with autocast_for(device, precision):
+                logits = stacked_forward(inputs, True)  # (K, B, classes)
+            # Run k's weights get exactly run k's gradient: the other terms do not depend on them.
+            loss = sum(loss_fn(logits[k], labels[k], validate=False) for k, loss_fn in enumerate(loss_fns))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+
+        train_logits, test_logits = predict(x_train, not shared_inputs), predict(x_test, False)
+        values = torch.cat([
+            torch.cat([
+                epoch_metric_values(train_logits[k], test_logits[k], y_train[k], y_test, loss_fns[k],
+                                    dataset.num_classes, *noise_indices[k]),
+                weights_finite(tensor[k] for tensor in params.values()),
+            ])
+            for k in training
+        ]).tolist()  # the epoch's one host sync, for all runs
+        offset = 0
+        for k in list(training):
+            noisy = noise_indices[k][0] is not None
+            width = 2 * (3 + dataset.num_classes) + (2 if noisy else 0) + 1  # see epoch_metric_values
+            run_values, offset = values[offset : offset + width], offset + width
+            metrics = epoch_metrics(run_values[:-1], dataset.num_classes, noisy=noisy)
+            for key, value in metrics.items():
+                outcomes[k].history.setdefault(key, []).append(value)
+            if on_epoch is not None:
+                on_epoch(configs[k], epoch, metrics)
+            if metrics["train_loss"] is None or not run_values[-1]:
+                # Its weights keep being updated (NaNs stay inside its own slice) but nothing is recorded.
+                outcomes[k].status, outcomes[k].diverged_epoch = "diverged", epoch
+                training.remove(k)
+        if not training:
+            break
+
+    share = (time.perf_counter() - started) / runs
+    for outcome in outcomes:
+        outcome.wall_time_s = share
+    return outcomes

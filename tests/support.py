@@ -1,0 +1,54 @@
+"""Helpers shared by the hardening tests: a tiny dataset and the real CLI in a subprocess.
+
+Not a conftest: tests import what they use, so each file says where its helpers come from.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lossdemo.data import Dataset, load_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY_TRAIN, TINY_TEST = 512, 256
+# Any proxy-aware download fails at once with "connection refused" (port 9 is "discard"), so no
+# test can reach or wait on the network, whatever network the machine has.
+NO_NETWORK_ENV = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+                  "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+                  "no_proxy": "", "NO_PROXY": ""}
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_dataset() -> Dataset:
+    """The first 512 train / 256 test samples of mnist1d: a run of a few epochs takes well under a second."""
+    full = load_dataset("mnist1d")
+    return Dataset("mnist1d", full.x_train[:TINY_TRAIN].clone(), full.y_train[:TINY_TRAIN].clone(),
+                   full.x_test[:TINY_TEST].clone(), full.y_test[:TINY_TEST].clone(), full.num_classes,
+                   full.class_names)
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for CLI subprocesses: one torch thread each (tests run several at once), no network."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", **NO_NETWORK_ENV)
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+def reproduce_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lossdemo.reproduce", "--no-progress", *args]
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m lossdemo.reproduce ARGS`` to completion, capturing text output."""
+    return subprocess.run(reproduce_command(*args), cwd=cwd, env=cli_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
+    """Start the CLI without waiting (for signal tests); stderr is captured as text."""
+    return subprocess.Popen(reproduce_command(*args), cwd=cwd, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)

@@ -1,0 +1,201 @@
+"""The real command line, end to end: bad input, damaged results, and a quick run in a temp dir.
+
+Every case runs ``python -m lossdemo.reproduce`` in a subprocess, as a reader would. The bad-input
+cases come from ``tests/hardening_cases.py`` (also the source of the Reproduce page's tally) and
+run concurrently, so the ~30 interpreter start-ups cost seconds rather than a minute.
+
+Run: pytest tests/test_reproduce_cli.py -q
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from hardening_cases import BASE_ARGS, BAD_INPUT_CASES, BadInput
+from lossdemo.results import RUNS_SUBDIR, SCHEMA_VERSION, load_runs
+from support import REPO_ROOT, run_cli
+
+QUICK = ("--quick", "--losses", "ce", "mae", "--seeds", "2", "--epochs", "2")
+
+
+def _unmet_need(case: BadInput) -> str | None:
+    """Why a case cannot be set up on this machine, or None."""
+    if case.needs == "no CUDA GPU" and torch.cuda.is_available():
+        return "a CUDA GPU is present, so --device cuda is valid here"
+    if case.needs == "no MPS" and torch.backends.mps.is_available():
+        return "Apple's MPS is present, so --device mps is valid here"
+    if case.needs == "Linux /proc" and not Path("/proc/self").exists():
+        return "no /proc file system on this machine"
+    if case.needs == "not root" and hasattr(os, "geteuid") and os.geteuid() == 0:
+        return ("running as root, which writes through chmod 500; the unwritable-file-system case "
+                "(results-dir-unwritable-fs) covers the check instead")
+    return None
+
+
+def _run_case(case: BadInput, root: Path):
+    work = root / case.id
+    (work / "empty").mkdir(parents=True)
+    (work / "a-file.txt").write_text("not a directory\n")
+    readonly = work / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    places = {"{results}": str(work / "results"), "{figures}": str(work / "figures"), "{file}": str(work / "a-file.txt"),
+              "{empty}": str(work / "empty"), "{readonly}": str(readonly)}
+    argv = [places.get(arg, arg) for arg in BASE_ARGS + case.argv]
+    return run_cli(*argv, cwd=work, timeout=240), work
+
+
+@pytest.fixture(scope="module")
+def bad_input_results(tmp_path_factory):
+    """Run every applicable bad-input case once, four at a time; {case id: (completed process, work dir)}."""
+    root = tmp_path_factory.mktemp("bad-input")
+    runnable = [case for case in BAD_INPUT_CASES if _unmet_need(case) is None]
+    with futures.ThreadPoolExecutor(max_workers=4) as pool:
+        results = dict(zip((case.id for case in runnable), pool.map(lambda case: _run_case(case, root), runnable)))
+    yield results
+    for work in root.iterdir():  # let pytest remove the read-only directories later
+        (work / "readonly").chmod(0o700)
+
+
+def test_there_are_at_least_20_distinct_bad_input_cases():
+    assert len({case.id for case in BAD_INPUT_CASES}) == len(BAD_INPUT_CASES) >= 20
+    assert len({case.argv for case in BAD_INPUT_CASES}) == len(BAD_INPUT_CASES)
+
+
+@pytest.mark.parametrize("case", BAD_INPUT_CASES, ids=[case.id for case in BAD_INPUT_CASES])
+def test_bad_input_exits_2_with_one_line_naming_the_value_and_what_is_allowed(case, bad_input_results):
+    reason = _unmet_need(case)
+    if reason:
+        pytest.skip(reason)
+    completed, work = bad_input_results[case.id]
+    lines = completed.stderr.strip().splitlines()
+    assert completed.returncode == 2, completed.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), completed.stderr
+    assert "Traceback" not in completed.stderr
+    for fragment in case.says:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    assert completed.stdout == ""
+    assert not list((work / "results").glob(f"{RUNS_SUBDIR}/*.json")), "bad input must not store any run"
+
+
+@pytest.mark.parametrize("case", [c for c in BAD_INPUT_CASES if c.library], ids=[c.id for c in BAD_INPUT_CASES if c.library])
+def test_the_library_raises_the_same_one_line_message(case, bad_input_results):
+    reason = _unmet_need(case)
+    if reason:
+        pytest.skip(reason)
+    with pytest.raises((ValueError, TypeError)) as raised:
+        case.library()
+    message = str(raised.value)
+    assert "\n" not in message
+    cli_line = bad_input_results[case.id][0].stderr.strip()
+    assert message in cli_line, f"library says {message!r}, CLI says {cli_line!r}"
+
+
+def test_help_lists_every_flag_and_exits_0(tmp_path):
+    completed = run_cli("--help", cwd=tmp_path)
+    assert completed.returncode == 0
+    for flag in ("--experiments", "--datasets", "--losses", "--seeds", "--epochs", "--device", "--results-dir",
+                 "--quick", "--plots-only", "--force", "--publish", "--checkpoint", "--shard", "--workers"):
+        assert flag in completed.stdout
+
+
+# ----------------------------------------------------------------------------- end to end
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    """One quick reproduce (2 losses x 2 seeds x 2 epochs), run in a temp dir; shared by the tests below."""
+    work = tmp_path_factory.mktemp("quick")
+    completed = run_cli(*QUICK, "--results-dir", "results", "--figures-dir", "figures", cwd=work)
+    return work, completed
+
+
+def _copy_results(quick_results, tmp_path) -> Path:
+    work, completed = quick_results
+    assert completed.returncode == 0, completed.stderr
+    shutil.copytree(work / "results", tmp_path / "results")
+    return tmp_path / "results"
+
+
+def test_quick_reproduce_end_to_end_in_a_temp_dir(quick_results):
+    work, completed = quick_results
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    runs, problems = load_runs(work / "results")
+    assert problems == []
+    assert len(runs) == 4
+    assert all(run.status == "complete" and len(run.history["test_accuracy"]) == 2 for run in runs.values())
+    assert {run.config.loss for run in runs.values()} == {"ce", "mae"}
+    figures = {path.name for path in (work / "figures").iterdir()}
+    assert {"compare_mnist1d.png", "compare_mnist1d_table.md", "manifest.json"} <= figures
+    assert set(os.listdir(work)) == {"results", "figures"}, "nothing may be written outside the given directories"
+    assert not (REPO_ROOT / "results" / "figures").exists()
+
+
+def test_a_second_invocation_trains_nothing_and_leaves_results_untouched(quick_results, tmp_path):
+    results = _copy_results(quick_results, tmp_path)
+    before = {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in (results / RUNS_SUBDIR).glob("*.json")}
+    completed = run_cli(*QUICK, "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "trained 0 runs" in completed.stderr and "reused 4" in completed.stderr
+    after = {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in (results / RUNS_SUBDIR).glob("*.json")}
+    assert after == before
+
+
+def test_truncated_results_file_is_reported_not_plotted_and_kept(quick_results, tmp_path):
+    results = _copy_results(quick_results, tmp_path)
+    victim = sorted((results / RUNS_SUBDIR).glob("*.json"))[0]
+    damaged = victim.read_bytes()[: len(victim.read_bytes()) // 2]
+    victim.write_bytes(damaged)
+    completed = run_cli(*QUICK, "--plots-only", "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    reported = [line for line in completed.stderr.splitlines() if victim.name in line]
+    assert reported and "not plotted" in reported[0] and "truncated" in reported[0]
+    assert victim.read_bytes() == damaged, "a damaged file must never be deleted or rewritten by --plots-only"
+    manifest = json.loads((tmp_path / "figures" / "manifest.json").read_text())
+    assert manifest, "the other three runs are still drawn"
+    assert "figures show the 3 that are" in completed.stderr
+
+
+def test_results_file_of_another_schema_version_is_reported_and_skipped(quick_results, tmp_path):
+    results = _copy_results(quick_results, tmp_path)
+    victim = sorted((results / RUNS_SUBDIR).glob("*.json"))[0]
+    record = json.loads(victim.read_text())
+    record["schema_version"] = SCHEMA_VERSION + 1
+    victim.write_text(json.dumps(record))
+    completed = run_cli(*QUICK, "--plots-only", "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    reported = [line for line in completed.stderr.splitlines() if victim.name in line]
+    assert reported and f"schema version {SCHEMA_VERSION + 1}" in reported[0]
+    assert json.loads(victim.read_text())["schema_version"] == SCHEMA_VERSION + 1
+
+
+def test_damaged_file_of_a_planned_run_is_retrained_and_the_old_one_kept(quick_results, tmp_path):
+    results = _copy_results(quick_results, tmp_path)
+    victim = sorted((results / RUNS_SUBDIR).glob("*.json"))[0]
+    victim.write_text('{"schema_version": 1, "run_id": ')
+    completed = run_cli(*QUICK, "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "trained 1 runs" in completed.stderr and "reused 3" in completed.stderr
+    runs, problems = load_runs(results)
+    assert len(runs) == 4 and problems == []
+    kept = list((results / RUNS_SUBDIR).glob(f"{victim.name}.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_text() == '{"schema_version": 1, "run_id": '
+
+
+def test_offline_dataset_fails_before_training_anything(tmp_path):
+    """An embedded run listed first must not train before the missing dataset is noticed."""
+    (tmp_path / "empty").mkdir()
+    completed = run_cli("--quick", "--datasets", "mnist1d", "cifar10", "--data-dir", "empty",
+                        "--results-dir", "results", cwd=tmp_path, timeout=120)
+    assert completed.returncode == 2, completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert "'cifar10' is not available" in completed.stderr.strip().splitlines()[-1]
+    assert not list(tmp_path.glob(f"results/{RUNS_SUBDIR}/*.json"))

@@ -1,0 +1,252 @@
+"""Stored results: JSON round trip, validation of damaged files, atomic writes, temp-file clean-up.
+
+Run: pytest tests/test_results.py -q
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lossdemo.atomic_files as atomic_files
+from lossdemo.atomic_files import clean_stale_temp_files, write_json_atomic
+from lossdemo.results import (
+    RUNS_SUBDIR,
+    SCHEMA_VERSION,
+    ResultsFileError,
+    load_run,
+    load_runs,
+    outcome_to_record,
+    run_path,
+    save_run,
+    validate_record,
+)
+from lossdemo.train import RunConfig, RunOutcome
+
+
+def fake_outcome(epochs: int = 3, seed: int = 0, status: str = "complete") -> RunOutcome:
+    """A run's outcome without training: results code only cares about the shape of the numbers."""
+    config = RunConfig(epochs=epochs, seed=seed)
+    history = {
+        "train_loss": [2.0 - 0.1 * e for e in range(epochs)],
+        "test_loss": [2.1 - 0.1 * e for e in range(epochs)],
+        "train_accuracy": [0.3 + 0.1 * e for e in range(epochs)],
+        "test_accuracy": [0.25 + 0.1 * e for e in range(epochs)],
+        "train_ce": [2.0] * epochs,
+        "test_ce": [2.1] * epochs,
+        "test_per_class_accuracy": [[0.5] * 10 for _ in range(epochs)],
+    }
+    outcome = RunOutcome(config=config, history=history, wall_time_s=1.25, device="cpu")
+    if status == "diverged":
+        outcome.status, outcome.diverged_epoch = "diverged", epochs
+        history["train_loss"][-1] = None
+    return outcome
+
+
+def test_a_run_round_trips_through_json(tmp_path):
+    outcome = fake_outcome()
+    path = save_run(tmp_path, outcome, started_at="2024-01-01T00:00:00+00:00")
+    assert path == tmp_path / RUNS_SUBDIR / f"{outcome.config.run_id}.json"
+    stored = load_run(path)
+    assert stored.config == outcome.config
+    assert stored.history == outcome.history
+    assert stored.status == "complete"
+    metadata = stored.record["metadata"]
+    for key in ("lossdemo_version", "torch_version", "python_version", "device", "git_revision", "wall_time_s",
+                "started_at", "finished_at"):
+        assert key in metadata
+    assert metadata["started_at"] == "2024-01-01T00:00:00+00:00"
+    assert stored.record["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_diverged_run_round_trips_with_its_epoch_and_null_loss(tmp_path):
+    path = save_run(tmp_path, fake_outcome(status="diverged"))
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    stored = load_run(path)
+    assert stored.status == "diverged" and stored.record["diverged_epoch"] == 3
+    assert stored.history["train_loss"][-1] is None
+
+
+def test_load_runs_keys_by_run_id_and_ignores_temp_and_foreign_files(tmp_path):
+    outcomes = [fake_outcome(seed=seed) for seed in range(3)]
+    for outcome in outcomes:
+        save_run(tmp_path, outcome)
+    runs_dir = tmp_path / RUNS_SUBDIR
+    (runs_dir / ".abc.json.host-1.x.tmp").write_text('{"half": ')
+    (runs_dir / "notes.txt").write_text("hello")
+    runs, problems = load_runs(tmp_path)
+    assert set(runs) == {outcome.config.run_id for outcome in outcomes}
+    assert problems == []
+
+
+def _valid_record() -> dict:
+    return outcome_to_record(fake_outcome())
+
+
+def _mutations():
+    """(id, function that damages a valid record in place, fragment of the expected message)."""
+    def setter(key, value):
+        return lambda record: record.__setitem__(key, value)
+
+    def history_setter(key, value):
+        return lambda record: record["history"].__setitem__(key, value)
+
+    return [
+        ("not-an-object", None, "expected a JSON object"),
+        ("missing-history", lambda r: r.pop("history"), "missing key"),
+        ("other-schema", setter("schema_version", SCHEMA_VERSION + 1), "schema version"),
+        ("bad-status", setter("status", "fine"), "status 'fine' is invalid"),
+        ("config-not-object", setter("config", [1, 2]), "config must be a JSON object"),
+        ("unknown-config-field", lambda r: r["config"].__setitem__("colour", "red"), "unknown run config field"),
+        ("invalid-config", lambda r: r["config"].__setitem__("epochs", 0), "invalid config"),
+        ("run-id-mismatch", setter("run_id", "0" * 16), "does not match its config"),
+        ("history-not-object", setter("history", []), "history must be a JSON object"),
+        ("history-entry-not-list", history_setter("test_accuracy", 0.5), "must be lists"),
+        ("accuracy-out-of-range", history_setter("test_accuracy", [0.1, 0.2, 1.5]), "not a number in [0, 1]"),
+        ("accuracy-nan", history_setter("test_accuracy", [0.1, 0.2, float("nan")]), "not a number in [0, 1]"),
+        ("ragged-history", history_setter("test_loss", [1.0]), "different lengths"),
+        ("complete-but-short", lambda r: [r["history"][k].pop() for k in list(r["history"])], "marked complete"),
+        ("diverged-without-epoch", lambda r: (r.__setitem__("status", "diverged"), r.__setitem__("diverged_epoch", None)),
+         "diverged_epoch"),
+    ]
+
+
+@pytest.mark.parametrize("mutation", _mutations(), ids=[m[0] for m in _mutations()])
+def test_damaged_records_raise_results_file_error_naming_the_problem(mutation):
+    _, damage, fragment = mutation
+    record = _valid_record()
+    if damage is None:
+        record = [record]
+    else:
+        damage(record)
+    with pytest.raises(ResultsFileError, match=None) as raised:
+        validate_record(record, "some/file.json")
+    assert fragment in str(raised.value) and "some/file.json" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_truncated_and_non_utf8_files_are_results_file_errors(tmp_path):
+    path = save_run(tmp_path, fake_outcome())
+    text = path.read_bytes()
+    path.write_bytes(text[: len(text) // 3])
+    with pytest.raises(ResultsFileError, match="truncated"):
+        load_run(path)
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ResultsFileError, match="cannot read"):
+        load_run(path)
+
+
+def test_load_runs_reports_damaged_files_and_never_deletes_them(tmp_path):
+    good = save_run(tmp_path, fake_outcome(seed=0))
+    bad = save_run(tmp_path, fake_outcome(seed=1))
+    bad.write_text('{"schema_version": 1')
+    renamed = tmp_path / RUNS_SUBDIR / "0123456789abcdef.json"
+    renamed.write_text(good.read_text())
+    runs, problems = load_runs(tmp_path)
+    assert list(runs) == [good.stem]
+    assert len(problems) == 2
+    assert any(bad.name in line and "not valid JSON" in line for line in problems)
+    assert any(renamed.name in line and "file name does not match" in line for line in problems)
+    assert bad.exists() and renamed.exists()
+
+
+def test_saving_over_a_damaged_file_keeps_it_as_corrupt(tmp_path):
+    outcome = fake_outcome()
+    path = run_path(tmp_path, outcome.config)
+    path.parent.mkdir(parents=True)
+    path.write_text("{ damaged")
+    save_run(tmp_path, outcome)
+    assert load_run(path).history == outcome.history
+    kept = list(path.parent.glob(f"{path.name}.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "{ damaged"
+    assert load_runs(tmp_path)[1] == [], "the kept copy is not mistaken for a result"
+
+
+def test_saving_over_a_valid_file_replaces_it(tmp_path):
+    outcome = fake_outcome()
+    save_run(tmp_path, outcome)
+    outcome.history["test_accuracy"][-1] = 0.99
+    path = save_run(tmp_path, outcome)
+    assert load_run(path).history["test_accuracy"][-1] == 0.99
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "data.json"
+    write_json_atomic(path, {"version": 1})
+
+    def fail_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic_files.os, "fsync", fail_fsync)
+    with pytest.raises(OSError, match="No space left"):
+        write_json_atomic(path, {"version": 2})
+    assert json.loads(path.read_text()) == {"version": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["data.json"]
+
+
+def test_non_finite_numbers_are_refused_before_anything_is_written(tmp_path):
+    path = tmp_path / "data.json"
+    with pytest.raises(ValueError):
+        write_json_atomic(path, {"loss": float("nan")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temp_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    host = atomic_files._host_tag()
+    of_dead = tmp_path / f".run.json.{host}-{dead_pid}.abc123.tmp"
+    of_live = tmp_path / f".run.json.{host}-{os.getpid()}.def456.tmp"
+    of_other_host = tmp_path / f".run.json.elsewhere-{dead_pid}.ghi789.tmp"
+    old_other_host = tmp_path / f".old.json.elsewhere-{dead_pid}.jkl012.tmp"
+    result = tmp_path / "run.json"
+    for path in (of_dead, of_live, of_other_host, old_other_host, result):
+        path.write_text("{")
+    an_hour_ago = time.time() - 2 * atomic_files.STALE_TEMP_AGE_S
+    os.utime(old_other_host, (an_hour_ago, an_hour_ago))
+    removed = clean_stale_temp_files(tmp_path)
+    assert sorted(removed) == sorted([of_dead, old_other_host])
+    assert of_live.exists() and of_other_host.exists() and result.exists()
+
+
+# ----------------------------------------------------------------------------- any JSON at all
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=True) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+RECORD_KEYS = list(_valid_record())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(key_path=st.lists(st.sampled_from(RECORD_KEYS + ["train_loss", "test_accuracy", "epochs", "loss", "seed"]),
+                         min_size=1, max_size=3),
+       value=json_values, drop=st.booleans())
+def test_any_json_is_a_valid_run_or_a_results_file_error(key_path, value, drop):
+    """Replace or drop any field of a valid record with any JSON value: loading never crashes otherwise."""
+    record = copy.deepcopy(_valid_record())
+    target = record
+    for key in key_path[:-1]:
+        if isinstance(target, dict) and isinstance(target.get(key), dict):
+            target = target[key]
+    if isinstance(target, dict):
+        if drop:
+            target.pop(key_path[-1], None)
+        else:
+            target[key_path[-1]] = value
+    try:
+        validate_record(record, "fuzzed.json")
+    except ResultsFileError as error:
+        assert "\n" not in str(error)
