@@ -10,7 +10,7 @@ Measures, in one process and in alternation (median of ``--repeats`` rounds):
 * the epoch's FLOPs, counted by ``torch.utils.flop_counter.FlopCounterMode`` over one training
   step (times the steps) and over the evaluation of both splits;
 * a GEMM-class rate on the same cores at the same thread count: the faster of a 1024³ sgemm and a
-  large 1×1 convolution (256→256 channels, 28×28, channels-last), best of several calls per round.
+  large 1×1 convolution (256→256 channels, 28×28, channels-last), median of five calls per round.
 
 The compute bound is FLOPs / GEMM rate; the goal is an epoch within 2.5× of it. The same epoch
 with NCHW (contiguous) layout is timed alongside, to show what channels-last buys.
@@ -53,20 +53,20 @@ def epoch_flops(dataset) -> tuple[int, int]:
     return step_counter.get_total_flops() * steps, eval_counter.get_total_flops()
 
 
-def gemm_rate() -> tuple[float, float]:
-    """(sgemm GFLOP/s, 1×1 convolution GFLOP/s), best of 3 calls each."""
+def gemm_rate(calls: int = 5) -> tuple[float, float]:
+    """(sgemm GFLOP/s, 1×1 convolution GFLOP/s), median of ``calls`` calls each (as the epochs)."""
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
     x = torch.randn(32, 256, 28, 28).contiguous(memory_format=torch.channels_last)
     w = torch.randn(256, 256, 1, 1).contiguous(memory_format=torch.channels_last)
     rates = []
     for flops, op in ((2 * 1024**3, lambda: torch.mm(a, b)), (2 * 32 * 28 * 28 * 256 * 256, lambda: F.conv2d(x, w))):
         op()
-        best = float("inf")
-        for _ in range(3):
+        seconds = []
+        for _ in range(calls):
             started = time.perf_counter()
             op()
-            best = min(best, time.perf_counter() - started)
-        rates.append(flops / best / 1e9)
+            seconds.append(time.perf_counter() - started)
+        rates.append(flops / _common.median(seconds) / 1e9)
     return rates[0], rates[1]
 
 

@@ -6,11 +6,16 @@ Okabe-Ito palette, and each loss keeps the same colour on every figure of the si
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # before pyplot: no display on CI machines or GPU servers
+# Headless by default (CI machines, GPU servers, worker processes), but leave notebooks and an
+# explicit MPLBACKEND alone so figures still show inline in Jupyter.
+if "MPLBACKEND" not in os.environ and "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 STYLE_PATH = Path(__file__).with_name("lossdemo.mplstyle")

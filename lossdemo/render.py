@@ -12,7 +12,10 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from . import claims_figures as figures
+from . import claims_tables as tables
 from .data import class_names_of
+from .experiments import EXPERIMENTS, MAE_RECIPES, spec_gamma
 from .plots import draw_curves_figure, draw_per_class_figure, group_runs
 from .results import StoredRun, write_json_atomic
 from .tables import results_table, summary_markdown
@@ -41,13 +44,17 @@ def runs_fingerprint(runs: list[StoredRun]) -> str:
     return digest.hexdigest()
 
 
-def setup_markdown(configs: list[RunConfig]) -> str:
-    """The training recipe actually used by the runs, as a table with the reason for each value."""
+def setup_markdown(configs: list[RunConfig], reasons: dict[str, str] | None = None) -> str:
+    """The training recipe actually used by the runs, as a table with the reason for each value.
+
+    ``reasons`` replaces the default reason of a setting (e.g. an experiment's own epochs).
+    """
+    reasons = {**_RECIPE_REASONS, **(reasons or {})}
     lines = ["| setting | value | why |", "|---|---|---|"]
     for spec in fields(RunConfig):
-        if spec.name in _RECIPE_REASONS:
+        if spec.name in reasons:
             values = sorted({str(getattr(config, spec.name)) for config in configs})
-            lines.append(f"| {spec.name} | {', '.join(values)} | {_RECIPE_REASONS[spec.name]} |")
+            lines.append(f"| {spec.name} | {', '.join(values)} | {reasons[spec.name]} |")
     models = sorted({f"`{c.model}` on `{c.dataset}`" for c in configs})
     seeds = sorted({c.seed for c in configs})
     lines.append("")
@@ -79,8 +86,143 @@ def render_compare(runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
     return written
 
 
+# --------------------------------------------------------------------------------------------
+# The claims experiments (issue 4). Verdicts, which read runs of several experiments, are written by
+# ``lossdemo.claims_pages``; here each experiment draws its own figures and tables.
+
+
+def _ordered_losses(name: str, runs: list[StoredRun]) -> list[str]:
+    """The experiment's losses in its own order, then any others the runs used (``--losses``)."""
+    present = list(dict.fromkeys(run.config.loss for run in runs))
+    return [loss for loss in EXPERIMENTS[name].losses if loss in present] + [
+        loss for loss in present if loss not in EXPERIMENTS[name].losses]
+
+
+def _setup(name: str, runs: list[StoredRun], out_dir: Path, reasons: dict[str, str] | None = None) -> dict[str, str]:
+    configs = [run.config for run in runs]
+    reasons = {"epochs": EXPERIMENTS[name].epochs_reason, **(reasons or {})}
+    file_name = f"{name.replace('-', '_')}_setup.md"
+    (out_dir / file_name).write_text(tables.experiment_setup(EXPERIMENTS[name], configs) + "\n"
+                                     + setup_markdown(configs, reasons))
+    return {file_name: runs_fingerprint(runs)}
+
+
+def _write_per_dataset(name: str, runs: list[StoredRun], out_dir: Path, outputs) -> dict[str, str]:
+    """Call ``outputs(dataset, dataset_runs)`` -> {file name: draw(path)} per dataset; record fingerprints."""
+    written: dict[str, str] = {}
+    prefix = name.replace("-", "_")
+    for dataset, dataset_runs in group_runs(runs, key=lambda run: run.config.dataset).items():
+        fingerprint = runs_fingerprint(dataset_runs)
+        for suffix, draw in outputs(dataset, dataset_runs).items():
+            file_name = f"{prefix}_{dataset}_{suffix}"
+            draw(out_dir / file_name)
+            written[file_name] = fingerprint
+    return written
+
+
+def render_label_noise(runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
+    """Accuracy against the noise rate, memorisation curves and the table, per dataset."""
+    losses = _ordered_losses("label-noise", runs)
+
+    def outputs(dataset, dataset_runs):
+        grouped = group_runs(dataset_runs, key=lambda r: (r.config.label_noise, r.config.label_noise_kind, r.config.loss))
+        return {
+            "accuracy.png": lambda p: figures.draw_noise_accuracy(
+                grouped, losses, f"Label noise on {dataset}: final and best-epoch test accuracy", p),
+            "memorisation.png": lambda p: figures.draw_noise_memorisation(
+                grouped, losses, f"Label noise on {dataset}: what the network fits, epoch by epoch", p),
+            "table.md": lambda p: p.write_text(tables.label_noise_table(grouped, losses)),
+        }
+
+    return _write_per_dataset("label-noise", runs, out_dir, outputs) | _setup("label-noise", runs, out_dir)
+
+
+def render_imbalance(runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
+    """Accuracy, balanced accuracy and head/tail accuracy against the ratio; per-class heatmap at the largest ratio."""
+    losses = _ordered_losses("imbalance", runs)
+
+    def outputs(dataset, dataset_runs):
+        grouped = group_runs(dataset_runs, key=lambda r: (r.config.imbalance_ratio, r.config.loss))
+        largest = max(ratio for ratio, _ in grouped)
+        at_largest = {loss: grouped[(largest, loss)] for loss in losses if (largest, loss) in grouped}
+        configs = [run.config for run in dataset_runs]
+        return {
+            "accuracy.png": lambda p: figures.draw_imbalance(grouped, losses, f"Long-tailed training sets on {dataset}", p),
+            "per_class.png": lambda p: draw_per_class_figure(
+                at_largest, class_names_of(dataset), f"Final per-class test accuracy at imbalance ratio {largest:g} on {dataset}", p),
+            "table.md": lambda p: p.write_text(tables.imbalance_table(grouped, losses)),
+            "counts.md": lambda p: p.write_text(tables.imbalance_setup_table(configs, _class_sizes(dataset))),
+        }
+
+    return _write_per_dataset("imbalance", runs, out_dir, outputs) | _setup("imbalance", runs, out_dir)
+
+
+def _class_sizes(dataset: str) -> tuple[int, int] | None:
+    """(smallest training class, number of classes), or None when the dataset is not on this machine.
+
+    The long-tail profile starts from the smallest class; only the labels are read, never downloaded.
+    """
+    import torch
+
+    from .data import DatasetUnavailableError, load_dataset
+
+    try:
+        labels = load_dataset(dataset, download=False).y_train
+    except DatasetUnavailableError:
+        return None
+    counts = torch.bincount(labels)
+    return int(counts.min()), len(counts)
+
+
+def render_gamma_sweep(runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
+    """Accuracy and ECE against γ, reliability diagrams and the table, per dataset."""
+
+    def outputs(dataset, dataset_runs):
+        by_gamma = group_runs(dataset_runs, key=lambda r: spec_gamma(r.config.loss))
+        return {
+            "accuracy_ece.png": lambda p: figures.draw_gamma_sweep(
+                by_gamma, f"Focal loss γ on {dataset}: accuracy and calibration after 25 epochs", p),
+            "reliability.png": lambda p: figures.draw_reliability(
+                by_gamma, f"Reliability diagrams on {dataset}'s test set, seeds pooled", p),
+            "table.md": lambda p: p.write_text(tables.gamma_sweep_table(by_gamma)),
+        }
+
+    return _write_per_dataset("gamma-sweep", runs, out_dir, outputs) | _setup("gamma-sweep", runs, out_dir)
+
+
+def render_mae_anatomy(runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
+    """Per-class curves under the report's recipe, the recipes compared, and the analytic push figure."""
+    shortest = min((run.config.epochs for run in runs), default=0)
+
+    def outputs(dataset, dataset_runs):
+        by_recipe = group_runs(dataset_runs, key=lambda r: (r.config.optimizer, r.config.epochs, r.config.loss))
+        report_recipe = {loss: group for (optimizer, epochs, loss), group in by_recipe.items()
+                         if optimizer == "sgd" and epochs == shortest}
+        return {
+            "per_class.png": lambda p: figures.draw_per_class_over_epochs(
+                report_recipe, f"Per-class test accuracy on {dataset}, SGD for {shortest} epochs (one panel per seed)", p),
+            "recipes.png": lambda p: figures.draw_recipes(
+                by_recipe, f"Does MAE catch up on {dataset}? Adam, and four times the epochs", p),
+            "table.md": lambda p: p.write_text(tables.mae_anatomy_table(by_recipe)),
+        }
+
+    written = _write_per_dataset("mae-anatomy", runs, out_dir, outputs)
+    figures.draw_true_logit_push(out_dir / "mae_anatomy_push.png")
+    written["mae_anatomy_push.png"] = "analytic"
+    reasons = {"optimizer": "SGD is the report's recipe; Adam rescales each step by a running gradient size, "
+                            "which tests whether MAE is stuck or only slow",
+               "lr": f"0.1 for SGD; {MAE_RECIPES[2][1]:g} for Adam, its usual default"}
+    return written | _setup("mae-anatomy", runs, out_dir, reasons)
+
+
 # experiment name -> function(runs of that experiment, output dir) -> {file name: fingerprint}
-RENDERERS = {"compare": render_compare}
+RENDERERS = {
+    "compare": render_compare,
+    "label-noise": render_label_noise,
+    "imbalance": render_imbalance,
+    "gamma-sweep": render_gamma_sweep,
+    "mae-anatomy": render_mae_anatomy,
+}
 
 
 def render_experiment(name: str, runs: list[StoredRun], out_dir: Path) -> dict[str, str]:

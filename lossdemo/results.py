@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import subprocess
@@ -155,10 +156,16 @@ def validate_record(record: object, source: str) -> RunConfig:
     not_lists = [key for key in _REQUIRED_HISTORY if not isinstance(history[key], list)]
     if not_lists:
         raise ResultsFileError(f"{source}: history entries {not_lists} must be lists, one value per epoch")
-    # Accuracies are what figures and tables average, so they must be plain numbers in [0, 1].
+    # Figures and tables compute with these, so a wrong type must stop here, not inside matplotlib.
     for key in ("train_accuracy", "test_accuracy"):
         if not all(_is_fraction(value) for value in history[key]):
             raise ResultsFileError(f"{source}: history {key!r} holds a value that is not a number in [0, 1]")
+    for key in ("train_loss", "test_loss", "train_ce", "test_ce"):  # null marks a non-finite value
+        if not all(value is None or _is_finite_number(value) for value in history[key]):
+            raise ResultsFileError(f"{source}: history {key!r} holds a value that is neither a finite number nor null")
+    if not all(isinstance(row, list) and all(_is_fraction(value) for value in row)
+               for row in history["test_per_class_accuracy"]):
+        raise ResultsFileError(f"{source}: history 'test_per_class_accuracy' must hold lists of numbers in [0, 1]")
     if record["status"] == "diverged" and not _is_int(record.get("diverged_epoch")):
         raise ResultsFileError(f"{source}: marked diverged but diverged_epoch is {record.get('diverged_epoch')!r}")
     lengths = {len(history[key]) for key in _REQUIRED_HISTORY}
@@ -171,6 +178,10 @@ def validate_record(record: object, source: str) -> RunConfig:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_fraction(value) -> bool:

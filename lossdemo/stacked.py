@@ -41,15 +41,15 @@ from .train import (
     _learning_rate_factor,
     autocast_for,
     cpu_threads,
-    epoch_metric_values,
-    epoch_metrics,
+    decode_epoch_record,
+    epoch_record_values,
+    epoch_record_width,
     eval_batch_size,
     place_inputs,
     place_model,
     prepare_training_set,
     resolve_device,
     resolve_precision,
-    weights_finite,
 )
 
 # What may differ between the runs of one stack; every other config field must be equal.
@@ -181,24 +181,23 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
 
         train_logits, test_logits = predict(x_train, not shared_inputs), predict(x_test, False)
         values = torch.cat([
-            torch.cat([
-                epoch_metric_values(train_logits[k], test_logits[k], y_train[k], y_test, loss_fns[k],
-                                    dataset.num_classes, *noise_indices[k]),
-                weights_finite(tensor[k] for tensor in params.values()),
-            ])
+            epoch_record_values(train_logits[k], test_logits[k], y_train[k], y_test, loss_fns[k], dataset.num_classes,
+                                *noise_indices[k], [tensor[k] for tensor in params.values()])
             for k in training
         ]).tolist()  # the epoch's one host sync, for all runs
         offset = 0
         for k in list(training):
             noisy = noise_indices[k][0] is not None
-            width = 2 * (3 + dataset.num_classes) + (2 if noisy else 0) + 1  # see epoch_metric_values
-            run_values, offset = values[offset : offset + width], offset + width
-            metrics = epoch_metrics(run_values[:-1], dataset.num_classes, noisy=noisy)
+            width = epoch_record_width(dataset.num_classes, noisy)
+            metrics, reliability, weights_ok = decode_epoch_record(values[offset : offset + width],
+                                                                   dataset.num_classes, noisy)
+            offset += width
             for key, value in metrics.items():
                 outcomes[k].history.setdefault(key, []).append(value)
+            outcomes[k].history["final_test_reliability"] = reliability  # as train_run: the last epoch's
             if on_epoch is not None:
                 on_epoch(configs[k], epoch, metrics)
-            if metrics["train_loss"] is None or not run_values[-1]:
+            if metrics["train_loss"] is None or not weights_ok:
                 # Its weights keep being updated (NaNs stay inside its own slice) but nothing is recorded.
                 outcomes[k].status, outcomes[k].diverged_epoch = "diverged", epoch
                 training.remove(k)

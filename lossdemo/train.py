@@ -39,7 +39,7 @@ from .checkpoints import restore_checkpoint, save_checkpoint
 from .corruption import NOISE_KINDS, apply_label_noise, long_tail_indices
 from .data import Dataset, load_dataset
 from .losses import get_loss, parse_loss_spec
-from .metrics import expected_calibration_error, histogram_from_sums, reliability_sums
+from .metrics import ECE_BINS, expected_calibration_error, histogram_from_sums, reliability_sums
 from .models import MODELS, build_model, default_model_for, memory_format_for, resolve_model_name
 
 OPTIMIZERS = ("sgd", "adam")
@@ -295,6 +295,30 @@ def epoch_metric_values(train_logits, test_logits, y_train, y_test, loss_fn, num
     return torch.cat(parts)
 
 
+def epoch_record_values(train_logits, test_logits, y_train, y_test, loss_fn, num_classes: int,
+                        flipped_index, clean_index, params) -> torch.Tensor:
+    """Everything an epoch records — metrics, the test set's reliability sums, whether the weights
+    are finite — as one float32 device tensor, for one host copy (see :func:`decode_epoch_record`)."""
+    values = epoch_metric_values(train_logits, test_logits, y_train, y_test, loss_fn, num_classes,
+                                 flipped_index, clean_index)
+    calibration = reliability_sums(test_logits, y_test)  # (3 * ECE_BINS,) for the test set's ECE
+    return torch.cat([values, calibration, weights_finite(params)])
+
+
+def epoch_record_width(num_classes: int, noisy: bool) -> int:
+    """How many numbers :func:`epoch_record_values` returns."""
+    return 2 * (3 + num_classes) + (2 if noisy else 0) + 3 * ECE_BINS + 1
+
+
+def decode_epoch_record(values: list[float], num_classes: int, noisy: bool) -> tuple[dict, dict | None, bool]:
+    """(the epoch's metrics, its reliability histogram as a dict or None, whether the weights are finite)."""
+    calibration_width = 3 * ECE_BINS
+    metrics = epoch_metrics(values[: -calibration_width - 1], num_classes, noisy=noisy)
+    reliability = histogram_from_sums(values[-calibration_width - 1 : -1])
+    metrics["test_ece"] = _finite_or_none(expected_calibration_error(reliability))
+    return metrics, (reliability.to_dict() if metrics["test_ece"] is not None else None), bool(values[-1])
+
+
 def epoch_metrics(values: list[float], num_classes: int, noisy: bool) -> dict:
     """The history entries of one epoch from :func:`epoch_metric_values`' numbers (on the host)."""
     width = 3 + num_classes
@@ -409,21 +433,17 @@ def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.d
             optimizer.step()
             scheduler.step()
 
-        test_logits = predict_logits(model, x_test, precision)
-        values = epoch_metric_values(predict_logits(model, x_train, precision), test_logits,
-                                     y_train, y_test, loss_fn, dataset.num_classes, flipped_index, clean_index)
-        calibration = reliability_sums(test_logits, y_test)  # (3 * ECE_BINS,) for the test set's ECE
-        values = torch.cat([values, calibration, weights_finite(model.parameters())]).tolist()  # the epoch's one host sync
-        metrics = epoch_metrics(values[: -len(calibration) - 1], dataset.num_classes, noisy=clean_index is not None)
-        reliability = histogram_from_sums(values[-len(calibration) - 1 : -1])
-        metrics["test_ece"] = _finite_or_none(expected_calibration_error(reliability))
+        values = epoch_record_values(predict_logits(model, x_train, precision), predict_logits(model, x_test, precision),
+                                     y_train, y_test, loss_fn, dataset.num_classes, flipped_index, clean_index,
+                                     model.parameters()).tolist()  # the epoch's one host sync
+        metrics, reliability, weights_ok = decode_epoch_record(values, dataset.num_classes, clean_index is not None)
         for key, value in metrics.items():
             history.setdefault(key, []).append(value)
         # Not per epoch (15 bins x 3 numbers each would bloat every results file): the last epoch's wins.
-        history["final_test_reliability"] = reliability.to_dict() if metrics["test_ece"] is not None else None
+        history["final_test_reliability"] = reliability
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if metrics["train_loss"] is None or not values[-1]:
+        if metrics["train_loss"] is None or not weights_ok:
             outcome.status, outcome.diverged_epoch = "diverged", epoch
             break
         if checkpoint_path and epoch < config.epochs:

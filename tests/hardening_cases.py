@@ -7,7 +7,7 @@ One table drives both, so the page cannot claim a case that no test checks:
 * ``LIBRARY_CASES`` — the same kind of mistake made through the Python API; each must raise
   ``ValueError``/``TypeError`` with a one-line message.
 * ``GUARANTEES`` — the other promises (interruptions, concurrency, checkpoints, numerics, hygiene),
-  each naming the test that proves it; ``tests/test_hardening_doc.py`` checks those tests exist.
+  each naming the test that proves it; ``tests/test_hardening_cases.py`` checks those tests exist.
 
 Regenerate the page's tally after editing this file:
 
@@ -219,10 +219,15 @@ GUARANTEES: tuple[Guarantee, ...] = (
               "tests/test_train.py::test_same_config_and_seed_give_a_bitwise_identical_history"),
     Guarantee("Hygiene", "No pickle: the package never unpickles (`weights_only=True`, JSON for results)",
               "tests/test_hygiene.py::test_the_package_never_unpickles"),
-    Guarantee("Hygiene", "Notebooks are committed without outputs or local paths",
-              "tests/test_hygiene.py::test_notebooks_are_committed_without_outputs_or_local_paths"),
+    Guarantee("Hygiene", "Notebooks are committed without outputs",
+              "tests/test_notebooks_meta.py::test_committed_without_outputs"),
+    Guarantee("Hygiene", "Notebooks hold no local paths", "tests/test_notebooks_meta.py::test_no_local_paths"),
     Guarantee("Hygiene", "Dependencies pinned to compatible ranges, `mkdocs<2`",
               "tests/test_hygiene.py::test_dependencies_have_compatible_ranges"),
+    Guarantee("Hygiene", "Workflows: actions pinned to a version", "tests/test_workflows.py::test_actions_are_pinned_to_a_version"),
+    Guarantee("Hygiene", "Workflows: least-privilege permissions, no secrets needed",
+              "tests/test_workflows.py::test_workflows_only_read_the_repository_by_default"),
+    Guarantee("Hygiene", "CI runs the README's test command", "tests/test_readme.py::test_ci_extracts_exactly_the_readme_test_command"),
 )
 
 

@@ -114,6 +114,8 @@ def _mutations():
         ("history-entry-not-list", history_setter("test_accuracy", 0.5), "must be lists"),
         ("accuracy-out-of-range", history_setter("test_accuracy", [0.1, 0.2, 1.5]), "not a number in [0, 1]"),
         ("accuracy-nan", history_setter("test_accuracy", [0.1, 0.2, float("nan")]), "not a number in [0, 1]"),
+        ("loss-not-a-number", history_setter("test_loss", [1.0, "low", 0.5]), "neither a finite number nor null"),
+        ("per-class-not-lists", history_setter("test_per_class_accuracy", [0.5, 0.5, 0.5]), "lists of numbers"),
         ("ragged-history", history_setter("test_loss", [1.0]), "different lengths"),
         ("complete-but-short", lambda r: [r["history"][k].pop() for k in list(r["history"])], "marked complete"),
         ("diverged-without-epoch", lambda r: (r.__setitem__("status", "diverged"), r.__setitem__("diverged_epoch", None)),

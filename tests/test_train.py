@@ -81,7 +81,7 @@ def test_a_loss_that_turns_nan_later_is_marked_diverged_at_that_epoch(monkeypatc
 
         def poisoned(logits, targets, *, validate=True):
             value = loss_fn(logits, targets, validate=validate)
-            if torch.is_grad_enabled():  # a training step (evaluation runs in inference mode)
+            if logits.requires_grad:  # a training step (evaluation computes logits in inference mode)
                 calls["training_steps"] += 1
                 if calls["training_steps"] > 2 * steps_per_epoch:
                     return value * float("nan")
@@ -164,7 +164,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     payload.marker = str(marker)
     checkpoint = tmp_path / f"{config.run_id}.pt"
     with open(checkpoint, "wb") as handle:
-        pickle.dump({"format": 1, "run_id": config.run_id, "epoch": 1, "evil": payload}, handle)
+        pickle.dump({"format": 1, "run_id": config.run_id, "epoch": 1, "evil": payload}, handle, protocol=2)
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(checkpoint)
     with pytest.warns(UserWarning, match="ignoring checkpoint"):

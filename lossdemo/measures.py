@@ -1,0 +1,144 @@
+"""Numbers read off stored runs, and runs looked up by their configuration.
+
+Every figure, table and verdict of the claims experiments reads a run through these functions, so
+"final test accuracy" or "tail accuracy" means the same thing on every page. Runs are matched by
+their whole config except the seed: two runs with the same ``key`` differ only in seed, and runs
+with the same seed share initial weights and batch order (paired comparisons, ``lossdemo.stats``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from typing import Callable, Iterable
+
+from .metrics import ReliabilityHistogram, balanced_accuracy, group_accuracy
+from .results import StoredRun
+from .train import RunConfig
+
+Measure = Callable[[StoredRun], float]
+# A class is "abandoned" when its final test accuracy is below this: at 10 classes even a
+# constant guess of that class would score 100 % on it, and a uniform guess 10 %.
+ABANDONED_BELOW = 0.1
+
+
+def key(config: RunConfig) -> RunConfig:
+    """The config with the seed blanked: runs with equal keys are seeds of one condition."""
+    return replace(config, seed=0)
+
+
+class RunIndex:
+    """Complete runs grouped by condition (config minus seed); diverged runs are counted apart."""
+
+    def __init__(self, runs: Iterable[StoredRun]):
+        self.by_key: dict[RunConfig, dict[int, StoredRun]] = defaultdict(dict)
+        self.diverged: dict[RunConfig, list[int]] = defaultdict(list)
+        for run in runs:
+            if run.status == "complete":
+                self.by_key[key(run.config)][run.config.seed] = run
+            else:
+                self.diverged[key(run.config)].append(run.config.seed)
+
+    def seeds_of(self, reference: RunConfig) -> dict[int, StoredRun]:
+        """Complete runs of the condition ``reference`` describes (its seed is ignored), by seed."""
+        return dict(sorted(self.by_key.get(key(reference), {}).items()))
+
+    def measure(self, reference: RunConfig, measure: Measure) -> dict[int, float]:
+        """``measure`` of every complete run of the condition, by seed."""
+        return {seed: measure(run) for seed, run in self.seeds_of(reference).items()}
+
+    def datasets(self) -> list[str]:
+        return sorted({config.dataset for config in self.by_key})
+
+
+def final_accuracy(run: StoredRun) -> float:
+    return run.history["test_accuracy"][-1]
+
+
+def best_accuracy(run: StoredRun) -> float:
+    """Best test accuracy over the epochs: what early stopping on the test set would have kept."""
+    return max(run.history["test_accuracy"])
+
+
+def best_epoch(run: StoredRun) -> int:
+    accuracy = run.history["test_accuracy"]
+    return accuracy.index(max(accuracy)) + 1
+
+
+def memorisation_gap(run: StoredRun) -> float:
+    """Best minus final test accuracy: how much later epochs lost (fitting wrong labels, mostly)."""
+    return best_accuracy(run) - final_accuracy(run)
+
+
+def final_flipped_fit(run: StoredRun) -> float:
+    """Share of the flipped training samples predicted as their (wrong) training label at the end."""
+    values = run.history.get("train_accuracy_on_flipped") or [None]
+    return float("nan") if values[-1] is None else values[-1]
+
+
+def final_clean_fit(run: StoredRun) -> float:
+    values = run.history.get("train_accuracy_on_clean") or [None]
+    return float("nan") if values[-1] is None else values[-1]
+
+
+def final_per_class(run: StoredRun) -> list[float]:
+    return run.history["test_per_class_accuracy"][-1]
+
+
+def final_balanced_accuracy(run: StoredRun) -> float:
+    return balanced_accuracy(final_per_class(run))
+
+
+def head_classes(num_classes: int) -> list[int]:
+    """The most frequent ~30 % of classes under ``lossdemo.corruption.long_tail_indices`` (class 0 is the head)."""
+    return list(range(max(1, num_classes * 3 // 10)))
+
+
+def tail_classes(num_classes: int) -> list[int]:
+    """The rarest ~30 % of classes (class C-1 is the tail)."""
+    return list(range(num_classes - max(1, num_classes * 3 // 10), num_classes))
+
+
+def final_head_accuracy(run: StoredRun) -> float:
+    per_class = final_per_class(run)
+    return group_accuracy(per_class, head_classes(len(per_class)))
+
+
+def final_tail_accuracy(run: StoredRun) -> float:
+    per_class = final_per_class(run)
+    return group_accuracy(per_class, tail_classes(len(per_class)))
+
+
+def final_head_tail_gap(run: StoredRun) -> float:
+    return final_head_accuracy(run) - final_tail_accuracy(run)
+
+
+def abandoned_classes(run: StoredRun) -> int:
+    """Classes whose final test accuracy is below :data:`ABANDONED_BELOW`."""
+    return sum(value < ABANDONED_BELOW for value in final_per_class(run))
+
+
+def final_ece(run: StoredRun) -> float:
+    """Final-epoch expected calibration error (15 bins); NaN for runs stored before it was recorded."""
+    values = run.history.get("test_ece") or [None]
+    return float("nan") if values[-1] is None else values[-1]
+
+
+def final_reliability(run: StoredRun) -> ReliabilityHistogram | None:
+    data = run.history.get("final_test_reliability")
+    return ReliabilityHistogram.from_dict(data) if data else None
+
+
+def final_overconfidence(run: StoredRun) -> float:
+    """Mean confidence minus accuracy on the test set at the end (> 0: over-confident)."""
+    histogram = final_reliability(run)
+    if histogram is None or not sum(histogram.count):
+        return float("nan")
+    total = sum(histogram.count)
+    confidence = sum(n * c for n, c in zip(histogram.count, histogram.confidence)) / total
+    accuracy = sum(n * a for n, a in zip(histogram.count, histogram.accuracy)) / total
+    return confidence - accuracy
+
+
+def final_train_accuracy(run: StoredRun) -> float:
+    return run.history["train_accuracy"][-1]

@@ -1,0 +1,284 @@
+"""The fast paths compute what the plain ones do: stacked runs, one-sync metrics, layouts, threads,
+worker processes and shards. Correctness only; speed is measured in ``benchmarks/``, not here.
+
+Run: pytest tests/test_speed_paths.py -q
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lossdemo.stacked as stacked_module
+import lossdemo.train as train_module
+from lossdemo.data import Dataset
+from lossdemo.losses import get_loss
+from lossdemo.models import build_model, cnn1d, memory_format_for
+from lossdemo.reproduce import build_parser, plan
+from lossdemo.results import load_runs
+from lossdemo.runner import execute, shard
+from lossdemo.stacked import PER_RUN_FIELDS, plan_stacks, stack_key, train_stacked
+from lossdemo.train import (
+    RunConfig,
+    cpu_threads,
+    epoch_metric_values,
+    epoch_metrics,
+    resolve_precision,
+    train_run,
+)
+from support import tiny_dataset
+
+HISTORY_RTOL = 1e-4  # stacked and single runs differ only in the order of float additions
+
+
+def tiny_images(size: int = 8, channels: int = 1, name: str = "tiny-images") -> Dataset:
+    """Random 8×8 images with learnable labels (the class shifts the mean): a cnn2d/resnet epoch in milliseconds."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 4, (192,), generator=generator)
+    images = torch.randn(192, channels, size, size, generator=generator) + labels.view(-1, 1, 1, 1).float()
+    return Dataset(name, images[:128], labels[:128], images[128:], labels[128:], 4, ("a", "b", "c", "d"))
+
+
+def assert_histories_close(single: dict, stacked: dict, test_samples: int) -> None:
+    assert single.keys() == stacked.keys()
+    for key in single:
+        if key == "final_test_reliability":  # a histogram: a borderline sample may change bins
+            assert (single[key] is None) == (stacked[key] is None)
+            if single[key] is not None:
+                assert single[key].keys() == stacked[key].keys()
+                assert sum(single[key]["count"]) == sum(stacked[key]["count"])
+            continue
+        for expected, actual in zip(single[key], stacked[key], strict=True):
+            expected_values = expected if isinstance(expected, list) else [expected]
+            actual_values = actual if isinstance(actual, list) else [actual]
+            for want, got in zip(expected_values, actual_values, strict=True):
+                if want is None or got is None:
+                    assert want is got, key
+                elif "accuracy" in key:  # one borderline sample may flip
+                    assert abs(want - got) <= 1.5 / min(test_samples, 128) + 1e-6, key
+                else:
+                    assert got == pytest.approx(want, rel=HISTORY_RTOL, abs=1e-5), key
+
+
+# ----------------------------------------------------------------------------- stacked runs
+
+def test_stacked_runs_match_single_runs_on_cnn1d_with_different_losses_seeds_and_noise():
+    dataset = tiny_dataset()
+    configs = [RunConfig(loss="ce", seed=0, epochs=2, batch_size=64),
+               RunConfig(loss="mae", seed=1, epochs=2, batch_size=64),
+               RunConfig(loss="focal:2", seed=0, epochs=2, batch_size=64, label_noise=0.3),
+               RunConfig(loss="cb-ce", seed=2, epochs=2, batch_size=64)]
+    singles = [train_run(config, dataset) for config in configs]
+    stacked = train_stacked(configs, dataset)
+    assert [outcome.config for outcome in stacked] == configs
+    for single, together in zip(singles, stacked):
+        assert together.status == single.status == "complete"
+        assert_histories_close(single.history, together.history, len(dataset.y_test))
+
+
+@pytest.mark.parametrize("model, channels", [("cnn2d", 1), ("resnet", 3)])
+def test_stacked_runs_match_single_runs_on_image_models_including_batch_norm(model, channels):
+    dataset = tiny_images(channels=channels)
+    configs = [RunConfig(dataset=dataset.name, model=model, loss=loss, seed=seed, epochs=2, batch_size=32, lr=0.02)
+               for loss, seed in (("ce", 0), ("focal:2", 1))]
+    singles = [train_run(config, dataset) for config in configs]
+    for single, together in zip(singles, train_stacked(configs, dataset)):
+        assert_histories_close(single.history, together.history, len(dataset.y_test))
+
+
+def test_stacked_runs_with_imbalance_use_each_runs_own_subset():
+    dataset = tiny_dataset()
+    configs = [RunConfig(loss=loss, seed=seed, epochs=1, batch_size=32, imbalance_ratio=4.0)
+               for loss, seed in (("cb-ce", 0), ("ce", 1))]
+    for single, together in zip([train_run(c, dataset) for c in configs], train_stacked(configs, dataset)):
+        assert_histories_close(single.history, together.history, len(dataset.y_test))
+
+
+def test_a_diverging_run_stops_alone_and_leaves_the_others_untouched(monkeypatch):
+    """NaNs stay inside their own slice of the stack: the other runs match their single runs."""
+    real_get_loss = get_loss
+
+    def get_loss_with_a_poisoned_mae(spec, class_counts=None):
+        loss_fn = real_get_loss(spec, class_counts)
+        if spec != "mae":
+            return loss_fn
+        return lambda logits, targets, validate=True: loss_fn(logits, targets, validate=validate) * math.nan
+
+    monkeypatch.setattr(train_module, "get_loss", get_loss_with_a_poisoned_mae)
+    monkeypatch.setattr(stacked_module, "get_loss", get_loss_with_a_poisoned_mae)
+    dataset = tiny_dataset()
+    configs = [RunConfig(loss=loss, seed=0, epochs=2, batch_size=64) for loss in ("ce", "mae", "focal:2")]
+    singles = [train_run(config, dataset) for config in configs]
+    stacked = train_stacked(configs, dataset)
+    assert [o.status for o in stacked] == [o.status for o in singles] == ["complete", "diverged", "complete"]
+    assert stacked[1].diverged_epoch == singles[1].diverged_epoch == 1
+    for index in (0, 2):
+        assert_histories_close(singles[index].history, stacked[index].history, len(dataset.y_test))
+
+
+def test_train_stacked_rejects_configs_that_cannot_share_a_stack():
+    with pytest.raises(ValueError, match="differ in more than"):
+        train_stacked([RunConfig(epochs=1), RunConfig(epochs=2)], tiny_dataset())
+    with pytest.raises(ValueError, match="twice"):
+        train_stacked([RunConfig(epochs=1), RunConfig(epochs=1)], tiny_dataset())
+    with pytest.raises(ValueError, match="max_runs"):
+        plan_stacks([RunConfig()], 0)
+
+
+config_strategy = st.builds(
+    RunConfig,
+    loss=st.sampled_from(["ce", "mae", "focal:2"]),
+    seed=st.integers(0, 3),
+    epochs=st.sampled_from([1, 25]),
+    lr=st.sampled_from([0.1, 0.01]),
+    label_noise=st.sampled_from([0.0, 0.2]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs=st.lists(config_strategy, max_size=20), max_runs=st.integers(1, 6))
+def test_plan_stacks_puts_every_config_in_one_stack_of_compatible_runs(configs, max_runs):
+    stacks = plan_stacks(configs, max_runs)
+    assert sorted(map(id, (c for s in stacks for c in s))) == sorted(map(id, configs))
+    for stack in stacks:
+        assert 1 <= len(stack) <= max_runs
+        assert len({stack_key(config) for config in stack}) == 1
+        positions = [next(i for i, c in enumerate(configs) if c is config) for config in stack]
+        assert positions == sorted(positions), "plan order is kept inside a stack"
+    assert set(PER_RUN_FIELDS) <= set(RunConfig.__dataclass_fields__)
+
+
+# ----------------------------------------------------------------------------- single-run fast paths
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), noisy=st.booleans(), all_clean=st.booleans())
+def test_one_sync_epoch_metrics_equal_the_plain_computation(seed, noisy, all_clean):
+    generator = torch.Generator().manual_seed(seed)
+    classes, n_train, n_test = 4, 40, 24
+    train_logits, test_logits = torch.randn(n_train, classes, generator=generator), torch.randn(n_test, classes, generator=generator)
+    y_train, y_test = torch.randint(0, classes, (n_train,), generator=generator), torch.randint(0, classes, (n_test,), generator=generator)
+    flipped = torch.zeros(n_train, dtype=torch.bool) if all_clean else torch.rand(n_train, generator=generator) < 0.3
+    loss_fn = get_loss("focal:2")
+    indices = (flipped.nonzero().squeeze(1), (~flipped).nonzero().squeeze(1)) if noisy else (None, None)
+    values = epoch_metric_values(train_logits, test_logits, y_train, y_test, loss_fn, classes, *indices).tolist()
+    metrics = epoch_metrics(values, classes, noisy=noisy)
+
+    def plain(logits, labels):
+        correct = (logits.argmax(1) == labels).float()
+        per_class = [float(correct[labels == c].mean()) if (labels == c).any() else 0.0 for c in range(classes)]
+        return float(loss_fn(logits, labels)), float(correct.mean()), float(torch.nn.functional.cross_entropy(logits, labels)), per_class, correct
+
+    train_loss, train_accuracy, train_ce, _, train_correct = plain(train_logits, y_train)
+    test_loss, test_accuracy, test_ce, test_per_class, _ = plain(test_logits, y_test)
+    assert (metrics["train_loss"], metrics["train_accuracy"], metrics["train_ce"]) == (train_loss, train_accuracy, train_ce)
+    assert (metrics["test_loss"], metrics["test_accuracy"], metrics["test_ce"]) == (test_loss, test_accuracy, test_ce)
+    assert metrics["test_per_class_accuracy"] == pytest.approx(test_per_class, abs=1e-7)
+    if noisy:
+        expected_flipped = float(train_correct[flipped].mean()) if flipped.any() else None
+        assert metrics["train_accuracy_on_flipped"] == expected_flipped
+        assert metrics["train_accuracy_on_clean"] == float(train_correct[~flipped].mean())
+    else:
+        assert "train_accuracy_on_flipped" not in metrics
+
+
+def test_a_run_does_not_depend_on_the_callers_thread_count_and_restores_it():
+    config = RunConfig(loss="focal:2", epochs=1, batch_size=64)
+    histories = []
+    for threads in (1, 2):
+        with cpu_threads(threads):
+            histories.append(train_run(config, tiny_dataset()).history)
+            assert torch.get_num_threads() == threads, "train_run restores the caller's setting"
+    assert histories[0] == histories[1]
+
+
+def test_channels_last_is_the_same_network_as_nchw_up_to_float_reassociation(monkeypatch):
+    dataset = tiny_images()
+    config = RunConfig(dataset=dataset.name, model="cnn2d", epochs=2, batch_size=32, lr=0.02)
+    assert memory_format_for("cnn2d", "cpu") == torch.channels_last
+    fast = train_run(config, dataset)
+    monkeypatch.setattr(train_module, "memory_format_for", lambda *args: torch.contiguous_format)
+    plain = train_run(config, dataset)
+    assert_histories_close(plain.history, fast.history, len(dataset.y_test))
+
+
+def test_lazy_layers_are_built_on_the_cpu_with_the_weights_a_first_forward_gave_before():
+    torch.manual_seed(3)
+    model = build_model("cnn1d", (1, 40), 10)
+    assert not any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in model.parameters())
+    torch.manual_seed(3)
+    reference = cnn1d(1, 10)
+    reference(torch.zeros(1, 1, 40))  # how train_run used to build the linear layer: at the first step
+    for built, expected in zip(model.state_dict().values(), reference.state_dict().values(), strict=True):
+        assert torch.equal(built, expected)
+
+
+def test_precision_defaults_to_float32_off_cuda_and_bf16_runs_on_request():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == "fp32"
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; allowed: auto, fp32, bf16"):
+        resolve_precision("fp8", cpu)
+    outcome = train_run(RunConfig(epochs=1, batch_size=128), tiny_dataset(), precision="bf16")
+    assert outcome.precision == "bf16" and outcome.status == "complete"
+    assert all(math.isfinite(value) for value in outcome.history["train_loss"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_steps_never_wait_for_the_host():  # pragma: no cover - GPU machines only
+    dataset = tiny_dataset()
+    real_metric_values = train_module.epoch_metric_values
+
+    def sync_allowed_here(*args, **kwargs):  # the epoch's one deliberate sync is outside the step loop
+        torch.cuda.set_sync_debug_mode(0)
+        return real_metric_values(*args, **kwargs)
+
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        train_module.epoch_metric_values = sync_allowed_here
+        train_run(RunConfig(epochs=1, batch_size=64), dataset, device="cuda")
+    finally:
+        train_module.epoch_metric_values = real_metric_values
+        torch.cuda.set_sync_debug_mode(0)
+
+
+# ----------------------------------------------------------------------------- workers and shards
+
+@pytest.mark.slow
+def test_two_worker_processes_store_exactly_what_a_serial_run_stores(tmp_path):
+    configs = [RunConfig(loss=loss, seed=seed, epochs=1, batch_size=512) for loss in ("ce", "mae") for seed in (0, 1)]
+    execute(configs, tmp_path / "serial", workers=1)
+    execute(configs, tmp_path / "workers", workers=2)
+    serial, _ = load_runs(tmp_path / "serial")
+    parallel, _ = load_runs(tmp_path / "workers")
+    assert sorted(serial) == sorted(parallel) == sorted(config.run_id for config in configs)
+    for run_id in serial:
+        assert serial[run_id].record["history"] == parallel[run_id].record["history"], "bit-identical histories"
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_shards_of_the_cli_plan_together_are_the_serial_plan_each_run_once(count):
+    base = ["--experiments", "compare", "--datasets", "mnist1d", "mnist5k", "--seeds", "5"]
+    serial = plan(build_parser().parse_args(base))
+    shards = [plan(build_parser().parse_args([*base, "--shard", f"{index}/{count}"])) for index in range(1, count + 1)]
+    ids = [config.run_id for part in shards for config in part]
+    assert len(ids) == len(set(ids)), "no run in two shards"
+    assert set(ids) == {config.run_id for config in serial}
+    for part in shards:  # each shard keeps the serial order, so its progress output reads the same
+        assert [c.run_id for c in part] == [c.run_id for c in serial if c.run_id in {p.run_id for p in part}]
+    assert shard(serial, 1, 1) == serial
+
+
+def test_shards_executed_into_one_directory_store_the_serial_runs_bit_for_bit(tmp_path):
+    configs = [RunConfig(loss=loss, seed=seed, epochs=1, batch_size=64) for loss in ("ce", "mae") for seed in (0, 1, 2)]
+    datasets = {"mnist1d": tiny_dataset()}
+    execute(configs, tmp_path / "serial", datasets=datasets)
+    trained = [run_id for index in (1, 2, 3)
+               for run_id in execute(shard(configs, index, 3), tmp_path / "shared", datasets=datasets).trained]
+    assert sorted(trained) == sorted(config.run_id for config in configs), "every run trained once, by one shard"
+    serial, _ = load_runs(tmp_path / "serial")
+    sharded, _ = load_runs(tmp_path / "shared")
+    assert {run_id: run.record["history"] for run_id, run in serial.items()} == \
+           {run_id: run.record["history"] for run_id, run in sharded.items()}
