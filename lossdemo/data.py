@@ -78,7 +78,7 @@ class Dataset:
     """Both splits of one dataset, in memory, ready to index.
 
     Attributes:
-        name: One of `DATASETS`.
+        name: One of `DATASETS`, or any name for a dataset you build yourself (it must match `RunConfig.dataset`).
         x_train: float32 inputs normalised with train-set statistics, (N, 1, 40) or (N, C, H, W).
         y_train: int64 class indices, (N,).
         x_test: float32 inputs, normalised with the *train* statistics.
@@ -94,6 +94,29 @@ class Dataset:
     y_test: Tensor = field(repr=False)
     num_classes: int
     class_names: tuple[str, ...]
+
+    def __post_init__(self):
+        # Checked once here so a hand-built dataset fails with a clear message, not deep in training.
+        if self.num_classes != len(self.class_names) or self.num_classes < 2:
+            raise ValueError(f"num_classes {self.num_classes!r} must equal len(class_names) "
+                             f"({len(self.class_names)}) and be >= 2")
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if not (isinstance(x, Tensor) and x.is_floating_point() and x.dim() >= 2):
+                raise TypeError(f"x_{split} must be a floating-point tensor (N, ...); got "
+                                f"{getattr(x, 'dtype', type(x).__name__)}")
+            if not (isinstance(y, Tensor) and y.dtype == torch.int64 and y.shape == (len(x),)):
+                raise TypeError(f"y_{split} must be an int64 tensor of shape ({len(x)},); got "
+                                f"{getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}")
+            if len(y) == 0:
+                raise ValueError(f"the {split} split of dataset {self.name!r} is empty")
+            low, high = (int(v) for v in torch.aminmax(y))
+            if low < 0 or high >= self.num_classes:
+                bad = low if low < 0 else high
+                raise ValueError(f"y_{split} contains {bad}; allowed: 0..{self.num_classes - 1} for {self.num_classes} classes")
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise ValueError(f"train inputs {tuple(self.x_train.shape[1:])} and test inputs "
+                             f"{tuple(self.x_test.shape[1:])} differ in shape")
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -33,6 +33,7 @@ from lossdemo.train import (
 from support import tiny_dataset
 
 HISTORY_RTOL = 1e-4  # stacked and single runs differ only in the order of float additions
+BATCH_NORM_RTOL = 1e-3  # batch norm divides by a batch's spread, which magnifies those differences
 
 
 def tiny_images(size: int = 8, channels: int = 1, name: str = "tiny-images") -> Dataset:
@@ -43,7 +44,7 @@ def tiny_images(size: int = 8, channels: int = 1, name: str = "tiny-images") -> 
     return Dataset(name, images[:128], labels[:128], images[128:], labels[128:], 4, ("a", "b", "c", "d"))
 
 
-def assert_histories_close(single: dict, stacked: dict, test_samples: int) -> None:
+def assert_histories_close(single: dict, stacked: dict, test_samples: int, rtol: float = HISTORY_RTOL) -> None:
     assert single.keys() == stacked.keys()
     for key in single:
         if key == "final_test_reliability":  # a histogram: a borderline sample may change bins
@@ -61,7 +62,7 @@ def assert_histories_close(single: dict, stacked: dict, test_samples: int) -> No
                 elif "accuracy" in key:  # one borderline sample may flip
                     assert abs(want - got) <= 1.5 / min(test_samples, 128) + 1e-6, key
                 else:
-                    assert got == pytest.approx(want, rel=HISTORY_RTOL, abs=1e-5), key
+                    assert got == pytest.approx(want, rel=rtol, abs=1e-5), key
 
 
 # ----------------------------------------------------------------------------- stacked runs
@@ -87,7 +88,8 @@ def test_stacked_runs_match_single_runs_on_image_models_including_batch_norm(mod
                for loss, seed in (("ce", 0), ("focal:2", 1))]
     singles = [train_run(config, dataset) for config in configs]
     for single, together in zip(singles, train_stacked(configs, dataset)):
-        assert_histories_close(single.history, together.history, len(dataset.y_test))
+        assert_histories_close(single.history, together.history, len(dataset.y_test),
+                               rtol=BATCH_NORM_RTOL if model == "resnet" else HISTORY_RTOL)
 
 
 def test_stacked_runs_with_imbalance_use_each_runs_own_subset():

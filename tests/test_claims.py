@@ -1,0 +1,241 @@
+"""The claims experiments: grid sizes, verdict rules on synthetic runs, and the published verdicts.
+
+The last test is the contract of the "The report, checked" page: it recomputes every verdict from
+the committed results (``results/``) and fails if a generated claims file says anything else.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lossdemo import claims
+from lossdemo.claims import FAILS, HOLDS, evaluate_claims, reference
+from lossdemo.claims_pages import claims_files, stored_runs
+from lossdemo.corruption import long_tail_counts
+from lossdemo.experiments import (
+    CLAIMS_EXPERIMENTS,
+    EXPERIMENTS,
+    PROFILES,
+    datasets_for,
+    default_configs,
+    epochs_for_ratio,
+    gamma_spec,
+    spec_gamma,
+)
+from lossdemo.results import StoredRun
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLISHED = REPO / "results"
+GENERATED = REPO / "docs" / "generated"
+# Seconds per full mnist1d training epoch on an idle 2-core CPU (25 epochs took about 2.3 s).
+MNIST1D_SECONDS_PER_EPOCH = 0.092
+FULL_PROFILE_BUDGET_S = 30 * 60
+
+
+# --------------------------------------------------------------------------------------------
+# Grids
+
+
+@pytest.mark.parametrize("name, runs", [("label-noise", 100), ("imbalance", 75), ("gamma-sweep", 35), ("mae-anatomy", 40)])
+def test_each_grid_has_the_planned_size_with_five_seeds(name, runs):
+    configs = default_configs(name)
+    assert len(configs) == runs
+    assert len({config.run_id for config in configs}) == runs, "no condition appears twice in one grid"
+    assert {config.seed for config in configs} == set(range(5))
+    assert {config.dataset for config in configs} == {"mnist1d"}
+
+
+def test_label_noise_grid_covers_the_rates_and_the_class_pair_variant():
+    conditions = {(c.label_noise, c.label_noise_kind) for c in default_configs("label-noise")}
+    assert conditions == {(0.0, "symmetric"), (0.2, "symmetric"), (0.4, "symmetric"), (0.6, "symmetric"), (0.4, "asymmetric")}
+    assert {c.epochs for c in default_configs("label-noise")} == {100}
+
+
+def test_imbalance_runs_take_the_same_number_of_steps_at_every_ratio():
+    assert [epochs_for_ratio(25, ratio, 10) for ratio in (1.0, 10.0, 100.0)] == [25, 61, 101]
+    smallest_class = 394  # mnist1d's smallest training class
+    steps = {ratio: (sum(long_tail_counts(smallest_class, ratio, 10)) // 128) * epochs_for_ratio(25, ratio, 10)
+             for ratio in (10.0, 100.0)}
+    balanced_steps = (4000 // 128) * 25
+    for ratio, count in steps.items():
+        assert abs(count - balanced_steps) / balanced_steps < 0.1, (ratio, count, balanced_steps)
+
+
+def test_gamma_zero_is_cross_entropy_and_shares_its_runs_with_compare():
+    assert gamma_spec(0.0) == "ce" and spec_gamma("ce") == 0.0
+    assert [spec_gamma(loss) for loss in EXPERIMENTS["gamma-sweep"].losses] == [0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0]
+    compare_ids = {c.run_id for c in default_configs("compare")}
+    shared = {c.loss for c in default_configs("gamma-sweep") if c.run_id in compare_ids}
+    assert shared == {"ce", "focal:0.5", "focal:2"}
+
+
+def test_mae_anatomy_long_sgd_runs_are_the_clean_label_noise_runs():
+    noise_ids = {c.run_id for c in default_configs("label-noise")}
+    long_sgd = [c for c in default_configs("mae-anatomy") if c.optimizer == "sgd" and c.epochs == 100]
+    assert long_sgd and all(c.run_id in noise_ids for c in long_sgd)
+    adam = [c for c in default_configs("mae-anatomy") if c.optimizer == "adam"]
+    assert {c.lr for c in adam} == {1e-3} and {c.epochs for c in adam} == {25, 100}
+
+
+def test_all_four_fit_the_full_profile_budget_on_mnist1d():
+    from lossdemo.corruption import long_tail_counts as counts
+
+    unique = {c.run_id: c for name in CLAIMS_EXPERIMENTS + ("compare",) for c in default_configs(name)}
+    full_set_epochs = 0.0
+    for config in unique.values():
+        share = 1.0 if config.imbalance_ratio == 1 else sum(counts(394, config.imbalance_ratio, 10)) / 4000
+        full_set_epochs += config.epochs * share
+    assert full_set_epochs * MNIST1D_SECONDS_PER_EPOCH <= FULL_PROFILE_BUDGET_S
+    assert PROFILES["full"].datasets == ("mnist1d",) and PROFILES["full"].seeds == 5
+
+
+def test_claims_experiments_default_to_mnist1d_and_follow_the_flag():
+    profile = PROFILES["default"]
+    for name in CLAIMS_EXPERIMENTS:
+        assert datasets_for(EXPERIMENTS[name], None, profile) == ("mnist1d",)
+        assert datasets_for(EXPERIMENTS[name], ("mnist5k",), profile) == ("mnist5k",)
+    assert datasets_for(EXPERIMENTS["compare"], None, profile) == profile.datasets
+
+
+# --------------------------------------------------------------------------------------------
+# Verdict rules on synthetic runs
+
+
+def fake_run(config, final_accuracy: float, **history) -> StoredRun:
+    """A complete stored run whose last-epoch numbers are the given ones (earlier epochs: worse)."""
+    per_class = history.pop("per_class", [final_accuracy] * 10)
+    best = history.pop("best", final_accuracy)
+    record = {"history": {
+        "test_accuracy": [final_accuracy / 2, best, final_accuracy],
+        "test_per_class_accuracy": [per_class, per_class, per_class],
+        "train_accuracy": [history.pop("train_accuracy", 0.9)] * 3,
+        "test_ece": [history.pop("ece", 0.05)] * 3,
+        **{name: [value] * 3 for name, value in history.items()},
+    }, "status": "complete"}
+    return StoredRun(path=Path("synthetic.json"), config=config, record=record)
+
+
+def seeds(config, values, **history) -> list[StoredRun]:
+    return [fake_run(replace(config, seed=seed), value, **history) for seed, value in enumerate(values)]
+
+
+def verdict_of(claim_id: str, runs) -> claims.ClaimVerdict:
+    return next(v for v in evaluate_claims(runs) if v.claim.claim_id == claim_id)
+
+
+def _report_ranking_runs(focal_half: list[float], ce: list[float], focal_two: list[float], dataset="mnist1d"):
+    runs = []
+    for loss, values in (("focal:0.5", focal_half), ("ce", ce), ("focal:2", focal_two), ("mae", [0.5] * len(ce))):
+        runs += seeds(reference("compare", dataset, loss=loss), values)
+    return runs
+
+
+def test_a_clear_and_consistent_ranking_holds():
+    runs = _report_ranking_runs([0.92, 0.93, 0.91, 0.92, 0.94], [0.90, 0.91, 0.89, 0.90, 0.92], [0.88, 0.89, 0.87, 0.88, 0.90])
+    assert verdict_of("gamma-order", runs).verdict == HOLDS
+    assert verdict_of("focal-half-best", runs).verdict == HOLDS
+    assert "n = 5" in verdict_of("gamma-order", runs).effect
+
+
+def test_a_reversed_ranking_does_not_hold():
+    runs = _report_ranking_runs([0.88, 0.89, 0.87, 0.88, 0.90], [0.90, 0.91, 0.89, 0.90, 0.92], [0.86, 0.87, 0.85, 0.86, 0.88])
+    found = verdict_of("gamma-order", runs)
+    assert found.verdict == FAILS
+    assert "`ce` beats `focal:0.5`" in found.detail
+
+
+def test_a_difference_the_seeds_cannot_separate_is_not_called_a_win():
+    rng = random.Random(0)
+    ce = [0.90 + rng.uniform(-0.02, 0.02) for _ in range(5)]
+    focal_half = [value + delta for value, delta in zip(ce, (0.03, -0.02, 0.02, -0.01, 0.01))]  # mean > 0, CI spans 0
+    runs = _report_ranking_runs(focal_half, ce, [value - 0.05 for value in ce])
+    found = verdict_of("gamma-order", runs)
+    assert found.verdict == FAILS
+    assert "`focal:0.5` and `ce` are not separated" in found.detail
+    assert "`ce` beats `focal:2`" in found.detail
+
+
+def test_a_verdict_that_changes_with_gamma_says_depends():
+    runs = []
+    ce = [0.60, 0.62, 0.61, 0.63, 0.60]
+    for loss, shift in (("ce", 0.0), ("focal:0.5", 0.03), ("focal:2", -0.03), ("mae", 0.1)):
+        config = reference("label-noise", "mnist1d", loss=loss, label_noise=0.4, label_noise_kind="symmetric")
+        runs += seeds(config, [value + shift + 0.001 * i for i, value in enumerate(ce)])
+    found = verdict_of("focal-fixes-noise", runs)
+    assert found.verdict == "depends on (γ: only `focal:0.5` helps)"
+
+
+def test_a_verdict_that_changes_with_the_dataset_says_depends():
+    runs = _report_ranking_runs([0.92, 0.93, 0.91, 0.92, 0.94], [0.90, 0.91, 0.89, 0.90, 0.92], [0.88, 0.89, 0.87, 0.88, 0.90])
+    runs += _report_ranking_runs([0.88, 0.89, 0.87, 0.88, 0.90], [0.90, 0.91, 0.89, 0.90, 0.92], [0.86, 0.87, 0.85, 0.86, 0.88],
+                                 dataset="mnist5k")
+    found = verdict_of("gamma-order", runs)
+    assert found.verdict == "depends on (the dataset: holds on mnist1d; does not hold on mnist5k)"
+    assert found.datasets == ("mnist1d", "mnist5k")
+
+
+def test_missing_runs_are_not_measured_never_guessed():
+    found = verdict_of("ce-noise-sensitive", [])
+    assert found.verdict == "not measured yet (run `python -m lossdemo.reproduce --experiments label-noise`)"
+    assert found.effect == "—"
+    one_seed = _report_ranking_runs([0.92], [0.90], [0.88])  # a t-interval needs two seeds
+    assert verdict_of("gamma-order", one_seed).verdict.startswith("not measured yet")
+
+
+def test_label_noise_sensitivity_needs_a_drop_and_memorisation():
+    clean = reference("label-noise", "mnist1d", loss="ce", label_noise=0.0)
+    noisy = reference("label-noise", "mnist1d", loss="ce", label_noise=0.4, label_noise_kind="symmetric")
+    runs = seeds(clean, [0.90, 0.91, 0.92, 0.90, 0.91])
+    runs += seeds(noisy, [0.60, 0.62, 0.58, 0.61, 0.60], best=0.75, train_accuracy_on_flipped=0.5)
+    found = verdict_of("ce-noise-sensitive", runs)
+    assert found.verdict == HOLDS
+    assert "+15.0 points" in found.detail or "+15" in found.effect  # best − final ≈ 0.15 on average
+    no_memorisation = seeds(clean, [0.90, 0.91, 0.92, 0.90, 0.91])
+    no_memorisation += seeds(noisy, [0.80, 0.81, 0.80, 0.79, 0.80], train_accuracy_on_flipped=0.1)
+    assert verdict_of("ce-noise-sensitive", no_memorisation).verdict == FAILS
+
+
+def test_ce_favours_the_majority_is_judged_against_the_balanced_gap():
+    head_heavy = [1.0, 1.0, 1.0, 0.8, 0.8, 0.8, 0.8, 0.2, 0.2, 0.2]
+    even = [0.9] * 10
+    runs = seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=100.0), [0.6, 0.61, 0.6, 0.62, 0.6], per_class=head_heavy)
+    runs += seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=1.0), [0.9] * 5, per_class=even)
+    assert verdict_of("ce-favours-majority", runs).verdict == HOLDS
+    balanced_gap_too = seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=100.0), [0.6] * 5, per_class=head_heavy)
+    balanced_gap_too += seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=1.0), [0.6] * 5, per_class=head_heavy)
+    assert verdict_of("ce-favours-majority", balanced_gap_too).verdict == FAILS
+
+
+def test_not_tested_claims_say_so():
+    found = verdict_of("missing-labels", [])
+    assert found.verdict == "not tested here"
+
+
+def test_every_claim_links_to_a_section_of_an_existing_page():
+    docs_claims = REPO / "docs" / "claims"
+    for claim in claims.CLAIMS:
+        if not claim.evidence:
+            continue
+        page, _, anchor = claim.evidence.partition("#")
+        assert (docs_claims / page).is_file(), f"{claim.claim_id}: {page} does not exist"
+        assert anchor, f"{claim.claim_id}: link to a section, not a whole page"
+
+
+# --------------------------------------------------------------------------------------------
+# The published page agrees with the published results
+
+
+def test_generated_claims_files_match_the_committed_results():
+    runs = stored_runs([PUBLISHED])
+    expected = claims_files(runs)
+    stale = []
+    for name, text in expected.items():
+        path = GENERATED / name
+        if not path.is_file() or path.read_text() != text:
+            stale.append(name)
+    assert not stale, (f"{stale} in docs/generated disagree with the verdicts recomputed from {PUBLISHED}; "
+                       "regenerate with: python -m lossdemo.claims_pages --results-dir results")
