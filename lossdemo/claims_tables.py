@@ -41,7 +41,7 @@ def label_noise_table(runs: dict[tuple[float, str, str], Runs], losses: Sequence
                 continue
             noisy = rate > 0
             lines.append(
-                f"| {rate:.0%} {'symmetric' if kind == 'symmetric' else 'class-pair'} | `{loss}` | {_complete(group)} | "
+                f"| {rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} | `{loss}` | {_complete(group)} | "
                 f"{cell(group, m.final_accuracy)} | {cell(group, m.best_accuracy)} | "
                 f"{cell(group, lambda run: float(m.best_epoch(run)), scale=1, digits=0)} | {cell(group, m.memorisation_gap)} | "
                 f"{cell(group, m.final_flipped_fit) if noisy else '—'} | {cell(group, m.final_clean_fit) if noisy else '—'} |")

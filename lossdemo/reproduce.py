@@ -20,21 +20,26 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from . import cli_args
+from .cli_args import DEFAULT_FIGURES_DIR, DEFAULT_RESULTS_DIR, PUBLISHED_DIR, Choices, UsageError, check_flags
 
-from .data import DATASETS, DatasetUnavailableError
-from .experiments import EXPERIMENTS, PROFILES, plan_runs, validate_names
-from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs
-from .runner import execute, load_datasets, pending_runs, shard
-from .train import DEVICES, RunConfig, resolve_device
+if __name__ == "__main__":  # a mistyped flag fails now, before torch is imported (seconds)
+    cli_args.precheck(sys.argv[1:])
+
+from tqdm.auto import tqdm  # noqa: E402  (after the pre-check, on purpose)
+
+from .data import DATASETS, DatasetUnavailableError  # noqa: E402
+from .experiments import EXPERIMENTS, PROFILES, plan_runs, validate_names  # noqa: E402
+from .atomic_files import write_atomic  # noqa: E402
+from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs  # noqa: E402
+from .runner import execute, load_datasets, pending_runs, shard  # noqa: E402
+from .train import DEVICES, RunConfig, resolve_device  # noqa: E402
 
 # Drawing (matplotlib, scipy) is imported where it is used: half of the start-up time, which a
 # mistyped flag should not have to wait for.
@@ -43,114 +48,16 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Seconds a dataset download may stall before it fails (per network operation, not per download):
 # an offline machine whose firewall drops packets would otherwise wait minutes per mirror.
 NETWORK_TIMEOUT_S = 30
-DEFAULT_RESULTS_DIR = Path("runs")
-PUBLISHED_DIR = Path("results")
-DEFAULT_FIGURES_DIR = Path("docs", "generated")
 HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
 # Seconds per training epoch (incl. full-set evaluation) on a 2-core laptop-class CPU, measured by
 # benchmarks/; a GPU is assumed ~10x faster. Only used for the estimate printed before training.
 CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.1, "mnist5k": 0.5, "mnist": 8.0, "fashion-mnist": 8.0, "cifar10": 120.0}
 
 
-class UsageError(Exception):
-    """Bad flags or values: reported in one line with exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line instead of usage + traceback-like noise
-        if message.startswith("unrecognized arguments"):
-            message += f"; allowed flags: see {self.prog} --help"
-        raise UsageError(" ".join(message.split()))
-
-
-def _number_or_text(text: str) -> int | float | str:
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            continue
-    return text
-
-
-def _positive_int(name: str):
-    """An argparse type for a count; the message is the one ``RunConfig`` gives for the same value."""
-
-    def parse(text: str) -> int:
-        value = _number_or_text(text)
-        if not isinstance(value, int) or value <= 0:
-            raise argparse.ArgumentTypeError(f"{name} {value!r} is invalid; allowed: an integer > 0")
-        return value
-
-    return parse
-
-
-def _device(text: str) -> str:
-    if text not in DEVICES:  # the same message as resolve_device
-        raise argparse.ArgumentTypeError(f"unknown device {text!r}; allowed: {', '.join(DEVICES)}")
-    return text
-
-
-def _shard_spec(text: str) -> tuple[int, int]:
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: K/N with integers 1 <= K <= N") from None
-    if not 1 <= index <= count:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: K/N with integers 1 <= K <= N")
-    return index, count
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m lossdemo.reproduce", description=__doc__.split("\n")[0],
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--experiments", nargs="+", default=["compare"], metavar="NAME",
-                        help=f"experiments to run (default: compare); allowed: {', '.join(EXPERIMENTS)}")
-    parser.add_argument("--datasets", nargs="+", metavar="NAME",
-                        help=f"datasets (default: the profile's); allowed: {', '.join(DATASETS)}")
-    parser.add_argument("--losses", nargs="+", metavar="SPEC",
-                        help="loss specs (default: the experiment's), e.g. mae l1-logits ce focal:0.5 focal:2")
-    parser.add_argument("--seeds", type=_positive_int("seeds"), metavar="N",
-                        help="number of seeds, 0..N-1 (default: the profile's)")
-    parser.add_argument("--epochs", type=_positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
-    parser.add_argument("--device", default="cpu", type=_device, metavar="DEVICE",
-                        help=f"where to train (default: cpu); allowed: {', '.join(DEVICES)}")
-    parser.add_argument("--workers", type=_positive_int("workers"), default=1, metavar="N",
-                        help="train N runs at once in separate processes (default: 1)")
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
-                        help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")
-    parser.add_argument("--published-dir", type=Path, default=PUBLISHED_DIR, metavar="DIR",
-                        help=f"committed results to compare with and --publish into (default: {PUBLISHED_DIR})")
-    parser.add_argument("--figures-dir", type=Path, metavar="DIR",
-                        help=f"where figures and tables go (default: {DEFAULT_FIGURES_DIR}; with --quick: RESULTS_DIR/figures)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="cache for downloaded datasets (default: ~/.cache/lossdemo)")
-    parser.add_argument("--shard", type=_shard_spec, metavar="K/N", help="run only the K-th of N deterministic slices of the plan")
-    parser.add_argument("--quick", action="store_true", help="tiny profile for tests and CI (seconds)")
-    parser.add_argument("--plots-only", action="store_true", help="redraw figures from stored results; never train")
-    parser.add_argument("--force", action="store_true", help="retrain runs even if stored")
-    parser.add_argument("--publish", action="store_true", help="copy the finished runs into --published-dir")
-    parser.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=None,
-                        help="save each run's state after every epoch into RESULTS_DIR/checkpoints and resume "
-                             "from it after an interruption (default: only for the non-embedded datasets, "
-                             "whose runs take minutes; the embedded ones take seconds)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
-    return parser
-
-
-def _check_directory(path: Path, flag: str, writable: bool = True) -> None:
-    """Fail now, in one line, rather than after training: ``path`` must be (or become) a writable directory."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{flag} {str(path)!r} is a file; allowed: a directory (it is created if missing)")
-    if not writable:
-        return
-    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise UsageError(f"{flag} {str(path)!r} is inside the file {str(existing)!r}; allowed: a directory path")
-    try:  # a real write, not os.access: root passes access checks that the file system then refuses
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise UsageError(f"{flag} {str(path)!r} is not writable ({error.strerror or error}); "
-                         f"allowed: a directory you can write to") from None
+    """The full parser, whose help lists the allowed experiments, datasets and devices."""
+    choices = Choices(experiments=tuple(EXPERIMENTS), datasets=tuple(DATASETS), devices=tuple(DEVICES))
+    return cli_args.build_parser(choices, description=__doc__.split("\n")[0])
 
 
 def configs_by_experiment(args) -> dict[str, list[RunConfig]]:
@@ -268,10 +175,9 @@ def _publish(configs, args, log) -> None:
     target.mkdir(parents=True, exist_ok=True)
     runs, _ = _collect(configs, args.results_dir)
     for run in runs:
+        content = run.path.read_bytes()
         load_run(run.path)  # re-validate right before copying
-        temp = target / f".{run.path.name}.tmp"
-        shutil.copyfile(run.path, temp)
-        os.replace(temp, target / run.path.name)
+        write_atomic(target / run.path.name, lambda handle: handle.write(content))
     log(f"published {len(runs)} runs into {target}")
 
 
@@ -313,19 +219,7 @@ def run(argv: list[str] | None = None) -> int:
 def _validated(argv: list[str]) -> tuple[argparse.Namespace, Path, list[RunConfig]]:
     """Parse and check the flags; raise UsageError/ValueError/TypeError with a one-line message."""
     args = build_parser().parse_args(argv)
-    if args.plots_only and args.force:
-        raise UsageError("--plots-only and --force conflict: --plots-only never trains, --force retrains")
-    if args.plots_only and args.publish:
-        raise UsageError("--plots-only and --publish conflict: publish after a run that trained or reused results")
-    if args.plots_only and args.checkpoint:
-        raise UsageError("--plots-only and --checkpoint conflict: --plots-only never trains")
-    _check_directory(args.results_dir, "--results-dir", writable=not args.plots_only)
-    figures_dir = args.figures_dir or (args.results_dir / "figures" if args.quick else DEFAULT_FIGURES_DIR)
-    _check_directory(figures_dir, "--figures-dir")
-    if args.data_dir is not None:
-        _check_directory(args.data_dir, "--data-dir", writable=False)
-    if args.publish:
-        _check_directory(args.published_dir, "--published-dir")
+    figures_dir = check_flags(args)
     if not args.plots_only:
         resolve_device(args.device)
     configs = plan(args)

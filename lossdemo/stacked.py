@@ -40,7 +40,7 @@ from .train import (
     _build_optimizer,
     _learning_rate_factor,
     autocast_for,
-    cpu_threads,
+    device_settings,
     decode_epoch_record,
     epoch_record_values,
     epoch_record_width,
@@ -111,7 +111,7 @@ def train_stacked(
         dataset = load_dataset(configs[0].dataset, data_dir=data_dir)
     elif dataset.name != configs[0].dataset:
         raise ValueError(f"dataset {dataset.name!r} does not match the configs' dataset {configs[0].dataset!r}")
-    with cpu_threads(threads if torch_device.type == "cpu" else None):
+    with device_settings(torch_device, threads):
         return _train_stack(configs, dataset, torch_device, on_epoch, resolve_precision(precision, torch_device))
 
 

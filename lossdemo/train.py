@@ -232,6 +232,22 @@ def cpu_threads(count: int | None):
             torch.set_num_threads(previous)
 
 
+@contextlib.contextmanager
+def device_settings(device: torch.device, threads: int | None):
+    """The settings a run trains under, restored afterwards: ``threads`` intra-op threads on a CPU;
+    cuDNN's autotuner on a GPU (a run's shapes never change, so the fastest algorithm is found once)."""
+    if device.type == "cuda":
+        previous = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.benchmark = previous
+    else:
+        with cpu_threads(threads if device.type == "cpu" else None):
+            yield
+
+
 def place_model(model: torch.nn.Module, device: torch.device, memory_format: torch.memory_format) -> torch.nn.Module:
     """``model`` on ``device`` with its 4-D weights in ``memory_format``."""
     if memory_format == torch.contiguous_format:  # also the only choice before a lazy layer is built
@@ -375,7 +391,7 @@ def train_run(
         weights became non-finite, in which case training stopped at that epoch.
     """
     torch_device = resolve_device(device)
-    with cpu_threads(threads if torch_device.type == "cpu" else None):
+    with device_settings(torch_device, threads):
         return _train_run(config, dataset, torch_device, on_epoch, data_dir, checkpoint_path,
                           resolve_precision(precision, torch_device))
 

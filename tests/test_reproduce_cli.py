@@ -148,33 +148,38 @@ def test_a_second_invocation_trains_nothing_and_leaves_results_untouched(quick_r
     assert after == before
 
 
-def test_truncated_results_file_is_reported_not_plotted_and_kept(quick_results, tmp_path):
-    results = _copy_results(quick_results, tmp_path)
-    victim = sorted((results / RUNS_SUBDIR).glob("*.json"))[0]
-    damaged = victim.read_bytes()[: len(victim.read_bytes()) // 2]
-    victim.write_bytes(damaged)
-    completed = run_cli(*QUICK, "--plots-only", "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def damaged_plots_only(quick_results, tmp_path_factory):
+    """--plots-only over the quick results with one file truncated and one from a newer schema."""
+    work = tmp_path_factory.mktemp("damaged")
+    results = _copy_results(quick_results, work)
+    truncated, other_schema = sorted((results / RUNS_SUBDIR).glob("*.json"))[:2]
+    damaged = truncated.read_bytes()[: len(truncated.read_bytes()) // 2]
+    truncated.write_bytes(damaged)
+    record = json.loads(other_schema.read_text())
+    record["schema_version"] = SCHEMA_VERSION + 1
+    other_schema.write_text(json.dumps(record))
+    completed = run_cli(*QUICK, "--plots-only", "--results-dir", "results", "--figures-dir", "figures", cwd=work)
+    return work, completed, truncated, damaged, other_schema
+
+
+def test_truncated_results_file_is_reported_not_plotted_and_kept(damaged_plots_only):
+    work, completed, truncated, damaged, _ = damaged_plots_only
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
-    reported = [line for line in completed.stderr.splitlines() if victim.name in line]
+    reported = [line for line in completed.stderr.splitlines() if truncated.name in line]
     assert reported and "not plotted" in reported[0] and "truncated" in reported[0]
-    assert victim.read_bytes() == damaged, "a damaged file must never be deleted or rewritten by --plots-only"
-    manifest = json.loads((tmp_path / "figures" / "manifest.json").read_text())
-    assert manifest, "the other three runs are still drawn"
-    assert "figures show the 3 that are" in completed.stderr
+    assert truncated.read_bytes() == damaged, "a damaged file must never be deleted or rewritten by --plots-only"
+    assert json.loads((work / "figures" / "manifest.json").read_text()), "the intact runs are still drawn"
+    assert "figures show the 2 that are" in completed.stderr
 
 
-def test_results_file_of_another_schema_version_is_reported_and_skipped(quick_results, tmp_path):
-    results = _copy_results(quick_results, tmp_path)
-    victim = sorted((results / RUNS_SUBDIR).glob("*.json"))[0]
-    record = json.loads(victim.read_text())
-    record["schema_version"] = SCHEMA_VERSION + 1
-    victim.write_text(json.dumps(record))
-    completed = run_cli(*QUICK, "--plots-only", "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
+def test_results_file_of_another_schema_version_is_reported_and_skipped(damaged_plots_only):
+    _, completed, _, _, other_schema = damaged_plots_only
     assert completed.returncode == 0, completed.stderr
-    reported = [line for line in completed.stderr.splitlines() if victim.name in line]
-    assert reported and f"schema version {SCHEMA_VERSION + 1}" in reported[0]
-    assert json.loads(victim.read_text())["schema_version"] == SCHEMA_VERSION + 1
+    reported = [line for line in completed.stderr.splitlines() if other_schema.name in line]
+    assert reported and f"schema version {SCHEMA_VERSION + 1}" in reported[0] and "not plotted" in reported[0]
+    assert json.loads(other_schema.read_text())["schema_version"] == SCHEMA_VERSION + 1
 
 
 def test_damaged_file_of_a_planned_run_is_retrained_and_the_old_one_kept(quick_results, tmp_path):
@@ -199,3 +204,18 @@ def test_offline_dataset_fails_before_training_anything(tmp_path):
     assert "Traceback" not in completed.stderr
     assert "'cifar10' is not available" in completed.stderr.strip().splitlines()[-1]
     assert not list(tmp_path.glob(f"results/{RUNS_SUBDIR}/*.json"))
+
+
+def test_a_mistyped_flag_fails_before_torch_is_imported(tmp_path):
+    """Flag errors are caught by the torch-free pre-check (lossdemo.cli_args): instant, not seconds."""
+    import subprocess
+
+    from support import cli_env, reproduce_command
+
+    command = reproduce_command("--seeds", "0")
+    completed = subprocess.run([command[0], "-X", "importtime", *command[1:]], cwd=tmp_path, env=cli_env(),
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    imported = {line.split("|")[-1].strip() for line in completed.stderr.splitlines() if line.startswith("import time:")}
+    assert "lossdemo.cli_args" in imported and "torch" not in imported
+    assert completed.stderr.strip().splitlines()[-1] == "error: argument --seeds: seeds 0 is invalid; allowed: an integer > 0"

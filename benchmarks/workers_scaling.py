@@ -1,0 +1,71 @@
+"""Throughput of ``--workers N`` (runs side by side in processes) and whether results stay identical.
+
+    python benchmarks/workers_scaling.py [--workers 1 2] [--repeats 2] [--epochs 3]
+
+Executes one small plan — ``ce`` and ``mae`` on ``mnist5k``, 2 seeds, ``--epochs`` epochs — with
+:func:`lossdemo.runner.execute` into a fresh temporary results directory for each worker count,
+in alternation (1, 2, 1, 2, ...), and reports the median wall time, the speed-up over one worker,
+and whether every execution stored bit-identical histories. Each run trains on one intra-op
+thread (``CPU_THREADS_PER_RUN``), so its numbers do not depend on how many runs share the machine.
+The times include starting the worker processes, which a longer plan amortises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import _common
+from lossdemo.results import load_runs
+from lossdemo.runner import execute
+from lossdemo.train import RunConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare (default 1 2)")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
+    parser.add_argument("--dataset", default="mnist5k", help="dataset of the plan (default mnist5k)")
+    args = parser.parse_args()
+    info = _common.machine_info()
+    _common.print_header(f"--workers scaling on {args.dataset}", info)
+    configs = [RunConfig(dataset=args.dataset, loss=loss, seed=seed, epochs=args.epochs)
+               for loss in ("ce", "mae") for seed in (0, 1)]
+    histories: list[dict] = []
+
+    def execution(workers: int):
+        def run():
+            with tempfile.TemporaryDirectory() as directory:
+                execute(configs, Path(directory), workers=workers)
+                runs, problems = load_runs(directory)
+                assert not problems and len(runs) == len(configs), problems
+                histories.append({run_id: run.record["history"] for run_id, run in runs.items()})
+        return run
+
+    times = _common.interleaved({f"{workers} worker(s)": execution(workers) for workers in args.workers},
+                                repeats=args.repeats, warmup=False)
+    identical = all(history == histories[0] for history in histories)
+    serial_s = _common.median(times[f"{args.workers[0]} worker(s)"])
+    rows = [_common.row("plan", f"{len(configs)} runs × {args.epochs} epochs on {args.dataset}, "
+                                f"{os.cpu_count()} logical cores")]
+    for workers in args.workers:
+        seconds = _common.median(times[f"{workers} worker(s)"])
+        rows.append(_common.row(f"{workers} worker(s)", f"{seconds:.1f} s, speed-up {serial_s / seconds:.2f}× "
+                                                        f"(efficiency {serial_s / seconds / workers:.0%})"))
+    rows.append(_common.row("histories identical across all executions", "yes" if identical else "NO",
+                            "identical", identical))
+    _common.print_rows(rows)
+    path = _common.write_results("workers_scaling", {
+        "title": "Independent runs in parallel: --workers (goal 3)",
+        "machine": info, "epochs": args.epochs, "dataset": args.dataset, "repeats": args.repeats,
+        "seconds": times, "identical": identical, "rows": rows,
+        "note": "Speed-up below the worker count on a loaded machine means other processes held the cores.",
+    })
+    print(f"   wrote {path.relative_to(_common.REPO)} and {_common.SUMMARY_PATH.relative_to(_common.REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The flags of ``python -m lossdemo.reproduce`` and the checks that need nothing but the flags.
+
+Kept free of torch (2 s to import) so that a mistyped flag, a bad number or a results directory
+that is a file fails at once: ``reproduce`` runs :func:`precheck` before its heavy imports, then
+parses again with the full parser, whose help lists the allowed datasets, experiments and devices.
+Both passes share these definitions, so a bad value gets the same one-line message either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+PROG = "python -m lossdemo.reproduce"
+EXIT_USAGE = 2
+DEFAULT_RESULTS_DIR = Path("runs")
+PUBLISHED_DIR = Path("results")
+DEFAULT_FIGURES_DIR = Path("docs", "generated")
+
+
+class UsageError(Exception):
+    """Bad flags or values: reported in one line with exit code 2."""
+
+
+class _HelpRequested(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + traceback-like noise
+        if message.startswith("unrecognized arguments"):
+            message += f"; allowed flags: see {self.prog} --help"
+        raise UsageError(" ".join(message.split()))
+
+
+class _HelpFromFullParser(argparse.Action):
+    """In the torch-free pass, ``--help`` is left to the full parser, whose help names every choice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise _HelpRequested
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The allowed names, which live in modules that import torch."""
+
+    experiments: tuple[str, ...]
+    datasets: tuple[str, ...]
+    devices: tuple[str, ...]
+
+
+def _number_or_text(text: str) -> int | float | str:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
+def positive_int(name: str):
+    """An argparse type for a count; the message is the one ``RunConfig`` gives for the same value."""
+
+    def parse(text: str) -> int:
+        value = _number_or_text(text)
+        if not isinstance(value, int) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} {value!r} is invalid; allowed: an integer > 0")
+        return value
+
+    return parse
+
+
+def _device_type(devices: tuple[str, ...]):
+    def parse(text: str) -> str:
+        if text not in devices:  # the same message as lossdemo.train.resolve_device
+            raise argparse.ArgumentTypeError(f"unknown device {text!r}; allowed: {', '.join(devices)}")
+        return text
+
+    return parse
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: K/N with integers 1 <= K <= N") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: K/N with integers 1 <= K <= N")
+    return index, count
+
+
+def build_parser(choices: Choices | None, description: str = "") -> argparse.ArgumentParser:
+    """The parser; with ``choices`` None (the torch-free pass) names are checked later and help is deferred."""
+    def allowed(names: tuple[str, ...] | None) -> str:
+        return f"; allowed: {', '.join(names)}" if names else ""
+
+    parser = _Parser(prog=PROG, description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+                     add_help=choices is not None)
+    if choices is None:
+        parser.add_argument("-h", "--help", action=_HelpFromFullParser, nargs=0)
+    parser.add_argument("--experiments", nargs="+", default=["compare"], metavar="NAME",
+                        help="experiments to run (default: compare)" + allowed(choices and choices.experiments))
+    parser.add_argument("--datasets", nargs="+", metavar="NAME",
+                        help="datasets (default: the profile's)" + allowed(choices and choices.datasets))
+    parser.add_argument("--losses", nargs="+", metavar="SPEC",
+                        help="loss specs (default: the experiment's), e.g. mae l1-logits ce focal:0.5 focal:2")
+    parser.add_argument("--seeds", type=positive_int("seeds"), metavar="N",
+                        help="number of seeds, 0..N-1 (default: the profile's)")
+    parser.add_argument("--epochs", type=positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
+    parser.add_argument("--device", default="cpu", type=_device_type(choices.devices) if choices else str, metavar="DEVICE",
+                        help="where to train (default: cpu)" + allowed(choices and choices.devices))
+    parser.add_argument("--workers", type=positive_int("workers"), default=1, metavar="N",
+                        help="train N runs at once in separate processes (default: 1)")
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
+                        help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")
+    parser.add_argument("--published-dir", type=Path, default=PUBLISHED_DIR, metavar="DIR",
+                        help=f"committed results to compare with and --publish into (default: {PUBLISHED_DIR})")
+    parser.add_argument("--figures-dir", type=Path, metavar="DIR",
+                        help=f"where figures and tables go (default: {DEFAULT_FIGURES_DIR}; with --quick: RESULTS_DIR/figures)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="cache for downloaded datasets (default: ~/.cache/lossdemo)")
+    parser.add_argument("--shard", type=shard_spec, metavar="K/N", help="run only the K-th of N deterministic slices of the plan")
+    parser.add_argument("--quick", action="store_true", help="tiny profile for tests and CI (seconds)")
+    parser.add_argument("--plots-only", action="store_true", help="redraw figures from stored results; never train")
+    parser.add_argument("--force", action="store_true", help="retrain runs even if stored")
+    parser.add_argument("--publish", action="store_true", help="copy the finished runs into --published-dir")
+    parser.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=None,
+                        help="save each run's state after every epoch into RESULTS_DIR/checkpoints and resume "
+                             "from it after an interruption (default: only for the non-embedded datasets, "
+                             "whose runs take minutes; the embedded ones take seconds)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    return parser
+
+
+def check_directory(path: Path, flag: str, writable: bool = True) -> None:
+    """Fail now, in one line, rather than after training: ``path`` must be (or become) a writable directory."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {str(path)!r} is a file; allowed: a directory (it is created if missing)")
+    if not writable:
+        return
+    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {str(path)!r} is inside the file {str(existing)!r}; allowed: a directory path")
+    try:  # a real write, not os.access: root passes access checks that the file system then refuses
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {str(path)!r} is not writable ({error.strerror or error}); "
+                         f"allowed: a directory you can write to") from None
+
+
+def check_flags(args: argparse.Namespace) -> Path:
+    """Conflicting flags and unusable directories; returns the figures directory."""
+    if args.plots_only and args.force:
+        raise UsageError("--plots-only and --force conflict: --plots-only never trains, --force retrains")
+    if args.plots_only and args.publish:
+        raise UsageError("--plots-only and --publish conflict: publish after a run that trained or reused results")
+    if args.plots_only and args.checkpoint:
+        raise UsageError("--plots-only and --checkpoint conflict: --plots-only never trains")
+    check_directory(args.results_dir, "--results-dir", writable=not args.plots_only)
+    figures_dir = args.figures_dir or (args.results_dir / "figures" if args.quick else DEFAULT_FIGURES_DIR)
+    check_directory(figures_dir, "--figures-dir")
+    if args.data_dir is not None:
+        check_directory(args.data_dir, "--data-dir", writable=False)
+    if args.publish:
+        check_directory(args.published_dir, "--published-dir")
+    return figures_dir
+
+
+def precheck(argv: list[str]) -> None:
+    """Exit with code 2 and one line if the flags alone are wrong; return otherwise (also for ``--help``)."""
+    try:
+        check_flags(build_parser(None).parse_args(argv))
+    except _HelpRequested:
+        return
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
