@@ -12,15 +12,18 @@ Measures, in one process and in alternation (median of ``--repeats`` rounds):
 * a GEMM-class rate on the same cores at the same thread count: the faster of a 1024³ sgemm and a
   large 1×1 convolution (256→256 channels, 28×28, channels-last), median of five calls per round.
 
-The compute bound is FLOPs / GEMM rate; the goal is an epoch within 2.5× of it. The same epoch
-with NCHW (contiguous) layout is timed alongside, to show what channels-last buys.
+The compute bound is FLOPs / GEMM rate; the goal is an epoch within 2.5× of it. Timed alongside,
+to show what two of the training loop's settings buy: the same epoch in NCHW (contiguous) layout
+instead of channels-last, and an MAE epoch with denormal floats computed as such instead of
+flushed to zero (MAE's vanishing gradients pass through denormals).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +45,7 @@ def epoch_flops(dataset) -> tuple[int, int]:
     device = torch.device("cpu")
     memory_format = memory_format_for(CONFIG.model, device)
     model = place_model(build_model(CONFIG.model, dataset.input_shape, dataset.num_classes), device, memory_format)
+    model.fuse_conv_relu = False  # FlopCounterMode knows aten's convolutions, not oneDNN's fused one (same FLOPs)
     x_train = place_inputs(dataset.x_train, device, memory_format)
     loss_fn = get_loss(CONFIG.loss)
     steps = len(dataset.y_train) // CONFIG.batch_size
@@ -81,14 +85,22 @@ def contiguous_layout():
         train_module.memory_format_for = original
 
 
-def median_epoch_seconds(dataset, threads: int, layout_nchw: bool = False) -> float:
+@contextmanager
+def denormals_kept():
+    """Train as before flushing denormals: ``torch.set_flush_denormal`` does nothing."""
+    original = torch.set_flush_denormal
+    torch.set_flush_denormal = lambda mode: False
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal = original
+
+
+def median_epoch_seconds(dataset, threads: int, setting=None, loss: str = CONFIG.loss) -> float:
     stamps = []
     callback = lambda epoch, metrics: stamps.append(time.perf_counter())  # noqa: E731
-    if layout_nchw:
-        with contiguous_layout():
-            train_run(CONFIG, dataset, on_epoch=callback, threads=threads)
-    else:
-        train_run(CONFIG, dataset, on_epoch=callback, threads=threads)
+    with setting() if setting is not None else nullcontext():
+        train_run(replace(CONFIG, loss=loss), dataset, on_epoch=callback, threads=threads)
     return _common.median([later - earlier for earlier, later in zip(stamps, stamps[1:])])
 
 
@@ -112,7 +124,9 @@ def main() -> None:
         times = _common.interleaved({
             "epoch": lambda: median_epoch_seconds(dataset, args.threads),
             "gemm": measure_gemm,
-            "epoch_nchw": lambda: median_epoch_seconds(dataset, args.threads, layout_nchw=True),
+            "epoch_nchw": lambda: median_epoch_seconds(dataset, args.threads, contiguous_layout),
+            "epoch_mae": lambda: median_epoch_seconds(dataset, args.threads, loss="mae"),
+            "epoch_mae_denormals": lambda: median_epoch_seconds(dataset, args.threads, denormals_kept, loss="mae"),
         }, repeats=args.repeats)
     flops = train_flops + eval_flops
     epoch_s, nchw_s = _common.median(times["epoch"]), _common.median(times["epoch_nchw"])
@@ -130,6 +144,9 @@ def main() -> None:
                     f"{reference:.1f} GFLOP/s (sgemm {sgemm:.1f}, 1×1 conv {conv1x1:.1f})"),
         _common.row("epoch / compute bound", f"{ratio:.2f}×", f"≤ {GOAL_RATIO}×", ratio <= GOAL_RATIO),
         _common.row("NCHW epoch / channels-last epoch", f"{nchw_s / epoch_s:.2f}×"),
+        _common.row("MAE epoch with denormals / flushed (same numbers either way)",
+                    f"{_common.median(times['epoch_mae_denormals']) / _common.median(times['epoch_mae']):.2f}× "
+                    f"({_common.median(times['epoch_mae_denormals']):.2f} s / {_common.median(times['epoch_mae']):.2f} s)"),
     ]
     _common.print_rows(rows)
     path = _common.write_results("compute_efficiency", {
@@ -137,6 +154,7 @@ def main() -> None:
         "machine": info, "threads": args.threads, "repeats": args.repeats,
         "flops_per_epoch": flops, "train_flops_per_epoch": train_flops, "eval_flops_per_epoch": eval_flops,
         "epoch_seconds": times["epoch"], "epoch_nchw_seconds": times["epoch_nchw"],
+        "epoch_mae_seconds": times["epoch_mae"], "epoch_mae_denormals_seconds": times["epoch_mae_denormals"],
         "sgemm_gflops": [rates[0] for rates in gemm_rates], "conv1x1_gflops": [rates[1] for rates in gemm_rates],
         "ratio_to_bound": ratio, "goal_ratio": GOAL_RATIO, "rows": rows,
     })

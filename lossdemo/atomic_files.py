@@ -21,6 +21,11 @@ TEMP_SUFFIX = ".tmp"
 # A write takes milliseconds; a temp file this old is a leftover even if its writer's pid was reused.
 STALE_TEMP_AGE_S = 3600.0
 _TEMP_OWNER = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+# mkstemp creates files readable by their owner only; results are shared (a cluster's scratch
+# directory, a published folder), so they get the permissions a plain open() would give them.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def _host_tag() -> str:
@@ -39,6 +44,8 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
                                      dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if hasattr(os, "fchmod"):  # POSIX; Windows has no such modes
+                os.fchmod(handle.fileno(), FILE_MODE)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -30,8 +30,16 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
+# Colours for losses without a fixed one (plotstyle fixes the report's five): none of these is taken.
+_EXTRA_COLOURS = ("#E69F00", "#56B4E9", "#8C564B", "#7F7F7F", "#F0E442")
+
+
 def _colour(loss: str, order: Sequence[str]) -> str:
-    return loss_colour(loss, list(order).index(loss) + 1)
+    """The loss's site-wide colour if it has one, else the next colour no fixed loss uses."""
+    if loss_colour(loss, 0) == loss_colour(loss, 1):  # the same for any index: a fixed colour
+        return loss_colour(loss)
+    unfixed = [spec for spec in order if loss_colour(spec, 0) != loss_colour(spec, 1)]
+    return _EXTRA_COLOURS[unfixed.index(loss) % len(_EXTRA_COLOURS)]
 
 
 def _point(runs: Runs, measure) -> tuple[float, float]:
@@ -126,24 +134,25 @@ def draw_imbalance(runs: dict[tuple[float, str], Runs], losses: Sequence[str], t
     use_style()
     figure, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
     ratios = sorted({ratio for ratio, _ in runs})
-    panels = ((axes[0], [(m.final_accuracy, "-", "")], "test accuracy"),
-              (axes[1], [(m.final_balanced_accuracy, "-", "")], "balanced accuracy (mean over classes)"),
-              (axes[2], [(m.final_head_accuracy, "-", ", head"), (m.final_tail_accuracy, "--", ", tail")],
+    panels = ((axes[0], [(m.final_accuracy, "-")], "test accuracy"),
+              (axes[1], [(m.final_balanced_accuracy, "-")], "balanced accuracy (mean over classes)"),
+              (axes[2], [(m.final_head_accuracy, "-"), (m.final_tail_accuracy, "--")],
                "3 most frequent (head) vs 3 rarest (tail) classes"))
     for axis, series, panel_title in panels:
         for loss in losses:
             colour = _colour(loss, losses)
-            for measure, style, suffix in series:
+            for measure, style in series:
                 points = [_point(runs.get((ratio, loss), []), measure) for ratio in ratios]
                 axis.errorbar(ratios, [p[0] * 100 for p in points], yerr=[p[1] * 100 for p in points], color=colour,
-                              linestyle=style, marker="o", capsize=3, label=f"{loss}{suffix}")
+                              linestyle=style, marker="o", capsize=3, label=loss)
         axis.set_xscale("log")
         axis.set_xticks(ratios, [f"{ratio:g}" for ratio in ratios])
         axis.set_xlabel("imbalance ratio (largest / smallest class)")
         axis.set_title(panel_title)
     axes[0].set_ylabel("test accuracy (%) on the balanced test set")
     axes[0].legend(fontsize=8)
-    axes[2].legend(fontsize=7, ncol=2)
+    axes[2].legend([plt.Line2D([], [], color="grey"), plt.Line2D([], [], color="grey", linestyle="--")],
+                   ["head (classes 0-2)", "tail (classes 7-9)"], fontsize=8, loc="lower left")
     figure.suptitle(title)
     figure.tight_layout()
     return _save(figure, path)

@@ -5,7 +5,9 @@
 * ``<experiment>_verdicts.md`` — the same verdicts with the sentence that explains each, for the
   experiment pages;
 * ``gamma_sweep_longer.md`` — 25 against 100 epochs for the report's losses, which reads runs of two
-  experiments (``compare`` and ``label-noise``).
+  experiments (``compare`` and ``label-noise``);
+* ``gamma_sweep_ranking.md`` — the report's losses after its 25 epochs (runs shared by ``compare``,
+  ``gamma-sweep`` and ``mae-anatomy``).
 
 The verdicts read every stored run they are given, across experiments, so the table is drawn from a
 whole results directory rather than from one experiment's runs:
@@ -20,13 +22,15 @@ import sys
 from pathlib import Path
 
 from . import measures as m
-from .claims import ClaimVerdict, evaluate_claims, level, level_measure, paired_measure, points, reference
+from .claims import ClaimVerdict, evaluate_claims, level_measure, paired_measure, reference
 from .measures import RunIndex
 from .results import StoredRun, load_runs
+from .stats import format_interval
 
 CLAIM_PAGES = ("label-noise", "imbalance", "gamma-sweep", "mae-anatomy")
 TABLE_NAME = "claims_table.md"
 LONGER_NAME = "gamma_sweep_longer.md"
+RANKING_NAME = "gamma_sweep_ranking.md"
 
 
 def verdicts_file_name(page: str) -> str:
@@ -70,29 +74,54 @@ def page_verdicts_markdown(verdicts: list[ClaimVerdict], page: str) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def _short_difference(interval) -> str:
+    return f"{interval.mean * 100:+.1f} ({interval.low * 100:+.1f} to {interval.high * 100:+.1f})"
+
+
 def longer_training_markdown(index: RunIndex, datasets: list[str]) -> str:
-    """Final and best test accuracy after 25 and after 100 epochs, for the report's four losses."""
-    lines = ["| dataset | loss | final, 25 epochs (%) | final, 100 epochs (%) | 100 − 25 epochs | best epoch of the 100 |",
-             "|---|---|---:|---:|---:|---:|"]
+    """Final test accuracy after 25 and after 100 epochs of the same recipe, for the report's four losses."""
+    lines = ["| dataset | loss | n | final, 25 epochs (%) | final, 100 epochs (%) | 100 − 25 epochs (points, 95 % CI) "
+             "| best epoch of the 100 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     rows = 0
     for dataset in datasets:
         for loss in ("mae", "ce", "focal:0.5", "focal:2"):
             short = reference("compare", dataset, loss=loss)
             long = reference("label-noise", dataset, loss=loss, label_noise=0.0)
+            gain = paired_measure(index, long, short, m.final_accuracy)  # the same pairing the verdicts use
+            if gain is None:
+                continue
             short_level = level_measure(index, short, m.final_accuracy)
             long_level = level_measure(index, long, m.final_accuracy)
-            if short_level is None or long_level is None:
-                continue
-            gain = paired_measure(index, long, short, m.final_accuracy)  # the same pairing the verdicts use
             best = level_measure(index, long, lambda run: float(m.best_epoch(run)))
-            lines.append(f"| `{dataset}` | `{loss}` | {level(short_level)} | {level(long_level)} | "
-                         f"{points(gain) if gain else '—'} | {best.mean:.0f} |")
+            lines.append(f"| `{dataset}` | `{loss}` | {gain.n} | {format_interval(short_level)} | "
+                         f"{format_interval(long_level)} | {_short_difference(gain)} | "
+                         f"{format_interval(best, scale=1, digits=0)} |")
             rows += 1
     if not rows:
         return ("Not measured yet: needs the 25-epoch runs (`--experiments compare`) and the 100-epoch clean runs "
                 "(`--experiments label-noise`).\n")
-    lines += ["", "Same recipe (SGD, cosine schedule to zero) over 25 or 100 epochs; paired by seed."]
+    lines += ["", "Same recipe (SGD, cosine schedule to zero) over 25 or 100 epochs; mean ± half-width of the 95 % "
+              "t-interval over seeds, differences paired by seed."]
     return "\n".join(lines) + "\n"
+
+
+def report_ranking_markdown(index: RunIndex, datasets: list[str]) -> str:
+    """The report's four losses (and `l1-logits` when stored) after 25 epochs of the report's recipe."""
+    from .tables import results_table  # the same table as the comparison page's
+
+    blocks = []
+    for dataset in datasets:
+        by_loss = {}
+        for loss in ("mae", "l1-logits", "ce", "focal:0.5", "focal:2"):
+            runs = list(index.seeds_of(reference("compare", dataset, loss=loss)).values())
+            if runs:
+                by_loss[loss] = runs
+        if len(by_loss) >= 2:
+            blocks.append(f"**{dataset}**, 25 epochs of SGD:\n\n" + results_table(by_loss))
+    if not blocks:
+        return "Not measured yet: needs the 25-epoch runs (`python -m lossdemo.reproduce --experiments compare`).\n"
+    return "\n".join(blocks)
 
 
 def claims_files(runs: list[StoredRun]) -> dict[str, str]:
@@ -103,6 +132,7 @@ def claims_files(runs: list[StoredRun]) -> dict[str, str]:
     for page in CLAIM_PAGES:
         files[verdicts_file_name(page)] = page_verdicts_markdown(verdicts, page)
     files[LONGER_NAME] = longer_training_markdown(index, index.datasets())
+    files[RANKING_NAME] = report_ranking_markdown(index, index.datasets())
     return files
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from . import measures as m
-from .claims import mean_class_balanced_weight
 from .corruption import long_tail_counts
 from .experiments import EXPERIMENTS, Experiment
+from .losses import class_balanced_weights
 from .results import StoredRun
 from .stats import format_interval, mean_ci
 from .train import RunConfig
@@ -64,6 +64,18 @@ def imbalance_table(runs: dict[tuple[float, str], Runs], losses: Sequence[str]) 
     lines += ["", FOOTER + " Head: the three most frequent classes (0-2); tail: the three rarest (7-9). The test "
               "set is not resampled, so every class counts the same in balanced accuracy."]
     return "\n".join(lines) + "\n"
+
+
+def mean_class_balanced_weight(dataset_class_sizes: int, ratio: float, num_classes: int) -> float:
+    """Average per-sample weight of class-balanced losses on the long-tailed set (1 for plain CE).
+
+    The weights are normalised to sum to C over classes (Cui et al. 2019), but the loss is a plain
+    mean over samples, so when most samples sit in down-weighted head classes the average weight
+    (and with it the effective learning rate) shrinks.
+    """
+    counts = long_tail_counts(dataset_class_sizes, ratio, num_classes)
+    weights = class_balanced_weights(counts)
+    return sum(n * w for n, w in zip(counts, weights)) / sum(counts)
 
 
 def imbalance_setup_table(configs: list[RunConfig], class_sizes: tuple[int, int] | None) -> str:

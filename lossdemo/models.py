@@ -7,6 +7,10 @@
   convolutions instead of max-pooling (pooling was a third of a CPU epoch in profiling).
 * ``resnet`` — CIFAR-10 ``(N, 3, 32, 32)``: a ResNet-style net with three stages of one residual
   block each, sized so 4 losses × 3 seeds × 25 epochs stays cheap on one GPU.
+
+How they run, not what they compute: the 2-D models train in channels-last layout
+(:func:`memory_format_for`), and on a CPU ``cnn2d`` runs each convolution and its ReLU as one oneDNN
+call (:class:`ConvNet`). Both change speed only; the layers and their parameters are the ones above.
 """
 
 from __future__ import annotations
@@ -42,6 +46,62 @@ def cnn1d(in_channels: int, num_classes: int, width: int = 25) -> nn.Sequential:
     )
 
 
+# oneDNN's convolution with a fused ReLU (what torch.compile emits on CPU); absent from some builds.
+_CONVOLUTION_RELU = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
+
+
+class _ConvolutionReLU(torch.autograd.Function):
+    """``relu(conv2d(x))`` as one oneDNN call; the backward is autograd's own for the two layers."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride: list[int], padding: list[int]):
+        output = _CONVOLUTION_RELU(x, weight, bias, padding, stride, [1, 1], 1, "relu", [], "")
+        ctx.save_for_backward(x, weight, output)
+        ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, weight, output = ctx.saved_tensors
+        grad_output = torch.ops.aten.threshold_backward(grad_output, output, 0)  # as ReLU's backward
+        wanted = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+        grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+            grad_output, x, weight, [weight.shape[0]] if ctx.has_bias else None, ctx.stride, ctx.padding,
+            [1, 1], False, [0, 0], 1, wanted)
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+class ConvNet(nn.Sequential):
+    """``nn.Sequential`` that runs each Conv2d → ReLU pair as one fused oneDNN call on a CPU.
+
+    Same layers, same parameters, same numbers (the fused call adds the same products and then
+    clamps at 0); it only saves the ReLU's pass over the activations, the largest of which hold
+    128×16×28×28 floats. Anywhere else (GPU, bf16 autocast, NCHW layout, ``torch.func`` transforms:
+    set ``fuse_conv_relu = False``) the layers run one by one as in ``nn.Sequential``.
+    """
+
+    fuse_conv_relu = True
+
+    def _fusable(self, conv: nn.Module, x: torch.Tensor) -> bool:
+        return (self.fuse_conv_relu and _CONVOLUTION_RELU is not None and type(conv) is nn.Conv2d
+                and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+                and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+                and not isinstance(conv.padding, str) and conv.weight.is_contiguous(memory_format=torch.channels_last))
+
+    def forward(self, x):
+        layers = list(self)
+        index = 0
+        while index < len(layers):
+            layer, following = layers[index], layers[index + 1] if index + 1 < len(layers) else None
+            if type(following) is nn.ReLU and self._fusable(layer, x):
+                x = _ConvolutionReLU.apply(x, layer.weight, layer.bias, list(layer.stride), list(layer.padding))
+                index += 2
+            else:
+                x = layer(x)
+                index += 1
+        return x
+
+
 def cnn2d(in_channels: int, num_classes: int, width: int = 16, image_size: tuple[int, int] = (28, 28)) -> nn.Sequential:
     """2-D CNN: (N, C, H, W) -> (N, num_classes). 28 -> 14 -> 7 by strided convs, then one linear layer.
 
@@ -50,7 +110,7 @@ def cnn2d(in_channels: int, num_classes: int, width: int = 16, image_size: tuple
     """
     # Each stride-2, 3×3, padding-1 convolution maps a side of n pixels to ceil(n / 2).
     feature_rows, feature_columns = (-(-side // 4) for side in image_size)
-    return nn.Sequential(
+    return ConvNet(
         nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True),  # (N, 16, 28, 28)
         nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 32, 14, 14)
         nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 32, 7, 7)

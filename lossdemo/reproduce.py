@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from . import cli_args
-from .cli_args import DEFAULT_FIGURES_DIR, DEFAULT_RESULTS_DIR, PUBLISHED_DIR, Choices, UsageError, check_flags
+from .cli_args import DEFAULT_FIGURES_DIR, DEFAULT_RESULTS_DIR, PUBLISHED_DIR, Choices, UsageError, check_flags  # noqa: F401 (re-exported)
 
 if __name__ == "__main__":  # a mistyped flag fails now, before torch is imported (seconds)
     cli_args.precheck(sys.argv[1:])

@@ -160,10 +160,10 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _stop_workers() -> None:
+def _stop_workers(other_children: set) -> None:
     # A polite kill of the parent reaches only the parent; without this the pool would wait for every
     # run in flight to finish. A worker killed mid-write leaves at most a temp file (cleaned up later).
-    for child in multiprocessing.active_children():
+    for child in set(multiprocessing.active_children()) - other_children:
         child.terminate()
 
 
@@ -233,6 +233,7 @@ def execute(
         datasets.clear()  # workers load their own copy; don't hold this one meanwhile
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
+        other_children = set(multiprocessing.active_children())  # the caller's own, left alone
         with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                          initargs=(threads,)) as pool:
             pending = {pool.submit(_worker_claim_and_train, config, str(results_dir), device, data_dir, checkpoint,
@@ -246,7 +247,7 @@ def execute(
                         record(pending[done], status)
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
-                _stop_workers()
+                _stop_workers(other_children)
                 raise
         deferred.sort(key=todo.index)  # plan order, whatever order the workers finished in
         datasets = load_datasets(deferred, data_dir)

@@ -140,6 +140,7 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
     models = [place_model(_seeded_model(config, dataset), device, memory_format) for config in configs]
     params, buffers = stack_module_state(models)  # {name: (K, ...)}; params are new leaves
     template = copy.deepcopy(models[0]).to("meta")  # the architecture; its own tensors are never used
+    template.fuse_conv_relu = False  # ConvNet's fused CPU kernel has no vmap rule; its layers one by one do
     del models
 
     def forward(one_params, one_buffers, x):

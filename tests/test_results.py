@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -195,6 +194,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypat
         write_json_atomic(path, {"version": 2})
     assert json.loads(path.read_text()) == {"version": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["data.json"]
+
+
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
+    """Not mkstemp's owner-only 0600: results are shared between users of a cluster's scratch space."""
+    path = save_run(tmp_path, fake_outcome())
+    assert path.stat().st_mode & 0o777 == atomic_files.FILE_MODE
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    assert plain.stat().st_mode & 0o777 == atomic_files.FILE_MODE
 
 
 def test_non_finite_numbers_are_refused_before_anything_is_written(tmp_path):

@@ -13,6 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import lossdemo.models as models_module
 import lossdemo.stacked as stacked_module
 import lossdemo.train as train_module
 from lossdemo.data import Dataset
@@ -195,6 +196,38 @@ def test_a_run_does_not_depend_on_the_callers_thread_count_and_restores_it():
             histories.append(train_run(config, tiny_dataset()).history)
             assert torch.get_num_threads() == threads, "train_run restores the caller's setting"
     assert histories[0] == histories[1]
+
+
+@pytest.mark.skipif(models_module._CONVOLUTION_RELU is None, reason="this torch build has no fused oneDNN conv+ReLU")
+def test_fused_conv_relu_gives_bit_for_bit_the_values_and_gradients_of_the_separate_layers(monkeypatch):
+    torch.manual_seed(0)
+    model = build_model("cnn2d", (1, 12, 12), 4).to(memory_format=torch.channels_last)
+    x = torch.randn(16, 1, 12, 12).contiguous(memory_format=torch.channels_last)
+    fused_calls = []
+    real_apply = models_module._ConvolutionReLU.apply
+    monkeypatch.setattr(models_module._ConvolutionReLU, "apply", lambda *a: fused_calls.append(1) or real_apply(*a))
+
+    def logits_and_gradients(fuse: bool):
+        model.fuse_conv_relu = fuse
+        model.zero_grad()
+        logits = model(x)
+        logits.square().sum().backward()
+        return logits.detach(), [p.grad.clone() for p in model.parameters()]
+
+    fused_logits, fused_grads = logits_and_gradients(True)
+    assert len(fused_calls) == 3, "all three conv+ReLU pairs of cnn2d are fused on CPU"
+    plain_logits, plain_grads = logits_and_gradients(False)
+    assert len(fused_calls) == 3
+    assert torch.equal(fused_logits, plain_logits)
+    assert all(torch.equal(a, b) for a, b in zip(fused_grads, plain_grads))
+
+
+def test_flushing_denormals_leaves_an_mae_run_bit_for_bit_unchanged(monkeypatch):
+    """MAE's vanishing gradients are where denormals occur; flushed or not, the numbers must agree."""
+    config = RunConfig(loss="mae", epochs=2)
+    flushed = train_run(config).history  # the full mnist1d: a second per epoch
+    monkeypatch.setattr(torch, "set_flush_denormal", lambda mode: False)
+    assert train_run(config).history == flushed
 
 
 def test_channels_last_is_the_same_network_as_nchw_up_to_float_reassociation(monkeypatch):

@@ -1,0 +1,62 @@
+"""The site's generated files must be exactly what the committed results produce.
+
+Redraws everything from ``results/`` into a temporary directory with ``--plots-only`` and compares:
+every generated Markdown file byte for byte, and the manifest's per-file fingerprints of the runs
+each figure was drawn from. A figure or table older than its results (results re-published, files
+not regenerated) fails here, as does a hand edit of a generated file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lossdemo.experiments import EXPERIMENTS
+from lossdemo.site_files import README_TABLE_END, README_TABLE_START
+
+REPO = Path(__file__).resolve().parents[1]
+GENERATED = REPO / "docs" / "generated"
+PUBLISHED = REPO / "results"
+# Written by benchmarks/, not by reproduce: checked by the benchmark's own tests.
+NOT_FROM_RESULTS = {"benchmarks.md"}
+
+pytestmark = pytest.mark.skipif(not (PUBLISHED / "runs").is_dir(), reason="no committed results in results/runs")
+
+
+@pytest.fixture(scope="module")
+def redrawn(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("generated")
+    command = [sys.executable, "-m", "lossdemo.reproduce", "--plots-only", "--no-progress",
+               "--results-dir", str(PUBLISHED), "--published-dir", str(PUBLISHED),
+               "--figures-dir", str(out), "--experiments", *EXPERIMENTS]
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    return out
+
+
+def test_every_generated_markdown_file_matches_the_committed_results(redrawn):
+    committed = {p.name for p in GENERATED.glob("*.md")} - NOT_FROM_RESULTS
+    fresh = {p.name for p in redrawn.glob("*.md")}
+    assert committed == fresh, f"only committed: {sorted(committed - fresh)}; only redrawn: {sorted(fresh - committed)}"
+    stale = [name for name in sorted(fresh) if (GENERATED / name).read_text() != (redrawn / name).read_text()]
+    assert not stale, f"generated files differ from what results/ produces (rerun --plots-only): {stale}"
+
+
+def test_no_figure_is_older_than_its_results(redrawn):
+    committed = json.loads((GENERATED / "manifest.json").read_text())
+    fresh = json.loads((redrawn / "manifest.json").read_text())
+    stale = sorted(name for name in fresh if committed.get(name) != fresh[name])
+    assert not stale, f"figures drawn from other data than results/ holds now: {stale}"
+    missing = sorted(name for name in fresh if not (GENERATED / name).is_file())
+    assert not missing, f"generated files missing from docs/generated: {missing}"
+
+
+def test_readme_headline_table_is_the_generated_one():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index(README_TABLE_START) + len(README_TABLE_START)
+    table = readme[start: readme.index(README_TABLE_END)].strip()
+    assert table == (GENERATED / "compare_mnist1d_table.md").read_text().strip()
