@@ -275,8 +275,17 @@ def _focal_fixes_noise(index: RunIndex, dataset: str) -> Finding | None:
     verdict = HOLDS if len(helped) == 2 else FAILS if not helped else f"depends on (γ: only `{helped[0]}` helps)"
     detail = "At 40 % symmetric noise, final test accuracy: " + "; ".join(
         f"{_beats(loss, 'ce', d)} ({points(d)})" for loss, d in differences.items()) + "."
+    others = []
+    for rate, kind in ((0.2, "symmetric"), (0.6, "symmetric"), (0.4, "asymmetric")):
+        other = paired_measure(index, reference("label-noise", dataset, loss="focal:2", label_noise=rate, label_noise_kind=kind),
+                               reference("label-noise", dataset, loss="ce", label_noise=rate, label_noise_kind=kind),
+                               m.final_accuracy)
+        if other is not None:
+            others.append(f"{rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} {points(other)}")
+    if others:
+        detail += " `focal:2` − `ce` at the other noise settings: " + "; ".join(others) + "."
     if mae is not None:
-        detail += f" For comparison, the bounded loss {_beats('mae', 'ce', mae)} ({points(mae)})."
+        detail += f" For comparison, at 40 % symmetric noise the bounded loss {_beats('mae', 'ce', mae)} ({points(mae)})."
     return Finding(verdict, "; ".join(f"`{loss}` − `ce`: {points(d)}" for loss, d in differences.items()), detail)
 
 

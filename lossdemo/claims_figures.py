@@ -79,7 +79,8 @@ def draw_noise_accuracy(runs: dict[tuple[float, str, str], Runs], losses: Sequen
         for (rate, kind, spec), group in runs.items():
             if kind == "asymmetric" and spec == loss:
                 mean, half = _point(group, m.final_accuracy)
-                axis.errorbar([rate * 100 + 2], [mean * 100], yerr=[half * 100], color=colour, marker="D",
+                offset = 1.5 + 1.2 * list(losses).index(loss)  # side by side, not on top of each other
+                axis.errorbar([rate * 100 + offset], [mean * 100], yerr=[half * 100], color=colour, marker="D",
                               markerfacecolor="white", linestyle="none", capsize=3)
     axis.plot([], [], color="grey", marker="D", markerfacecolor="white", linestyle="none",
               label="class-pair noise, final")
@@ -113,7 +114,7 @@ def draw_noise_memorisation(runs: dict[tuple[float, str, str], Runs], losses: Se
                 epochs, mean, low, high = curve
                 axis.plot(epochs, mean * 100, color=colour, linestyle=style, label=label)
                 axis.fill_between(epochs, low * 100, high * 100, color=colour, alpha=0.15, linewidth=0)
-        top.set_title(f"{rate:.0%} {'symmetric' if kind == 'symmetric' else 'class-pair'} noise")
+        top.set_title(f"{rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} noise")
         bottom.set_xlabel("epoch")
         bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].set_ylabel("test accuracy (%)")
@@ -258,7 +259,7 @@ def draw_per_class_over_epochs(runs_by_loss: dict[str, Runs], title: str, path: 
                 axis.plot(epochs, per_class[:, class_index], color=class_colours(class_index % 10), linewidth=1.2,
                           label=f"class {class_index}")
             axis.set_title(f"{loss}, seed {run.config.seed}: {m.abandoned_classes(run)} classes < "
-                           f"{m.ABANDONED_BELOW:.0%}", fontsize=9)
+                           f"{m.ABANDONED_BELOW * 100:.0f} %", fontsize=9)
         axes[row, 0].set_ylabel("per-class test accuracy (%)")
     for axis in axes[-1]:
         axis.set_xlabel("epoch")

@@ -101,8 +101,8 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                      add_help=choices is not None)
     if choices is None:
         parser.add_argument("-h", "--help", action=_HelpFromFullParser, nargs=0)
-    parser.add_argument("--experiments", nargs="+", default=["compare"], metavar="NAME",
-                        help="experiments to run (default: compare)" + allowed(choices and choices.experiments))
+    parser.add_argument("--experiments", nargs="+", metavar="NAME",
+                        help="experiments to run (default: compare; with --full: all)" + allowed(choices and choices.experiments))
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
                         help="datasets (default: the profile's)" + allowed(choices and choices.datasets))
     parser.add_argument("--losses", nargs="+", metavar="SPEC",
@@ -123,6 +123,9 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help="cache for downloaded datasets (default: ~/.cache/lossdemo)")
     parser.add_argument("--shard", type=shard_spec, metavar="K/N", help="run only the K-th of N deterministic slices of the plan")
     parser.add_argument("--quick", action="store_true", help="tiny profile for tests and CI (seconds)")
+    parser.add_argument("--full", action="store_true",
+                        help="everything on the site: compare on both embedded datasets plus every claims "
+                             "experiment on mnist1d, 5 seeds (about 30 min on a 2-core CPU)")
     parser.add_argument("--plots-only", action="store_true", help="redraw figures from stored results; never train")
     parser.add_argument("--force", action="store_true", help="retrain runs even if stored")
     parser.add_argument("--publish", action="store_true", help="copy the finished runs into --published-dir")
@@ -153,6 +156,8 @@ def check_directory(path: Path, flag: str, writable: bool = True) -> None:
 
 def check_flags(args: argparse.Namespace) -> Path:
     """Conflicting flags and unusable directories; returns the figures directory."""
+    if args.quick and args.full:
+        raise UsageError("--quick and --full conflict: pick one profile")
     if args.plots_only and args.force:
         raise UsageError("--plots-only and --force conflict: --plots-only never trains, --force retrains")
     if args.plots_only and args.publish:

@@ -35,7 +35,7 @@ if __name__ == "__main__":  # a mistyped flag fails now, before torch is importe
 from tqdm.auto import tqdm  # noqa: E402  (after the pre-check, on purpose)
 
 from .data import DATASETS, DatasetUnavailableError  # noqa: E402
-from .experiments import EXPERIMENTS, PROFILES, plan_runs, validate_names  # noqa: E402
+from .experiments import EXPERIMENTS, PROFILES, datasets_for, plan_runs, validate_names  # noqa: E402
 from .atomic_files import write_atomic  # noqa: E402
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs  # noqa: E402
 from .runner import execute, load_datasets, pending_runs, shard  # noqa: E402
@@ -62,14 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configs_by_experiment(args) -> dict[str, list[RunConfig]]:
     """Each requested experiment's run configs, as the flags and the profile size them."""
-    profile = PROFILES["quick" if args.quick else "default"]
-    datasets = tuple(args.datasets or profile.datasets)
-    validate_names(args.experiments, datasets, args.losses or ())
+    profile = PROFILES["quick" if args.quick else "full" if args.full else "default"]
+    experiments = requested_experiments(args)
+    validate_names(experiments, tuple(args.datasets or ()), args.losses or ())
     seeds = args.seeds or profile.seeds
     return {
-        name: plan_runs(EXPERIMENTS[name], datasets, tuple(args.losses or ()), seeds, args.epochs or profile.epochs)
-        for name in dict.fromkeys(args.experiments)
+        name: plan_runs(EXPERIMENTS[name], datasets_for(EXPERIMENTS[name], args.datasets, profile),
+                        tuple(args.losses or ()), seeds, args.epochs or profile.epochs)
+        for name in dict.fromkeys(experiments)
     }
+
+
+def requested_experiments(args) -> list[str]:
+    """``--experiments`` as given, else every experiment with ``--full``, else the report's comparison."""
+    return list(args.experiments or (EXPERIMENTS if args.full else ["compare"]))
 
 
 def plan(args) -> list[RunConfig]:
@@ -129,6 +135,7 @@ def _train(configs, args, log) -> int:
 
 
 def _render(configs, args, figures_dir: Path, log) -> list[Path]:
+    from .claims_pages import render_claims, stored_runs
     from .render import render_experiment, update_manifest
     from .site_files import update_readme_table, write_site_files
 
@@ -147,6 +154,9 @@ def _render(configs, args, figures_dir: Path, log) -> list[Path]:
         experiment_runs = [run for run in runs if run.config.run_id in wanted]
         if experiment_runs:
             written.update(render_experiment(name, experiment_runs, figures_dir))
+    # The claims table reads every stored run (published first, this run's results win): a verdict
+    # whose experiment was not run in this invocation still shows, and says where its data came from.
+    written.update(render_claims(stored_runs([args.published_dir, args.results_dir]), figures_dir))
     written.update(write_site_files(figures_dir, build_parser(), runs))
     update_manifest(figures_dir, written)
     headline = figures_dir / HEADLINE_TABLE
@@ -158,16 +168,27 @@ def _render(configs, args, figures_dir: Path, log) -> list[Path]:
 def _compare_published(configs, args, log) -> None:
     if args.published_dir.resolve() == args.results_dir.resolve() or not (args.published_dir / RUNS_SUBDIR).is_dir():
         return
+    from .measures import key
     from .plots import group_runs
     from .tables import compare_with_published
 
     mine, _ = _collect(configs, args.results_dir)
     published, _ = load_runs(args.published_dir)
-    published_by_key = group_runs(published.values())
+    # Seeds of one condition (the whole config but the seed) are compared with the same condition only.
+    published_by_condition = group_runs(published.values(), key=lambda run: key(run.config))
     log(f"compared with the published results in {args.published_dir} (final test accuracy, mean ± 95 % CI):")
-    for (dataset, loss), runs in group_runs(mine).items():
-        for line in compare_with_published({loss: runs}, {loss: published_by_key.get((dataset, loss), [])}):
-            log(f"  {dataset} {line}")
+    for condition, runs in group_runs(mine, key=lambda run: key(run.config)).items():
+        label = condition_label(condition)
+        for line in compare_with_published({label: runs}, {label: published_by_condition.get(condition, [])}):
+            log(f"  {condition.dataset} {line}")
+
+
+def condition_label(config: RunConfig) -> str:
+    """Short name of a condition: the loss plus whatever differs from the default recipe."""
+    defaults = RunConfig(dataset=config.dataset, loss=config.loss)
+    changed = [f"{name}={getattr(config, name)}" for name in ("optimizer", "lr", "epochs", "label_noise",
+               "label_noise_kind", "imbalance_ratio") if getattr(config, name) != getattr(defaults, name)]
+    return " ".join([config.loss, *changed])
 
 
 def _publish(configs, args, log) -> None:

@@ -389,7 +389,7 @@ def train_run(
     device: str = "cpu",
     on_epoch: Callable[[int, dict], None] | None = None,
     data_dir: str | os.PathLike | None = None,
-    checkpoint_path=None,
+    checkpoint_path: str | os.PathLike | None = None,
     *,
     precision: str = "auto",
     threads: int | None = CPU_THREADS_PER_RUN,
