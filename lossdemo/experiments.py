@@ -159,7 +159,8 @@ def _gamma_sweep_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
 
 # (optimizer, learning rate, epochs as a multiple of the experiment's): the report's recipe, the
 # same recipe run four times longer, and Adam at its customary 1e-3 for the same two lengths.
-MAE_RECIPES = (("sgd", 0.1, 1), ("sgd", 0.1, 4), ("adam", 1e-3, 1), ("adam", 1e-3, 4))
+_SGD_LR = RunConfig().lr  # the default recipe's rate
+MAE_RECIPES = (("sgd", _SGD_LR, 1), ("sgd", _SGD_LR, 4), ("adam", 1e-3, 1), ("adam", 1e-3, 4))
 
 
 def _mae_anatomy_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:

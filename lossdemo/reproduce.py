@@ -49,9 +49,11 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # an offline machine whose firewall drops packets would otherwise wait minutes per mirror.
 NETWORK_TIMEOUT_S = 30
 HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
-# Seconds per training epoch (incl. full-set evaluation) on a 2-core laptop-class CPU, measured by
-# benchmarks/; a GPU is assumed ~10x faster. Only used for the estimate printed before training.
-CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.1, "mnist5k": 0.5, "mnist": 8.0, "fashion-mnist": 8.0, "cifar10": 120.0}
+# Seconds per training epoch of one run (incl. full-set evaluation; one CPU thread per run) on a
+# 2-core Xeon VM: mnist1d and mnist5k measured by benchmarks/profile_times.py and
+# compute_efficiency.py; the others scaled from mnist5k by FLOPs per epoch (mnist 15x, cifar10's
+# resnet 2,400x). A GPU is assumed ~10x faster. Only used for the estimate printed before training.
+CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.2, "mnist5k": 0.8, "mnist": 12.0, "fashion-mnist": 12.0, "cifar10": 1900.0}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +106,8 @@ def _train(configs, args, log) -> int:
     todo, _ = pending_runs(configs, args.results_dir, args.force)
     datasets = load_datasets(todo, args.data_dir)  # a missing dataset fails here, before any training
     epochs = sum(config.epochs for config in todo)
-    log(f"plan: {len(configs)} runs, {len(configs) - len(todo)} already stored in {args.results_dir}, "
+    unique = len({config.run_id for config in configs})  # experiments share runs: count each once
+    log(f"plan: {unique} runs, {unique - len(todo)} already stored in {args.results_dir}, "
         f"{len(todo)} to train; estimated {_format_duration(estimate_seconds(todo, args.device, args.workers))}")
     bar = tqdm(total=epochs, unit="epoch", disable=args.no_progress or not todo, dynamic_ncols=True)
 

@@ -222,6 +222,19 @@ def test_fused_conv_relu_gives_bit_for_bit_the_values_and_gradients_of_the_separ
     assert all(torch.equal(a, b) for a, b in zip(fused_grads, plain_grads))
 
 
+def test_cpu_micro_batches_train_cnn2d_like_whole_batches_up_to_float_reassociation(monkeypatch):
+    dataset = tiny_images(size=12)
+    config = RunConfig(dataset=dataset.name, model="cnn2d", epochs=2, batch_size=64, lr=0.02, loss="focal:2")
+    assert models_module.cpu_micro_batch_for("cnn2d", "cpu") == 64 < 128 == RunConfig().batch_size
+    monkeypatch.setattr(train_module, "cpu_micro_batch_for", lambda name, device: 16)  # 4 parts per step
+    split = train_run(config, dataset)
+    monkeypatch.setattr(train_module, "cpu_micro_batch_for", lambda name, device: None)
+    whole = train_run(config, dataset)
+    assert_histories_close(whole.history, split.history, len(dataset.y_test))
+    assert models_module.cpu_micro_batch_for("resnet", "cpu") is None, "batch norm statistics need the whole batch"
+    assert models_module.cpu_micro_batch_for("cnn2d", "cuda") is None
+
+
 def test_flushing_denormals_leaves_an_mae_run_bit_for_bit_unchanged(monkeypatch):
     """MAE's vanishing gradients are where denormals occur; flushed or not, the numbers must agree."""
     config = RunConfig(loss="mae", epochs=2)
