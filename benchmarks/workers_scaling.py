@@ -62,7 +62,9 @@ def main() -> None:
         "title": "Independent runs in parallel: --workers (goal 3)",
         "machine": info, "epochs": args.epochs, "dataset": args.dataset, "repeats": args.repeats,
         "seconds": times, "identical": identical, "rows": rows,
-        "note": "Speed-up below the worker count on a loaded machine means other processes held the cores.",
+        "note": "Workers only help with idle cores: when other processes keep the load average near or above "
+                "the core count, two runs side by side each get a time-shared core and lose their cache on "
+                "every switch, and one worker is faster. Compare the load average under the table.",
     })
     print(f"   wrote {path.relative_to(_common.REPO)} and {_common.SUMMARY_PATH.relative_to(_common.REPO)}")
 

@@ -112,8 +112,9 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--epochs", type=positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
     parser.add_argument("--device", default="cpu", type=_device_type(choices.devices) if choices else str, metavar="DEVICE",
                         help="where to train (default: cpu)" + allowed(choices and choices.devices))
-    parser.add_argument("--workers", type=positive_int("workers"), default=1, metavar="N",
-                        help="train N runs at once in separate processes (default: 1)")
+    parser.add_argument("--workers", type=positive_int("workers"), metavar="N",
+                        help="train N runs at once in separate processes, one thread each "
+                             "(default: one per CPU core on cpu, 1 on a GPU)")
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
                         help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")
     parser.add_argument("--published-dir", type=Path, default=PUBLISHED_DIR, metavar="DIR",

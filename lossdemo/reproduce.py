@@ -244,6 +244,8 @@ def _validated(argv: list[str]) -> tuple[argparse.Namespace, Path, list[RunConfi
     """Parse and check the flags; raise UsageError/ValueError/TypeError with a one-line message."""
     args = build_parser().parse_args(argv)
     figures_dir = check_flags(args)
+    if args.workers is None:  # runs train on one thread each, so one process per core fills the CPU
+        args.workers = (os.cpu_count() or 1) if args.device == "cpu" else 1
     if not args.plots_only:
         resolve_device(args.device)
     configs = plan(args)
