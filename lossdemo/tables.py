@@ -76,9 +76,11 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, list[StoredRun]]) -> 
     lines.append("Paired differences between neighbours in that ranking (same seed = same initial weights and batch order):")
     lines.append("")
     for (loss_a, _), (loss_b, _) in zip(ordered, ordered[1:]):
-        difference = paired_difference(final_accuracy_by_seed(runs_by_loss[loss_a]),
-                                       final_accuracy_by_seed(runs_by_loss[loss_b]))
-        lines.append(f"- {describe_difference(loss_a, loss_b, difference)}")
+        seeds_a, seeds_b = final_accuracy_by_seed(runs_by_loss[loss_a]), final_accuracy_by_seed(runs_by_loss[loss_b])
+        if not set(seeds_a) & set(seeds_b):  # e.g. a results file was skipped: nothing to pair
+            lines.append(f"- `{loss_a}` vs `{loss_b}`: no seed has a complete run of both, so no paired comparison.")
+            continue
+        lines.append(f"- {describe_difference(loss_a, loss_b, paired_difference(seeds_a, seeds_b))}")
     convergence = {loss: mean_ci(_convergence_epochs(runs)).mean
                    for loss, runs in runs_by_loss.items() if final_accuracy_by_seed(runs)}
     slowest = max(convergence, key=convergence.get)
