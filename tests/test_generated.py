@@ -21,8 +21,8 @@ from lossdemo.site_files import README_TABLE_END, README_TABLE_START
 REPO = Path(__file__).resolve().parents[1]
 GENERATED = REPO / "docs" / "generated"
 PUBLISHED = REPO / "results"
-# Written by benchmarks/, not by reproduce: checked by the benchmark's own tests.
-NOT_FROM_RESULTS = {"benchmarks.md"}
+# Written by benchmarks/ and tests/hardening_cases.py, not by reproduce; each has its own freshness check.
+NOT_FROM_RESULTS = {"benchmarks.md", "hardening.md"}  # hardening.md: by tests/hardening_cases.py
 
 pytestmark = pytest.mark.skipif(not (PUBLISHED / "runs").is_dir(), reason="no committed results in results/runs")
 

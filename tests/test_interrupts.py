@@ -23,8 +23,9 @@ from support import run_cli, start_cli
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 # "--shard 1/1" is the whole plan, without the figures at the end: drawing is not what these tests are about.
+# "--workers 1": the runs one after the other, so there is a moment with one run stored and one in flight.
 TWO_RUNS = ("--quick", "--losses", "ce", "mae", "--seeds", "1", "--epochs", "4", "--checkpoint", "--shard", "1/1",
-            "--results-dir", "results", "--figures-dir", "figures")
+            "--workers", "1", "--results-dir", "results", "--figures-dir", "figures")
 
 
 def _wait_until_mid_second_run(process, results: Path, timeout: float = 240) -> None:
@@ -109,7 +110,7 @@ def test_kill_9_leaves_no_visible_partial_result(tmp_path):
 
 
 def test_two_reproduces_on_one_results_dir_store_every_run_once(tmp_path):
-    plan = ("--quick", "--losses", "ce", "mae", "--seeds", "2", "--epochs", "2", "--shard", "1/1",
+    plan = ("--quick", "--losses", "ce", "mae", "--seeds", "2", "--epochs", "2", "--shard", "1/1", "--workers", "1",
             "--results-dir", "shared")
     first = start_cli(*plan, "--figures-dir", "figures-a", cwd=tmp_path)
     second = start_cli(*plan, "--figures-dir", "figures-b", cwd=tmp_path)
