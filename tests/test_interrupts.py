@@ -24,7 +24,9 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 # "--shard 1/1" is the whole plan, without the figures at the end: drawing is not what these tests are about.
 # "--workers 1": the runs one after the other, so there is a moment with one run stored and one in flight.
-TWO_RUNS = ("--quick", "--losses", "ce", "mae", "--seeds", "1", "--epochs", "4", "--checkpoint", "--shard", "1/1",
+# Runs long enough (seconds each) that the signal always lands while the second one is in flight.
+EPOCHS = 40
+TWO_RUNS = ("--quick", "--losses", "ce", "mae", "--seeds", "1", "--epochs", str(EPOCHS), "--checkpoint", "--shard", "1/1",
             "--workers", "1", "--results-dir", "results", "--figures-dir", "figures")
 
 
@@ -75,7 +77,7 @@ def test_signal_mid_run_keeps_finished_runs_and_resumes(signal_number, tmp_path)
     assert _snapshot(finished) == before, "the finished run was not recomputed or rewritten"
     runs, problems = load_runs(results)
     assert len(runs) == 2 and problems == []
-    assert all(len(run.history["test_accuracy"]) == 4 for run in runs.values())
+    assert all(len(run.history["test_accuracy"]) == EPOCHS for run in runs.values())
     assert not checkpoint.exists(), "the checkpoint goes once its run is stored"
 
 
