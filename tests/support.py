@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,4 +52,11 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
     """Start the CLI without waiting (for signal tests); stderr is captured as text."""
     return subprocess.Popen(reproduce_command(*args), cwd=cwd, env=cli_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    # A shell running a script in the background (`bash .ci/run &`) starts its children with SIGINT
+    # ignored, and Python then never installs its Ctrl-C handler. Give the CLI the SIGINT a user's
+    # terminal would, so the signal tests test the CLI rather than how the suite was launched.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
