@@ -27,7 +27,7 @@ same grids would take several hours; ``--datasets mnist5k`` runs them there anyw
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 from .data import DATASETS, class_names_of
@@ -267,7 +267,3 @@ def default_configs(name: str, datasets: tuple[str, ...] = ("mnist1d",), seeds: 
     """An experiment's configs at its own defaults (losses, epochs) for ``datasets``."""
     experiment = EXPERIMENTS[name]
     return plan_runs(experiment, datasets, None, seeds, None)
-
-
-def with_epochs(configs: list[RunConfig], epochs: int) -> list[RunConfig]:
-    return [replace(config, epochs=epochs) for config in configs]
