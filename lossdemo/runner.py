@@ -18,13 +18,10 @@ import concurrent.futures as futures
 import contextlib
 import datetime as _dt
 import multiprocessing
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
-
-import torch
 
 from .atomic_files import clean_stale_temp_files
 from .checkpoints import CHECKPOINTS_SUBDIR, checkpoint_path
@@ -155,11 +152,6 @@ def _worker_claim_and_train(config, results_dir, device, data_dir, checkpoint, f
     return _claim_and_train(config, Path(results_dir), device, None, data_dir, checkpoint, force_since, blocking=False)
 
 
-def _init_worker(threads: int) -> None:
-    # Each worker gets its own slice of the cores; oversubscription costs more than it gains.
-    torch.set_num_threads(threads)
-
-
 def _stop_workers(other_children: set) -> None:
     # A polite kill of the parent reaches only the parent; without this the pool would wait for every
     # run in flight to finish. A worker killed mid-write leaves at most a temp file (cleaned up later).
@@ -231,11 +223,10 @@ def execute(
                 record(config, status)
     else:
         datasets.clear()  # workers load their own copy; don't hold this one meanwhile
-        threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
         other_children = set(multiprocessing.active_children())  # the caller's own, left alone
-        with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                         initargs=(threads,)) as pool:
+        # No per-worker thread setting: train_run trains every run on CPU_THREADS_PER_RUN threads.
+        with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
             pending = {pool.submit(_worker_claim_and_train, config, str(results_dir), device, data_dir, checkpoint,
                                    force_since): config for config in todo}
             try:
