@@ -115,6 +115,11 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--workers", type=positive_int("workers"), metavar="N",
                         help="train N runs at once in separate processes, one thread each "
                              "(default: one per CPU core on cpu, 1 on a GPU)")
+    parser.add_argument("--stack", type=positive_int("stack"), default=1, metavar="N",
+                        help="train up to N compatible runs (same recipe; loss, seed and label noise may differ) "
+                             "at once as one stacked model with torch.func.vmap, to fill a GPU that one small run "
+                             "leaves idle; slower than --workers on a CPU; stacked runs are not checkpointed "
+                             "(default: 1, no stacking)")
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
                         help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")
     parser.add_argument("--published-dir", type=Path, default=PUBLISHED_DIR, metavar="DIR",
@@ -165,6 +170,11 @@ def check_flags(args: argparse.Namespace) -> Path:
         raise UsageError("--plots-only and --publish conflict: publish after a run that trained or reused results")
     if args.plots_only and args.checkpoint:
         raise UsageError("--plots-only and --checkpoint conflict: --plots-only never trains")
+    if args.stack > 1 and args.workers is not None and args.workers > 1:
+        raise UsageError(f"--stack {args.stack} and --workers {args.workers} conflict: stacks train in one process; "
+                         f"pick one of them")
+    if args.stack > 1 and args.checkpoint:
+        raise UsageError(f"--stack {args.stack} and --checkpoint conflict: stacked runs are not checkpointed")
     check_directory(args.results_dir, "--results-dir", writable=not args.plots_only)
     figures_dir = args.figures_dir or (args.results_dir / "figures" if args.quick else DEFAULT_FIGURES_DIR)
     check_directory(figures_dir, "--figures-dir")

@@ -3,7 +3,7 @@
     python -m lossdemo.reproduce                 # default profile: the report's comparison, CPU
     python -m lossdemo.reproduce --quick         # seconds: a smoke test of every stage
     python -m lossdemo.reproduce --plots-only --results-dir results   # redraw from committed results
-    python -m lossdemo.reproduce --datasets cifar10 --device cuda --seeds 3
+    python -m lossdemo.reproduce --datasets cifar10 --device cuda --seeds 3 --stack 12
 
 Training writes one JSON per run into ``--results-dir`` (resumable: stored runs are reused), then
 figures and tables are drawn from those files into ``--figures-dir``, and the numbers are compared
@@ -124,7 +124,7 @@ def _train(configs, args, log) -> int:
     try:
         summary = execute(configs, args.results_dir, device=args.device, workers=args.workers, force=args.force,
                           data_dir=args.data_dir, on_epoch=on_epoch, on_run_done=on_run_done,
-                          checkpoint=args.checkpoint, datasets=datasets)
+                          checkpoint=args.checkpoint, datasets=datasets, stack=args.stack)
     finally:
         bar.close()
     for path in summary.removed_temp_files:
@@ -245,7 +245,7 @@ def _validated(argv: list[str]) -> tuple[argparse.Namespace, Path, list[RunConfi
     args = build_parser().parse_args(argv)
     figures_dir = check_flags(args)
     if args.workers is None:  # runs train on one thread each, so one process per core fills the CPU
-        args.workers = (os.cpu_count() or 1) if args.device == "cpu" else 1
+        args.workers = (os.cpu_count() or 1) if args.device == "cpu" and args.stack == 1 else 1
     if not args.plots_only:
         resolve_device(args.device)
     configs = plan(args)

@@ -92,6 +92,8 @@ def outcome_to_record(outcome: RunOutcome, started_at: str | None = None, revisi
             "python_version": platform.python_version(),
             "platform": platform.platform(),
             "device": outcome.device,
+            "precision": outcome.precision,
+            "stacked_runs": outcome.stacked_runs,
             "git_revision": revision,
             "wall_time_s": round(outcome.wall_time_s, 3),
             "started_at": started_at or finished_at,

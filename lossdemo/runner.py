@@ -10,6 +10,11 @@ moves on to the next one and comes back to it at the end, so the processes split
 every run is stored exactly once.
 
 Long runs also checkpoint after every epoch (``lossdemo.checkpoints``) and resume from there.
+
+With ``stack`` > 1, compatible runs (:func:`lossdemo.stacked.plan_stacks`) train together as one
+stacked model in this process, which fills a GPU that one small run leaves mostly idle. A stack
+holds the locks of all its runs while it trains and stores each run when the stack finishes; it
+does not checkpoint, so an interruption loses the whole stack in flight.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from .atomic_files import clean_stale_temp_files
 from .checkpoints import CHECKPOINTS_SUBDIR, checkpoint_path
 from .data import EMBEDDED_DATASETS, Dataset, load_dataset
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs, run_path, save_run
+from .stacked import plan_stacks, train_stacked
 from .train import RunConfig, train_run
 
 try:
@@ -148,6 +154,31 @@ def _claim_and_train(config: RunConfig, results_dir: Path, device: str, dataset:
         return _train_and_save(config, results_dir, device, dataset, data_dir, checkpoint, on_epoch)
 
 
+def _claim_and_train_stack(stack: list[RunConfig], results_dir: Path, device: str, dataset: Dataset,
+                           force_since: float | None, on_epoch=None) -> list[tuple[RunConfig, str]]:
+    """Train the runs of ``stack`` that this process can claim, together; ``(config, status)`` for each run.
+
+    A run whose lock is held elsewhere comes back as ``"locked"`` and one stored meanwhile as
+    ``"stored-elsewhere"``; the others train as one stack (fewer runs than planned, if some were taken).
+    """
+    statuses: dict[str, str] = {}
+    with contextlib.ExitStack() as held:
+        claimed = []
+        for config in stack:
+            if not held.enter_context(run_lock(results_dir, config.run_id, blocking=False)):
+                statuses[config.run_id] = "locked"
+            elif _stored_since(config, results_dir, force_since):
+                statuses[config.run_id] = "stored-elsewhere"
+            else:
+                claimed.append(config)
+        if claimed:
+            started_at = _now()
+            for outcome in train_stacked(claimed, dataset, device=device, on_epoch=on_epoch):
+                save_run(results_dir, outcome, started_at=started_at)
+                statuses[outcome.config.run_id] = outcome.status
+    return [(config, statuses[config.run_id]) for config in stack]
+
+
 def _worker_claim_and_train(config, results_dir, device, data_dir, checkpoint, force_since) -> str:
     return _claim_and_train(config, Path(results_dir), device, None, data_dir, checkpoint, force_since, blocking=False)
 
@@ -170,6 +201,7 @@ def execute(
     on_run_done: Callable[[RunConfig, str], None] | None = None,
     checkpoint: bool | None = None,
     datasets: dict[str, Dataset] | None = None,
+    stack: int = 1,
 ) -> ExecutionSummary:
     """Train every config not yet stored in ``results_dir``; return what was trained and reused.
 
@@ -184,10 +216,16 @@ def execute(
         on_run_done: ``on_run_done(config, status)`` after each run this process trained.
         checkpoint: save and resume per-epoch checkpoints; None: only for non-embedded datasets.
         datasets: already loaded datasets by name (see :func:`load_datasets`); the others are loaded here.
+        stack: train up to this many compatible runs at once as one stacked model (in this
+            process; needs ``workers`` 1). Stacked runs are never checkpointed.
 
     Raises:
         DatasetUnavailableError: before anything is trained, if a dataset of the plan is missing.
     """
+    if not (isinstance(stack, int) and stack >= 1):
+        raise ValueError(f"stack {stack!r} is invalid; allowed: an integer >= 1")
+    if stack > 1 and workers > 1:
+        raise ValueError(f"stack {stack} with workers {workers} is not supported; allowed: stack > 1 or workers > 1, not both")
     results_dir = Path(results_dir)
     force_since = time.time() if force else None  # with --force, only a result stored from now on counts
     removed = [path for subdir in (RUNS_SUBDIR, CHECKPOINTS_SUBDIR)
@@ -214,7 +252,18 @@ def execute(
                                 force_since, blocking, callback)
 
     deferred: list[RunConfig] = []
-    if workers <= 1 or len(todo) <= 1:
+    if stack > 1:
+        epoch_callback = (lambda config, epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
+        for planned in plan_stacks(todo, stack):
+            dataset = datasets[planned[0].dataset]
+            for config, status in _claim_and_train_stack(planned, results_dir, device, dataset, force_since,
+                                                         epoch_callback):
+                if status == "locked":
+                    deferred.append(config)
+                else:
+                    record(config, status)
+        deferred.sort(key=todo.index)
+    elif workers <= 1 or len(todo) <= 1:
         for config in todo:
             status = train_here(config, blocking=False)
             if status == "locked":

@@ -16,7 +16,8 @@ match :func:`train_run`'s up to the order of float additions inside the convolut
 in :data:`PER_RUN_FIELDS`; :func:`plan_stacks` groups a plan accordingly.
 
 On a CPU stacking is slower than running the same runs one after another (their activations
-outgrow the cache), so ``reproduce`` stacks only on a GPU. Each run's ``wall_time_s`` is its share
+outgrow the cache), so ``reproduce`` stacks only when asked (``--stack N``, meant for a GPU); the
+runner (:func:`lossdemo.runner.execute` with ``stack``) claims, trains and stores the stacks. Each run's ``wall_time_s`` is its share
 of the stack's wall time. Stacked runs are not checkpointed: a stack is minutes long at most.
 """
 
@@ -162,7 +163,8 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
             chunks = torch.split(x, eval_batch_size(device), dim=1 if x_is_stacked else 0)
             return torch.cat([stacked_forward(chunk, x_is_stacked).float() for chunk in chunks], dim=1)
 
-    outcomes = [RunOutcome(config=config, device=str(device), precision=precision) for config in configs]
+    outcomes = [RunOutcome(config=config, device=str(device), precision=precision, stacked_runs=runs)
+                for config in configs]
     training = list(range(runs))  # runs not yet diverged
     for epoch in range(1, recipe.epochs + 1):
         template.train()

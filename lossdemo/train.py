@@ -139,6 +139,7 @@ class RunOutcome:
     wall_time_s: float = 0.0
     device: str = "cpu"
     precision: str = "fp32"  # "bf16": forward passes under bfloat16 autocast (losses stay float32)
+    stacked_runs: int = 1  # runs trained together in one stack (lossdemo.stacked); wall_time_s is a share
 
 
 def _require(condition: bool, message: str) -> None:

@@ -70,6 +70,11 @@ def _dataset(name):
     return lambda: load_dataset(name)
 
 
+def _execute(**options):
+    from lossdemo.runner import execute
+    return lambda: execute([], "unused-results-dir", **options)
+
+
 def _experiment(name):
     from lossdemo.experiments import validate_names
     return lambda: validate_names([name], [], [])
@@ -110,6 +115,11 @@ BAD_INPUT_CASES: tuple[BadInput, ...] = (
     BadInput("epochs-text", "epochs that are not a number", ("--epochs", "many"), ("epochs 'many'", POSITIVE),
              _run_config(epochs="many")),
     BadInput("workers-zero", "zero worker processes", ("--workers", "0"), ("workers 0", POSITIVE)),
+    BadInput("stack-zero", "a stack of zero runs", ("--stack", "0"), ("stack 0", POSITIVE)),
+    BadInput("stack-with-workers", "`--stack` above 1 with `--workers` above 1 (stacks train in one process)",
+             ("--stack", "4", "--workers", "2"), ("--stack 4 and --workers 2 conflict",)),
+    BadInput("stack-with-checkpoint", "`--stack` above 1 with `--checkpoint` (stacks are not checkpointed)",
+             ("--stack", "4", "--checkpoint"), ("--stack 4 and --checkpoint conflict",)),
     BadInput("shard-out-of-range", "a shard index above the shard count", ("--shard", "3/2"),
              ("'3/2'", "allowed: K/N with integers 1 <= K <= N")),
     BadInput("shard-malformed", "a shard that is not K/N", ("--shard", "half"),
@@ -168,6 +178,9 @@ LIBRARY_CASES: tuple[LibraryCase, ...] = (
     LibraryCase("lr-zero", "a learning rate of 0", _run_config(lr=0.0), ("lr 0.0", "> 0")),
     LibraryCase("unknown-optimizer", "an unknown optimizer", _run_config(optimizer="rmsprop"),
                 ("'rmsprop'", "allowed: sgd, adam")),
+    LibraryCase("stack-zero", "a stack of zero runs", _execute(stack=0), ("stack 0", "allowed: an integer >= 1")),
+    LibraryCase("stack-with-workers", "stacks and worker processes at once", _execute(stack=2, workers=2),
+                ("stack 2 with workers 2", "allowed:")),
     LibraryCase("loss-not-a-string", "a loss spec that is not a string", _parse_loss(2), ("2", "str")),
     LibraryCase("dataset-not-a-string", "a dataset name that is not a string", _dataset(None), ("str", "allowed:")),
 )

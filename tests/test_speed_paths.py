@@ -7,6 +7,7 @@ Run: pytest tests/test_speed_paths.py -q
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ from lossdemo.losses import get_loss
 from lossdemo.models import build_model, cnn1d, memory_format_for
 from lossdemo.reproduce import build_parser, plan
 from lossdemo.results import load_runs
-from lossdemo.runner import execute, shard
+from lossdemo.runner import execute, run_lock, shard
 from lossdemo.stacked import PER_RUN_FIELDS, plan_stacks, stack_key, train_stacked
 from lossdemo.train import (
     RunConfig,
@@ -93,6 +94,20 @@ def test_stacked_runs_match_single_runs_on_image_models_including_batch_norm(mod
                                rtol=BATCH_NORM_RTOL if model == "resnet" else HISTORY_RTOL)
 
 
+def test_stacked_resnet_under_bf16_autocast_trains_like_single_bf16_runs():
+    """The GPU default (bf16 autocast, batch norm, vmap) exercised on the CPU: same losses to bf16 accuracy."""
+    dataset = tiny_images(channels=3)
+    configs = [RunConfig(dataset=dataset.name, model="resnet", loss=loss, seed=seed, epochs=1, batch_size=32, lr=0.02)
+               for loss, seed in (("ce", 0), ("focal:2", 1))]
+    stacked = train_stacked(configs, dataset, precision="bf16")
+    for config, together in zip(configs, stacked):
+        single = train_run(config, dataset, precision="bf16")
+        assert together.precision == single.precision == "bf16" and together.status == "complete"
+        # bf16 keeps 8 bits of mantissa: a few per cent, not the float32 tolerance above.
+        assert together.history["train_loss"][0] == pytest.approx(single.history["train_loss"][0], rel=0.05)
+        assert abs(together.history["test_accuracy"][0] - single.history["test_accuracy"][0]) <= 0.1
+
+
 def test_stacked_runs_with_imbalance_use_each_runs_own_subset():
     dataset = tiny_dataset()
     configs = [RunConfig(loss=loss, seed=seed, epochs=1, batch_size=32, imbalance_ratio=4.0)
@@ -121,6 +136,54 @@ def test_a_diverging_run_stops_alone_and_leaves_the_others_untouched(monkeypatch
     assert stacked[1].diverged_epoch == singles[1].diverged_epoch == 1
     for index in (0, 2):
         assert_histories_close(singles[index].history, stacked[index].history, len(dataset.y_test))
+
+
+def test_execute_with_stack_stores_what_one_run_at_a_time_stores(tmp_path):
+    """``--stack`` end to end below the CLI: stacks form by recipe, every run is stored once, numbers match."""
+    dataset = tiny_dataset()
+    configs = [RunConfig(loss=loss, seed=seed, epochs=2, batch_size=64, label_noise=noise)
+               for loss in ("ce", "focal:2") for seed in (0, 1) for noise in (0.0, 0.2)]
+    configs.append(RunConfig(loss="ce", epochs=3, batch_size=64))  # another recipe: a stack of its own
+    stacked_summary = execute(configs, tmp_path / "stacked", datasets={"mnist1d": dataset}, stack=3)
+    serial_summary = execute(configs, tmp_path / "serial", datasets={"mnist1d": dataset})
+    assert sorted(stacked_summary.trained) == sorted(serial_summary.trained) == sorted(c.run_id for c in configs)
+    stacked_runs, problems = load_runs(tmp_path / "stacked")
+    serial_runs, _ = load_runs(tmp_path / "serial")
+    assert problems == [] and stacked_runs.keys() == serial_runs.keys()
+    # 8 runs of one recipe in stacks of at most 3 (3 + 3 + 2), and the odd recipe alone.
+    sizes = sorted(run.record["metadata"]["stacked_runs"] for run in stacked_runs.values())
+    assert sizes == [1, 2, 2, 3, 3, 3, 3, 3, 3]
+    assert {run.record["metadata"]["stacked_runs"] for run in serial_runs.values()} == {1}
+    for run_id, run in serial_runs.items():
+        assert_histories_close(run.record["history"], stacked_runs[run_id].record["history"], len(dataset.y_test))
+    again = execute(configs, tmp_path / "stacked", datasets={"mnist1d": dataset}, stack=3)
+    assert again.trained == [] and len(again.reused) == len(configs)
+
+
+def test_a_stack_leaves_a_run_locked_elsewhere_to_its_holder_and_trains_it_when_the_holder_gives_up(tmp_path):
+    """Another process holds seed 1's lock and is then interrupted without storing it: the stack trains
+    seeds 0 and 2 together, then waits for the lock and trains seed 1 alone."""
+    dataset = tiny_dataset()
+    configs = [RunConfig(loss="ce", seed=seed, epochs=1, batch_size=64) for seed in range(3)]
+    holding, release = threading.Event(), threading.Event()
+
+    def interrupted_process():
+        with run_lock(tmp_path, configs[1].run_id):
+            holding.set()
+            release.wait(60)
+
+    other = threading.Thread(target=interrupted_process)
+    other.start()
+    holding.wait(10)
+    threading.Timer(1.0, release.set).start()
+    progress = []
+    summary = execute(configs, tmp_path, datasets={"mnist1d": dataset}, stack=3,
+                      on_epoch=lambda config, epoch: progress.append(config.run_id))
+    other.join()
+    assert summary.trained == [configs[0].run_id, configs[2].run_id, configs[1].run_id]
+    runs, _ = load_runs(tmp_path)
+    assert [runs[c.run_id].record["metadata"]["stacked_runs"] for c in configs] == [2, 1, 2]
+    assert sorted(progress) == sorted(c.run_id for c in configs), "stacked runs report their epochs too"
 
 
 def test_train_stacked_rejects_configs_that_cannot_share_a_stack():
