@@ -131,7 +131,7 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--quick", action="store_true", help="tiny profile for tests and CI (seconds)")
     parser.add_argument("--full", action="store_true",
                         help="everything on the site: compare on both embedded datasets plus every claims "
-                             "experiment on mnist1d, 5 seeds (about 30 min on a 2-core CPU)")
+                             "experiment on mnist1d, 5 seeds (tens of minutes on a 2-core CPU; the estimate is printed first)")
     parser.add_argument("--plots-only", action="store_true", help="redraw figures from stored results; never train")
     parser.add_argument("--force", action="store_true", help="retrain runs even if stored")
     parser.add_argument("--publish", action="store_true", help="copy the finished runs into --published-dir")

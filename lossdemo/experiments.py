@@ -62,7 +62,7 @@ PROFILES = {
     "full": Profile(
         "full", ("mnist1d", "mnist5k"), seeds=5, epochs=None,
         reason="every experiment: compare on both embedded datasets, the four claims experiments on "
-               "their own default (mnist1d), 5 seeds; about 30 min on an idle 2-core CPU",
+               "their own default (mnist1d), 5 seeds; the CLI prints its time estimate before training",
     ),
 }
 

@@ -49,11 +49,12 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # an offline machine whose firewall drops packets would otherwise wait minutes per mirror.
 NETWORK_TIMEOUT_S = 30
 HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
-# Seconds per training epoch of one run (incl. full-set evaluation; one CPU thread per run) on a
-# 2-core Xeon VM: mnist1d and mnist5k measured by benchmarks/profile_times.py and
-# compute_efficiency.py; the others scaled from mnist5k by FLOPs per epoch (mnist 15x, cifar10's
-# resnet 2,400x). A GPU is assumed ~10x faster. Only used for the estimate printed before training.
-CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.2, "mnist5k": 0.8, "mnist": 12.0, "fashion-mnist": 12.0, "cifar10": 1900.0}
+# Seconds per training epoch of one run (incl. full-set evaluation; one CPU thread per run, every
+# core busy) on an idle 2-core Xeon VM: mnist1d and mnist5k are the medians measured by
+# benchmarks/profile_times.py; the others are scaled from mnist5k by FLOPs per epoch (mnist 15x,
+# cifar10's resnet 2,400x). A GPU is assumed ~10x faster (not measured yet). Only used for the
+# estimate printed before training; a busy machine takes longer.
+CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.12, "mnist5k": 0.76, "mnist": 11.4, "fashion-mnist": 11.4, "cifar10": 1820.0}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,9 +88,15 @@ def plan(args) -> list[RunConfig]:
 
 
 def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> float:
-    per_epoch = sum(CPU_SECONDS_PER_EPOCH.get(c.dataset, 1.0) * c.epochs for c in configs)
-    speedup = 10.0 if device in ("cuda", "mps") else min(workers, os.cpu_count() or 1) ** 0.5
-    return per_epoch / speedup
+    """Training time of ``configs``: their epochs at the measured one-thread rate, shared by the workers.
+
+    ``CPU_SECONDS_PER_EPOCH`` was measured with every core busy, so runs on separate cores add up
+    linearly; more workers than cores (or than runs) gain nothing.
+    """
+    one_after_another = sum(CPU_SECONDS_PER_EPOCH.get(c.dataset, 1.0) * c.epochs for c in configs)
+    if device in ("cuda", "mps"):
+        return one_after_another / 10.0
+    return one_after_another / max(1, min(workers, os.cpu_count() or 1, len(configs)))
 
 
 def _format_duration(seconds: float) -> str:
@@ -108,7 +115,7 @@ def _train(configs, args, log) -> int:
     epochs = sum(config.epochs for config in todo)
     unique = len({config.run_id for config in configs})  # experiments share runs: count each once
     log(f"plan: {unique} runs, {unique - len(todo)} already stored in {args.results_dir}, "
-        f"{len(todo)} to train; estimated {_format_duration(estimate_seconds(todo, args.device, args.workers))}")
+        f"{len(todo)} to train; training estimated {_format_duration(estimate_seconds(todo, args.device, args.workers))}")
     bar = tqdm(total=epochs, unit="epoch", disable=args.no_progress or not todo, dynamic_ncols=True)
 
     def on_epoch(config, epoch):

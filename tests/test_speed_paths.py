@@ -369,6 +369,19 @@ def test_two_worker_processes_store_exactly_what_a_serial_run_stores(tmp_path):
         assert serial[run_id].record["history"] == parallel[run_id].record["history"], "bit-identical histories"
 
 
+def test_the_printed_estimate_shares_the_epochs_among_workers_up_to_the_core_count(monkeypatch):
+    import lossdemo.reproduce as reproduce_module
+
+    monkeypatch.setattr(reproduce_module.os, "cpu_count", lambda: 4)
+    configs = [RunConfig(dataset="mnist5k", model="cnn2d", seed=seed, epochs=25) for seed in range(3)]
+    alone = reproduce_module.estimate_seconds(configs, "cpu", workers=1)
+    assert alone == pytest.approx(3 * 25 * reproduce_module.CPU_SECONDS_PER_EPOCH["mnist5k"])
+    assert reproduce_module.estimate_seconds(configs, "cpu", workers=2) == pytest.approx(alone / 2)
+    assert reproduce_module.estimate_seconds(configs, "cpu", workers=8) == pytest.approx(alone / 3), "3 runs, 3 busy cores"
+    monkeypatch.setattr(reproduce_module.os, "cpu_count", lambda: 2)
+    assert reproduce_module.estimate_seconds(configs, "cpu", workers=8) == pytest.approx(alone / 2), "2 cores"
+
+
 @pytest.mark.parametrize("count", [2, 3, 5])
 def test_shards_of_the_cli_plan_together_are_the_serial_plan_each_run_once(count):
     base = ["--experiments", "compare", "--datasets", "mnist1d", "mnist5k", "--seeds", "5"]
