@@ -1,6 +1,6 @@
 """Throughput of ``--workers N`` (runs side by side in processes) and whether results stay identical.
 
-    python benchmarks/workers_scaling.py [--workers 1 2] [--repeats 2] [--epochs 3]
+    python benchmarks/workers_scaling.py [--workers 1 2] [--repeats 2] [--epochs 10]
 
 Executes one small plan — ``ce`` and ``mae`` on ``mnist5k``, 2 seeds, ``--epochs`` epochs — with
 :func:`lossdemo.runner.execute` into a fresh temporary results directory for each worker count,
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare (default 1 2)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating rounds (default 2)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per run (default 10: long enough that starting the worker processes, a few seconds, does not dominate)")
     parser.add_argument("--dataset", default="mnist5k", help="dataset of the plan (default mnist5k)")
     args = parser.parse_args()
     info = _common.machine_info()
