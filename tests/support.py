@@ -5,11 +5,13 @@ Not a conftest: tests import what they use, so each file says where its helpers 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from lossdemo.data import Dataset, load_dataset
@@ -30,6 +32,32 @@ def tiny_dataset() -> Dataset:
     return Dataset("mnist1d", full.x_train[:TINY_TRAIN].clone(), full.y_train[:TINY_TRAIN].clone(),
                    full.x_test[:TINY_TEST].clone(), full.y_test[:TINY_TEST].clone(), full.num_classes,
                    full.class_names)
+
+
+@contextlib.contextmanager
+def lock_held_by_an_interrupted_process(results_dir: Path, run_id: str, release_after_s: float):
+    """Inside the block, "another process" (a thread) holds ``run_id``'s lock; it lets go after
+    ``release_after_s`` seconds without storing the run, as a reproduce stopped by Ctrl-C would."""
+    from lossdemo.runner import run_lock
+
+    holding, release = threading.Event(), threading.Event()
+
+    def interrupted_process():
+        with run_lock(results_dir, run_id):
+            holding.set()
+            release.wait(60)
+
+    other = threading.Thread(target=interrupted_process)
+    other.start()
+    holding.wait(10)
+    timer = threading.Timer(release_after_s, release.set)
+    timer.start()
+    try:
+        yield
+    finally:
+        release.set()
+        timer.cancel()
+        other.join()
 
 
 def cli_env() -> dict[str, str]:

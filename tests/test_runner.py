@@ -17,7 +17,7 @@ from lossdemo.data import DatasetUnavailableError
 from lossdemo.results import RUNS_SUBDIR, load_run, load_runs, run_path, save_run
 from lossdemo.runner import execute, pending_runs, run_lock, shard, wants_checkpoints
 from lossdemo.train import RunConfig, train_run
-from support import tiny_dataset
+from support import lock_held_by_an_interrupted_process, tiny_dataset
 
 
 def plan(losses=("ce", "mae"), seeds=(0, 1), epochs=2) -> list[RunConfig]:
@@ -89,19 +89,8 @@ def test_a_run_locked_elsewhere_is_waited_for_and_reused(tmp_path):
 def test_a_run_whose_lock_holder_gave_up_is_trained_here(tmp_path):
     """The other process was interrupted: it released the lock without storing the run."""
     (config,) = plan(losses=("ce",), seeds=(0,))
-    holding, release = threading.Event(), threading.Event()
-
-    def interrupted_process():
-        with run_lock(tmp_path, config.run_id):
-            holding.set()
-            release.wait(60)
-
-    other = threading.Thread(target=interrupted_process)
-    other.start()
-    holding.wait(10)
-    threading.Timer(0.5, release.set).start()
-    summary = run_execute([config], tmp_path)
-    other.join()
+    with lock_held_by_an_interrupted_process(tmp_path, config.run_id, release_after_s=0.5):
+        summary = run_execute([config], tmp_path)
     assert summary.trained == [config.run_id] and summary.by_other_process == []
     assert load_run(run_path(tmp_path, config)).status == "complete"
 

@@ -7,7 +7,6 @@ Run: pytest tests/test_speed_paths.py -q
 from __future__ import annotations
 
 import math
-import threading
 
 import pytest
 import torch
@@ -22,7 +21,7 @@ from lossdemo.losses import get_loss
 from lossdemo.models import build_model, cnn1d, memory_format_for
 from lossdemo.reproduce import build_parser, plan
 from lossdemo.results import load_runs
-from lossdemo.runner import execute, run_lock, shard
+from lossdemo.runner import execute, shard
 from lossdemo.stacked import PER_RUN_FIELDS, plan_stacks, stack_key, train_stacked
 from lossdemo.train import (
     RunConfig,
@@ -32,7 +31,7 @@ from lossdemo.train import (
     resolve_precision,
     train_run,
 )
-from support import tiny_dataset
+from support import lock_held_by_an_interrupted_process, tiny_dataset
 
 HISTORY_RTOL = 1e-4  # stacked and single runs differ only in the order of float additions
 BATCH_NORM_RTOL = 1e-3  # batch norm divides by a batch's spread, which magnifies those differences
@@ -165,21 +164,10 @@ def test_a_stack_leaves_a_run_locked_elsewhere_to_its_holder_and_trains_it_when_
     seeds 0 and 2 together, then waits for the lock and trains seed 1 alone."""
     dataset = tiny_dataset()
     configs = [RunConfig(loss="ce", seed=seed, epochs=1, batch_size=64) for seed in range(3)]
-    holding, release = threading.Event(), threading.Event()
-
-    def interrupted_process():
-        with run_lock(tmp_path, configs[1].run_id):
-            holding.set()
-            release.wait(60)
-
-    other = threading.Thread(target=interrupted_process)
-    other.start()
-    holding.wait(10)
-    threading.Timer(1.0, release.set).start()
     progress = []
-    summary = execute(configs, tmp_path, datasets={"mnist1d": dataset}, stack=3,
-                      on_epoch=lambda config, epoch: progress.append(config.run_id))
-    other.join()
+    with lock_held_by_an_interrupted_process(tmp_path, configs[1].run_id, release_after_s=1.0):
+        summary = execute(configs, tmp_path, datasets={"mnist1d": dataset}, stack=3,
+                          on_epoch=lambda config, epoch: progress.append(config.run_id))
     assert summary.trained == [configs[0].run_id, configs[2].run_id, configs[1].run_id]
     runs, _ = load_runs(tmp_path)
     assert [runs[c.run_id].record["metadata"]["stacked_runs"] for c in configs] == [2, 1, 2]
