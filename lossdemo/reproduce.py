@@ -116,6 +116,9 @@ def _train(configs, args, log) -> int:
     unique = len({config.run_id for config in configs})  # experiments share runs: count each once
     log(f"plan: {unique} runs, {unique - len(todo)} already stored in {args.results_dir}, "
         f"{len(todo)} to train; training estimated {_format_duration(estimate_seconds(todo, args.device, args.workers))}")
+    if args.stack > 1 and resolve_device(args.device).type == "cpu" and todo:
+        log(f"note: --stack {args.stack} on a CPU trains slower than one run per core (--workers); "
+            f"it is meant for a GPU")
     bar = tqdm(total=epochs, unit="epoch", disable=args.no_progress or not todo, dynamic_ncols=True)
 
     def on_epoch(config, epoch):

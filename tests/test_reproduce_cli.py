@@ -157,6 +157,7 @@ def test_stack_flag_trains_the_quick_plan_as_stacks_of_the_same_runs(quick_resul
     stacked = run_cli(*QUICK, "--stack", "4", "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
     assert stacked.returncode == 0, stacked.stderr
     assert "trained 4 runs" in stacked.stderr
+    assert "meant for a GPU" in stacked.stderr, "on a CPU the command says that --workers is the faster choice"
     single_runs, _ = load_runs(work / "results")
     stacked_runs, problems = load_runs(tmp_path / "results")
     assert problems == [] and stacked_runs.keys() == single_runs.keys()
