@@ -157,10 +157,15 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
     generators = [torch.Generator().manual_seed(config.seed) for config in configs]  # train_run's batch orders
     run_axis = torch.arange(runs, device=device).unsqueeze(1)  # (K, 1)
 
+    # Each call evaluates a chunk for all K runs at once: on an accelerator, whose evaluation chunks
+    # are large, K runs share one chunk's memory (12 resnets × 8,192 CIFAR images would need tens
+    # of GB per layer); the CPU's small chunks stay as they are.
+    samples_per_call = eval_batch_size(device) if device.type == "cpu" else max(1, eval_batch_size(device) // runs)
+
     def predict(x, x_is_stacked: bool) -> torch.Tensor:  # float32 logits (K, N, classes) in eval mode
         template.eval()
         with torch.no_grad(), autocast_for(device, precision):
-            chunks = torch.split(x, eval_batch_size(device), dim=1 if x_is_stacked else 0)
+            chunks = torch.split(x, samples_per_call, dim=1 if x_is_stacked else 0)
             return torch.cat([stacked_forward(chunk, x_is_stacked).float() for chunk in chunks], dim=1)
 
     outcomes = [RunOutcome(config=config, device=str(device), precision=precision, stacked_runs=runs)
