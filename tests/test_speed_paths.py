@@ -326,6 +326,21 @@ def test_precision_defaults_to_float32_off_cuda_and_bf16_runs_on_request():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("model, channels", [("cnn2d", 1), ("resnet", 3)])
+def test_cuda_stacked_runs_match_single_cuda_runs(model, channels):  # pragma: no cover - GPU machines only
+    """The stacked path on the GPU it is meant for, in float32: the same numbers as one run at a time
+    up to float reassociation (cuDNN picks other kernels for a stack's shapes)."""
+    dataset = tiny_images(channels=channels)
+    configs = [RunConfig(dataset=dataset.name, model=model, loss=loss, seed=seed, epochs=2, batch_size=32, lr=0.02)
+               for loss, seed in (("ce", 0), ("focal:2", 1), ("mae", 2))]
+    singles = [train_run(config, dataset, device="cuda", precision="fp32") for config in configs]
+    stacked = train_stacked(configs, dataset, device="cuda", precision="fp32")
+    for single, together in zip(singles, stacked):
+        assert together.device.startswith("cuda") and together.stacked_runs == len(configs)
+        assert_histories_close(single.history, together.history, len(dataset.y_test), rtol=BATCH_NORM_RTOL)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_host_syncs_do_not_grow_with_the_steps_of_an_epoch():  # pragma: no cover - GPU machines only
     """Per epoch there are a few deliberate syncs (batch order in, metrics out); per step there are none."""
     import warnings
