@@ -5,7 +5,9 @@
 Executes one small plan — ``ce`` and ``mae`` on ``mnist5k``, 2 seeds, ``--epochs`` epochs — with
 :func:`lossdemo.runner.execute` into a fresh temporary results directory for each worker count,
 in alternation (1, 2, 1, 2, ...), and reports the median wall time, the speed-up over one worker,
-and whether every execution stored bit-identical histories. Each run trains on one intra-op
+and whether every execution stored bit-identical histories. For comparison it also times the same
+plan as one ``--stack`` of all its runs (one process, one thread; :mod:`lossdemo.stacked`), whose
+numbers match up to float reassociation rather than bit for bit. Each run trains on one intra-op
 thread (``CPU_THREADS_PER_RUN``), so its numbers do not depend on how many runs share the machine.
 The times include starting the worker processes, which a longer plan amortises.
 """
@@ -36,17 +38,20 @@ def main() -> None:
                for loss in ("ce", "mae") for seed in (0, 1)]
     histories: list[dict] = []
 
-    def execution(workers: int):
+    def execution(workers: int, stack: int = 1):
         def run():
             with tempfile.TemporaryDirectory() as directory:
-                execute(configs, Path(directory), workers=workers)
+                execute(configs, Path(directory), workers=workers, stack=stack)
                 runs, problems = load_runs(directory)
                 assert not problems and len(runs) == len(configs), problems
-                histories.append({run_id: run.record["history"] for run_id, run in runs.items()})
+                if stack == 1:
+                    histories.append({run_id: run.record["history"] for run_id, run in runs.items()})
         return run
 
-    times = _common.interleaved({f"{workers} worker(s)": execution(workers) for workers in args.workers},
-                                repeats=args.repeats, warmup=False)
+    variants = {f"{workers} worker(s)": execution(workers) for workers in args.workers}
+    stacked_name = f"one stack of {len(configs)} runs"
+    variants[stacked_name] = execution(1, stack=len(configs))
+    times = _common.interleaved(variants, repeats=args.repeats, warmup=False)
     identical = all(history == histories[0] for history in histories)
     serial_s = _common.median(times[f"{args.workers[0]} worker(s)"])
     rows = [_common.row("plan", f"{len(configs)} runs × {args.epochs} epochs on {args.dataset}, "
@@ -55,11 +60,14 @@ def main() -> None:
         seconds = _common.median(times[f"{workers} worker(s)"])
         rows.append(_common.row(f"{workers} worker(s)", f"{seconds:.1f} s, speed-up {serial_s / seconds:.2f}× "
                                                         f"(efficiency {serial_s / seconds / workers:.0%})"))
-    rows.append(_common.row("histories identical across all executions", "yes" if identical else "NO",
+    stacked_s = _common.median(times[stacked_name])
+    rows.append(_common.row(f"{stacked_name} (--stack {len(configs)}: one process, one thread)",
+                            f"{stacked_s:.1f} s, speed-up {serial_s / stacked_s:.2f}×"))
+    rows.append(_common.row("histories identical across the worker executions", "yes" if identical else "NO",
                             "identical", identical))
     _common.print_rows(rows)
     path = _common.write_results("workers_scaling", {
-        "title": "Independent runs in parallel: --workers (goal 3)",
+        "title": "Independent runs in parallel: --workers (goal 3), and --stack on a CPU",
         "machine": info, "epochs": args.epochs, "dataset": args.dataset, "repeats": args.repeats,
         "seconds": times, "identical": identical, "rows": rows,
         "note": "Workers only help with idle cores: when other processes keep the load average near or above "

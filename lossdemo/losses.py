@@ -251,6 +251,8 @@ def parse_loss_spec(spec: str) -> LossSpec:
             return LossSpec(base_name, None, class_balanced)
     if base_name != "focal":
         raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
+    if not has_colon:
+        raise ValueError(f"loss {spec!r} needs a gamma, e.g. {name}:2; allowed: {LOSS_SPEC_FORMS}")
     try:
         gamma = float(gamma_text)
     except ValueError:

@@ -3,7 +3,7 @@
     python -m lossdemo.reproduce                 # default profile: the report's comparison, CPU
     python -m lossdemo.reproduce --quick         # seconds: a smoke test of every stage
     python -m lossdemo.reproduce --plots-only --results-dir results   # redraw from committed results
-    python -m lossdemo.reproduce --datasets cifar10 --device cuda --seeds 3 --stack 12
+    python -m lossdemo.reproduce --datasets cifar10 --device cuda --seeds 3 --stack 15
 
 Training writes one JSON per run into ``--results-dir`` (resumable: stored runs are reused), then
 figures and tables are drawn from those files into ``--figures-dir``, and the numbers are compared
@@ -38,7 +38,7 @@ from .data import DATASETS, DatasetUnavailableError  # noqa: E402
 from .experiments import EXPERIMENTS, PROFILES, datasets_for, plan_runs, validate_names  # noqa: E402
 from .atomic_files import write_atomic  # noqa: E402
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs  # noqa: E402
-from .runner import execute, load_datasets, pending_runs, shard  # noqa: E402
+from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints  # noqa: E402
 from .train import DEVICES, RunConfig, resolve_device  # noqa: E402
 
 # Drawing (matplotlib, scipy) is imported where it is used: half of the start-up time, which a
@@ -52,8 +52,8 @@ HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md betwee
 # Seconds per training epoch of one run (incl. full-set evaluation; one CPU thread per run, every
 # core busy) on an idle 2-core Xeon VM: mnist1d and mnist5k are the medians measured by
 # benchmarks/profile_times.py; the others are scaled from mnist5k by FLOPs per epoch (mnist 15x,
-# cifar10's resnet 2,400x). A GPU is assumed ~10x faster (not measured yet). Only used for the
-# estimate printed before training; a busy machine takes longer.
+# cifar10's resnet 2,400x). Only used for the estimate printed before training on a CPU; a busy
+# machine takes longer.
 CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.12, "mnist5k": 0.76, "mnist": 11.4, "fashion-mnist": 11.4, "cifar10": 1820.0}
 
 
@@ -87,15 +87,16 @@ def plan(args) -> list[RunConfig]:
     return shard(configs, *args.shard) if args.shard else configs
 
 
-def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> float:
-    """Training time of ``configs``: their epochs at the measured one-thread rate, shared by the workers.
+def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> float | None:
+    """Training time of ``configs`` on a CPU: their epochs at the measured one-thread rate, shared by
+    the workers; None on a GPU, where nothing has been measured yet (a guess would mislead).
 
     ``CPU_SECONDS_PER_EPOCH`` was measured with every core busy, so runs on separate cores add up
     linearly; more workers than cores (or than runs) gain nothing.
     """
+    if device != "cpu":
+        return None
     one_after_another = sum(CPU_SECONDS_PER_EPOCH.get(c.dataset, 1.0) * c.epochs for c in configs)
-    if device in ("cuda", "mps"):
-        return one_after_another / 10.0
     return one_after_another / max(1, min(workers, os.cpu_count() or 1, len(configs)))
 
 
@@ -114,11 +115,17 @@ def _train(configs, args, log) -> int:
     datasets = load_datasets(todo, args.data_dir)  # a missing dataset fails here, before any training
     epochs = sum(config.epochs for config in todo)
     unique = len({config.run_id for config in configs})  # experiments share runs: count each once
+    estimate = estimate_seconds(todo, args.device_type, args.workers)
+    estimate_text = (f"training estimated {_format_duration(estimate)}" if estimate is not None
+                     else f"no time estimate on {args.device_type} (only CPU times have been measured)")
     log(f"plan: {unique} runs, {unique - len(todo)} already stored in {args.results_dir}, "
-        f"{len(todo)} to train; training estimated {_format_duration(estimate_seconds(todo, args.device, args.workers))}")
-    if args.stack > 1 and resolve_device(args.device).type == "cpu" and todo:
-        log(f"note: --stack {args.stack} on a CPU trains slower than one run per core (--workers); "
-            f"it is meant for a GPU")
+        f"{len(todo)} to train; {estimate_text}")
+    if args.stack > 1 and todo:
+        if args.device_type == "cpu":
+            log(f"note: --stack {args.stack} trains each stack on one CPU thread, so one run per core (--workers) "
+                f"is faster on a CPU; --stack is meant for a GPU")
+        if args.checkpoint is None and any(wants_checkpoints(config, None) for config in todo):
+            log(f"note: with --stack {args.stack} runs are not checkpointed; an interruption loses the stacks in flight")
     bar = tqdm(total=epochs, unit="epoch", disable=args.no_progress or not todo, dynamic_ncols=True)
 
     def on_epoch(config, epoch):
@@ -243,7 +250,7 @@ def run(argv: list[str] | None = None) -> int:
         return _fail(log, error, EXIT_FAILURE)
     except KeyboardInterrupt:
         command = shlex.join(["python", "-m", "lossdemo.reproduce", *argv])
-        log(f"interrupted: finished runs are stored, the run in flight is not; to resume, run the same command "
+        log(f"interrupted: finished runs are stored, runs in flight are not; to resume, run the same command "
             f"again: {command}")
         return EXIT_INTERRUPTED
     log(f"wrote {len(written)} files into {figures_dir}; results in {args.results_dir}; took {_format_duration(time.perf_counter() - started)}")
@@ -254,10 +261,10 @@ def _validated(argv: list[str]) -> tuple[argparse.Namespace, Path, list[RunConfi
     """Parse and check the flags; raise UsageError/ValueError/TypeError with a one-line message."""
     args = build_parser().parse_args(argv)
     figures_dir = check_flags(args)
+    # --device auto means the device it resolves to; --plots-only trains nothing, anywhere.
+    args.device_type = "cpu" if args.plots_only else resolve_device(args.device).type
     if args.workers is None:  # runs train on one thread each, so one process per core fills the CPU
-        args.workers = (os.cpu_count() or 1) if args.device == "cpu" and args.stack == 1 else 1
-    if not args.plots_only:
-        resolve_device(args.device)
+        args.workers = (os.cpu_count() or 1) if args.device_type == "cpu" and args.stack == 1 else 1
     configs = plan(args)
     if not configs:
         raise UsageError(f"shard {args.shard[0]}/{args.shard[1]} of this plan is empty; allowed: fewer shards")

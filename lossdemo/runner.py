@@ -212,7 +212,8 @@ def execute(
         workers: runs trained at once in separate processes.
         force: retrain runs that are already stored.
         data_dir: cache of the torchvision datasets.
-        on_epoch: ``on_epoch(config, epoch)`` after each epoch (serial execution only).
+        on_epoch: ``on_epoch(config, epoch)`` after each epoch of each run (serial or stacked
+            execution; not from worker processes).
         on_run_done: ``on_run_done(config, status)`` after each run this process trained.
         checkpoint: save and resume per-epoch checkpoints; None: only for non-embedded datasets.
         datasets: already loaded datasets by name (see :func:`load_datasets`); the others are loaded here.

@@ -87,6 +87,8 @@ BAD_INPUT_CASES: tuple[BadInput, ...] = (
     BadInput("unknown-loss", "an unknown loss name", ("--losses", "foo"), ("'foo'", LOSS_FORMS), _parse_loss("foo")),
     BadInput("focal-missing-gamma", "`focal:` without a γ", ("--losses", "focal:"), ("'focal:'", LOSS_FORMS),
              _parse_loss("focal:")),
+    BadInput("focal-without-colon", "`focal` with no γ at all", ("--losses", "focal"),
+             ("'focal' needs a gamma", "focal:2", LOSS_FORMS), _parse_loss("focal")),
     BadInput("focal-negative-gamma", "a negative focal γ", ("--losses", "focal:-1"), ("'-1'", ">= 0", LOSS_FORMS),
              _parse_loss("focal:-1")),
     BadInput("focal-non-numeric-gamma", "a non-numeric focal γ", ("--losses", "focal:abc"), ("'abc'", LOSS_FORMS),

@@ -383,6 +383,7 @@ def test_the_printed_estimate_shares_the_epochs_among_workers_up_to_the_core_cou
     assert reproduce_module.estimate_seconds(configs, "cpu", workers=8) == pytest.approx(alone / 3), "3 runs, 3 busy cores"
     monkeypatch.setattr(reproduce_module.os, "cpu_count", lambda: 2)
     assert reproduce_module.estimate_seconds(configs, "cpu", workers=8) == pytest.approx(alone / 2), "2 cores"
+    assert reproduce_module.estimate_seconds(configs, "cuda", workers=1) is None, "no GPU timing to estimate from"
 
 
 @pytest.mark.parametrize("count", [2, 3, 5])
