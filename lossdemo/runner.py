@@ -227,6 +227,8 @@ def execute(
         raise ValueError(f"stack {stack!r} is invalid; allowed: an integer >= 1")
     if stack > 1 and workers > 1:
         raise ValueError(f"stack {stack} with workers {workers} is not supported; allowed: stack > 1 or workers > 1, not both")
+    if stack > 1 and checkpoint:
+        raise ValueError(f"stack {stack} with checkpoint=True is not supported; allowed: checkpoint None or False")
     results_dir = Path(results_dir)
     force_since = time.time() if force else None  # with --force, only a result stored from now on counts
     removed = [path for subdir in (RUNS_SUBDIR, CHECKPOINTS_SUBDIR)
@@ -253,24 +255,23 @@ def execute(
                                 force_since, blocking, callback)
 
     deferred: list[RunConfig] = []
+
+    def settle(config: RunConfig, status: str) -> None:  # a run locked elsewhere is retried at the end
+        if status == "locked":
+            deferred.append(config)
+        else:
+            record(config, status)
+
     if stack > 1:
         epoch_callback = (lambda config, epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
         for planned in plan_stacks(todo, stack):
             dataset = datasets[planned[0].dataset]
             for config, status in _claim_and_train_stack(planned, results_dir, device, dataset, force_since,
                                                          epoch_callback):
-                if status == "locked":
-                    deferred.append(config)
-                else:
-                    record(config, status)
-        deferred.sort(key=todo.index)
+                settle(config, status)
     elif workers <= 1 or len(todo) <= 1:
         for config in todo:
-            status = train_here(config, blocking=False)
-            if status == "locked":
-                deferred.append(config)
-            else:
-                record(config, status)
+            settle(config, train_here(config, blocking=False))
     else:
         datasets.clear()  # workers load their own copy; don't hold this one meanwhile
         context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
@@ -281,17 +282,13 @@ def execute(
                                    force_since): config for config in todo}
             try:
                 for done in futures.as_completed(pending):
-                    status = done.result()
-                    if status == "locked":
-                        deferred.append(pending[done])
-                    else:
-                        record(pending[done], status)
+                    settle(pending[done], done.result())
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 _stop_workers(other_children)
                 raise
-        deferred.sort(key=todo.index)  # plan order, whatever order the workers finished in
         datasets = load_datasets(deferred, data_dir)
+    deferred.sort(key=todo.index)  # plan order, whatever order workers or stacks finished in
     # Runs another process was training: wait for its lock, then reuse its result (or train it
     # here, if that process was interrupted before storing it).
     for config in deferred:

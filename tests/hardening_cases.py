@@ -183,6 +183,8 @@ LIBRARY_CASES: tuple[LibraryCase, ...] = (
     LibraryCase("stack-zero", "a stack of zero runs", _execute(stack=0), ("stack 0", "allowed: an integer >= 1")),
     LibraryCase("stack-with-workers", "stacks and worker processes at once", _execute(stack=2, workers=2),
                 ("stack 2 with workers 2", "allowed:")),
+    LibraryCase("stack-with-checkpoint", "checkpoints requested for stacked runs", _execute(stack=2, checkpoint=True),
+                ("stack 2 with checkpoint=True", "allowed:")),
     LibraryCase("loss-not-a-string", "a loss spec that is not a string", _parse_loss(2), ("2", "str")),
     LibraryCase("dataset-not-a-string", "a dataset name that is not a string", _dataset(None), ("str", "allowed:")),
 )
