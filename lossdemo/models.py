@@ -3,8 +3,14 @@
 * ``cnn1d``  — MNIST-1D signals ``(N, 1, 40)``: the three strided 1-D convolutions of Greydanus'
   MNIST-1D baseline (Greydanus 2020), no normalisation layers — a plain small network like the
   report's, where a loss's gradient reaches the weights without batch norm rescaling it.
-* ``cnn2d``  — 28×28 greyscale digits ``(N, 1, 28, 28)``: the same plan in 2-D, strided 3×3
-  convolutions instead of max-pooling (pooling was a third of a CPU epoch in profiling).
+* ``cnn2d-stem`` — 28×28 greyscale digits ``(N, 1, 28, 28)``, the default for images: the same plan
+  in 2-D, with the first downsampling in its first layer — a 4×4 stride-2 convolution (a "stem")
+  takes 28×28 to 14×14, a 3×3 convolution works at 14×14, a strided 3×3 one takes it to 7×7.
+  Strided convolutions instead of max-pooling (pooling was a third of a CPU epoch in profiling).
+* ``cnn2d``  — the earlier image default: the same three layers with the stride in the last two,
+  so its first layer writes 16 channels at the full 28×28. That activation made a CPU epoch
+  memory-bound: ``cnn2d-stem`` does about the same FLOPs per epoch in three quarters of the time
+  (``benchmarks/compute_efficiency.py`` times both). Kept so results trained with it stay valid.
 * ``resnet`` — CIFAR-10 ``(N, 3, 32, 32)``: a ResNet-style net with three stages of one residual
   block each, sized so 4 losses × 3 seeds × 25 epochs stays cheap on one GPU.
 
@@ -18,8 +24,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MODELS = ("cnn1d", "cnn2d", "resnet")
-_DEFAULT_MODEL = {"mnist1d": "cnn1d", "mnist5k": "cnn2d", "mnist": "cnn2d", "fashion-mnist": "cnn2d", "cifar10": "resnet"}
+MODELS = ("cnn1d", "cnn2d-stem", "cnn2d", "resnet")
+_DEFAULT_MODEL = {"mnist1d": "cnn1d", "mnist5k": "cnn2d-stem", "mnist": "cnn2d-stem", "fashion-mnist": "cnn2d-stem",
+                  "cifar10": "resnet"}
+# Models whose convolutions are 2-D: channels-last layout, image inputs.
+_IMAGE_MODELS = ("cnn2d-stem", "cnn2d", "resnet")
 
 
 def default_model_for(dataset_name: str) -> str:
@@ -119,6 +128,27 @@ def cnn2d(in_channels: int, num_classes: int, width: int = 16, image_size: tuple
     )
 
 
+def cnn2d_stem(in_channels: int, num_classes: int, width: int = 16, image_size: tuple[int, int] = (28, 28)) -> nn.Sequential:
+    """2-D CNN: (N, C, H, W) -> (N, num_classes). 28 -> 14 by a 4×4 stride-2 stem, 14 -> 7, then one linear layer.
+
+    Same widths and about the same FLOPs as :func:`cnn2d`, but no layer writes a full-resolution
+    activation: 16×28×28 floats per image were most of a CPU epoch's memory traffic for a few
+    percent of its arithmetic. A 4×4 kernel at stride 2 puts every input pixel in the same number
+    of windows (four); a 3×3 one would cover pixels once, twice or four times in a checkerboard.
+    """
+    if min(image_size) < 2:
+        raise ValueError(f"model 'cnn2d-stem' needs images of at least 2×2 pixels, got {tuple(image_size)}")
+    # The stem maps a side of n pixels to n // 2; the last stride-2, 3×3, padding-1 convolution to ceil(m / 2).
+    feature_rows, feature_columns = (-(-(side // 2) // 2) for side in image_size)
+    return ConvNet(
+        nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 16, 14, 14)
+        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(inplace=True),  # (N, 32, 14, 14)
+        nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 32, 7, 7)
+        nn.Flatten(),
+        nn.Linear(2 * width * feature_rows * feature_columns, num_classes),  # (N, 32, 7, 7) flattened for 28×28
+    )
+
+
 class _ResidualBlock(nn.Module):
     """Two 3×3 conv-BN layers with an identity shortcut (He et al. 2016)."""
 
@@ -151,7 +181,7 @@ def resnet(in_channels: int, num_classes: int, width: int = 64) -> nn.Sequential
     )
 
 
-_BUILDERS = {"cnn1d": cnn1d, "cnn2d": cnn2d, "resnet": resnet}
+_BUILDERS = {"cnn1d": cnn1d, "cnn2d-stem": cnn2d_stem, "cnn2d": cnn2d, "resnet": resnet}
 
 
 def memory_format_for(model_name: str, device: torch.device | str) -> torch.memory_format:
@@ -164,7 +194,7 @@ def memory_format_for(model_name: str, device: torch.device | str) -> torch.memo
     Everything else (1-D models, Apple's MPS) keeps PyTorch's default contiguous layout.
     """
     device_type = torch.device(device).type
-    if model_name in ("cnn2d", "resnet") and device_type in ("cpu", "cuda"):
+    if model_name in _IMAGE_MODELS and device_type in ("cpu", "cuda"):
         return torch.channels_last
     return torch.contiguous_format
 
@@ -173,10 +203,11 @@ def cpu_micro_batch_for(model_name: str, device: torch.device | str) -> int | No
     """Samples per forward/backward pass within one SGD step, or None for the whole batch at once.
 
     On a CPU ``cnn2d`` runs each step of 128 samples as two passes of 64 whose gradients add up:
-    64 samples' activations (16×28×28 floats each) fit in a core's L2 cache, 128 do not, and the
-    step ran 1.2x as fast. The gradient is the same batch mean, summed in another order. Models with
-    batch norm are never split (their batch statistics would change), nor are the small 1-D models
-    (their steps are dominated by per-call overhead, which splitting doubles).
+    its full-resolution first layer writes 16×28×28 floats per sample, and the step ran 1.2x as
+    fast in halves that stay in cache. The gradient is the same batch mean, summed in another order.
+    ``cnn2d-stem`` has no such layer and ran 10 % slower when split, so it takes whole batches.
+    Models with batch norm are never split (their batch statistics would change), nor are the
+    small 1-D models (their steps are dominated by per-call overhead, which splitting doubles).
     """
     return 64 if model_name == "cnn2d" and torch.device(device).type == "cpu" else None
 
@@ -185,7 +216,7 @@ def resolve_model_name(model_name: str, input_shape: tuple[int, ...]) -> str:
     """``model_name``, or for ``""`` the model that fits the input rank (1-D signal or image)."""
     if model_name:
         return model_name
-    return "cnn1d" if len(input_shape) == 2 else "cnn2d"
+    return "cnn1d" if len(input_shape) == 2 else "cnn2d-stem"
 
 
 def build_model(model_name: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -204,8 +235,8 @@ def build_model(model_name: str, input_shape: tuple[int, ...], num_classes: int)
         raise ValueError(
             f"model {model_name!r} needs inputs of rank {expected_rank} per sample, got shape {tuple(input_shape)}"
         )
-    if model_name == "cnn2d":
-        model = cnn2d(input_shape[0], num_classes, image_size=tuple(input_shape[1:]))
+    if model_name in ("cnn2d", "cnn2d-stem"):
+        model = _BUILDERS[model_name](input_shape[0], num_classes, image_size=tuple(input_shape[1:]))
     else:
         model = _BUILDERS[model_name](input_shape[0], num_classes)
     if any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters()):

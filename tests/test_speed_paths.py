@@ -82,7 +82,7 @@ def test_stacked_runs_match_single_runs_on_cnn1d_with_different_losses_seeds_and
         assert_histories_close(single.history, together.history, len(dataset.y_test))
 
 
-@pytest.mark.parametrize("model, channels", [("cnn2d", 1), ("resnet", 3)])
+@pytest.mark.parametrize("model, channels", [("cnn2d-stem", 1), ("cnn2d", 1), ("resnet", 3)])
 def test_stacked_runs_match_single_runs_on_image_models_including_batch_norm(model, channels):
     dataset = tiny_images(channels=channels)
     configs = [RunConfig(dataset=dataset.name, model=model, loss=loss, seed=seed, epochs=2, batch_size=32, lr=0.02)
@@ -250,9 +250,10 @@ def test_a_run_does_not_depend_on_the_callers_thread_count_and_restores_it():
 
 
 @pytest.mark.skipif(models_module._CONVOLUTION_RELU is None, reason="this torch build has no fused oneDNN conv+ReLU")
-def test_fused_conv_relu_gives_bit_for_bit_the_values_and_gradients_of_the_separate_layers(monkeypatch):
+@pytest.mark.parametrize("model_name", ["cnn2d-stem", "cnn2d"])
+def test_fused_conv_relu_gives_bit_for_bit_the_values_and_gradients_of_the_separate_layers(monkeypatch, model_name):
     torch.manual_seed(0)
-    model = build_model("cnn2d", (1, 12, 12), 4).to(memory_format=torch.channels_last)
+    model = build_model(model_name, (1, 12, 12), 4).to(memory_format=torch.channels_last)
     x = torch.randn(16, 1, 12, 12).contiguous(memory_format=torch.channels_last)
     fused_calls = []
     real_apply = models_module._ConvolutionReLU.apply
@@ -266,7 +267,7 @@ def test_fused_conv_relu_gives_bit_for_bit_the_values_and_gradients_of_the_separ
         return logits.detach(), [p.grad.clone() for p in model.parameters()]
 
     fused_logits, fused_grads = logits_and_gradients(True)
-    assert len(fused_calls) == 3, "all three conv+ReLU pairs of cnn2d are fused on CPU"
+    assert len(fused_calls) == 3, "all three conv+ReLU pairs are fused on CPU"
     plain_logits, plain_grads = logits_and_gradients(False)
     assert len(fused_calls) == 3
     assert torch.equal(fused_logits, plain_logits)
@@ -283,6 +284,7 @@ def test_cpu_micro_batches_train_cnn2d_like_whole_batches_up_to_float_reassociat
     whole = train_run(config, dataset)
     assert_histories_close(whole.history, split.history, len(dataset.y_test))
     assert models_module.cpu_micro_batch_for("resnet", "cpu") is None, "batch norm statistics need the whole batch"
+    assert models_module.cpu_micro_batch_for("cnn2d-stem", "cpu") is None, "measured faster in whole batches"
     assert models_module.cpu_micro_batch_for("cnn2d", "cuda") is None
 
 
@@ -294,14 +296,39 @@ def test_flushing_denormals_leaves_an_mae_run_bit_for_bit_unchanged(monkeypatch)
     assert train_run(config).history == flushed
 
 
-def test_channels_last_is_the_same_network_as_nchw_up_to_float_reassociation(monkeypatch):
+@pytest.mark.parametrize("model_name", ["cnn2d-stem", "cnn2d"])
+def test_channels_last_is_the_same_network_as_nchw_up_to_float_reassociation(monkeypatch, model_name):
     dataset = tiny_images()
-    config = RunConfig(dataset=dataset.name, model="cnn2d", epochs=2, batch_size=32, lr=0.02)
-    assert memory_format_for("cnn2d", "cpu") == torch.channels_last
+    config = RunConfig(dataset=dataset.name, model=model_name, epochs=2, batch_size=32, lr=0.02)
+    assert memory_format_for(model_name, "cpu") == torch.channels_last
     fast = train_run(config, dataset)
     monkeypatch.setattr(train_module, "memory_format_for", lambda *args: torch.contiguous_format)
     plain = train_run(config, dataset)
     assert_histories_close(plain.history, fast.history, len(dataset.y_test))
+
+
+@pytest.mark.parametrize("model_name, shape", [("cnn1d", (1, 40)), ("cnn2d-stem", (1, 28, 28)), ("cnn2d", (1, 28, 28))])
+def test_evaluation_logits_do_not_depend_on_the_chunk_size_bit_for_bit(monkeypatch, model_name, shape):
+    """Published histories stay reproducible whatever EVAL_BATCH_SIZE is tuned to (from 64 images up,
+    at the one thread a run uses; oneDNN picks other kernels for a handful of images)."""
+    torch.manual_seed(0)
+    memory_format = memory_format_for(model_name, "cpu")
+    model = build_model(model_name, shape, 10).to(memory_format=memory_format)
+    x = torch.randn(1000, *shape).contiguous(memory_format=memory_format)
+    logits = []
+    with cpu_threads(1):
+        for chunk in (64, 128, 256, 1000):  # remainders of 40, 104 and 232 images included
+            monkeypatch.setitem(train_module.EVAL_BATCH_SIZE, "cpu", chunk)
+            logits.append(train_module.predict_logits(model, x))
+    assert all(torch.equal(logits[0], other) for other in logits[1:])
+
+
+@pytest.mark.parametrize("side", [2, 3, 7, 8, 28, 33])
+def test_cnn2d_stem_sizes_its_linear_layer_for_any_image_side_from_two_pixels(side):
+    model = build_model("cnn2d-stem", (1, side, side + 1), 3)
+    assert model(torch.zeros(2, 1, side, side + 1)).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"model 'cnn2d-stem' needs images of at least 2×2 pixels, got \(1, 5\)"):
+        build_model("cnn2d-stem", (1, 1, 5), 3)
 
 
 def test_lazy_layers_are_built_on_the_cpu_with_the_weights_a_first_forward_gave_before():
@@ -326,7 +353,7 @@ def test_precision_defaults_to_float32_off_cuda_and_bf16_runs_on_request():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("model, channels", [("cnn2d", 1), ("resnet", 3)])
+@pytest.mark.parametrize("model, channels", [("cnn2d-stem", 1), ("cnn2d", 1), ("resnet", 3)])
 def test_cuda_stacked_runs_match_single_cuda_runs(model, channels):  # pragma: no cover - GPU machines only
     """The stacked path on the GPU it is meant for, in float32: the same numbers as one run at a time
     up to float reassociation (cuDNN picks other kernels for a stack's shapes)."""
