@@ -51,10 +51,10 @@ NETWORK_TIMEOUT_S = 30
 HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
 # Seconds per training epoch of one run (incl. full-set evaluation; one CPU thread per run, every
 # core busy) on an idle 2-core Xeon VM: mnist1d and mnist5k are the medians measured by
-# benchmarks/profile_times.py; the others are scaled from mnist5k by FLOPs per epoch (mnist 15x,
-# cifar10's resnet 2,400x). Only used for the estimate printed before training on a CPU; a busy
-# machine takes longer.
-CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.12, "mnist5k": 0.76, "mnist": 11.4, "fashion-mnist": 11.4, "cifar10": 1820.0}
+# benchmarks/profile_times.py (default profile, 2 workers, cnn2d-stem on mnist5k); the others are
+# scaled from mnist5k by FLOPs per epoch (mnist 15x, cifar10's resnet 2,400x). Only used for the
+# estimate printed before training on a CPU; a busy machine takes longer.
+CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.10, "mnist5k": 0.52, "mnist": 7.8, "fashion-mnist": 7.8, "cifar10": 1250.0}
 
 
 def build_parser() -> argparse.ArgumentParser:
