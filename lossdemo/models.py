@@ -9,7 +9,7 @@
   Strided convolutions instead of max-pooling (pooling was a third of a CPU epoch in profiling).
 * ``cnn2d``  — the earlier image default: the same three layers with the stride in the last two,
   so its first layer writes 16 channels at the full 28×28. That activation made a CPU epoch
-  memory-bound: ``cnn2d-stem`` does about the same FLOPs per epoch in three quarters of the time
+  memory-bound: ``cnn2d-stem`` does about the same FLOPs per epoch in less time
   (``benchmarks/compute_efficiency.py`` times both). Kept so results trained with it stay valid.
 * ``resnet`` — CIFAR-10 ``(N, 3, 32, 32)``: a ResNet-style net with three stages of one residual
   block each, sized so 4 losses × 3 seeds × 25 epochs stays cheap on one GPU.
