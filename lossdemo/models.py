@@ -15,8 +15,8 @@
   block each, sized so 4 losses × 3 seeds × 25 epochs stays cheap on one GPU.
 
 How they run, not what they compute: the 2-D models train in channels-last layout
-(:func:`memory_format_for`), and on a CPU ``cnn2d`` runs each convolution and its ReLU as one oneDNN
-call (:class:`ConvNet`). Both change speed only; the layers and their parameters are the ones above.
+(:func:`memory_format_for`), and on a CPU the two ``cnn2d`` models run each convolution and its ReLU
+as one oneDNN call (:class:`ConvNet`). Both change speed only; the layers and their parameters are the ones above.
 """
 
 from __future__ import annotations

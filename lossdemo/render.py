@@ -25,7 +25,7 @@ MANIFEST_NAME = "manifest.json"
 
 _RECIPE_REASONS = {
     "optimizer": "plain SGD shows how much gradient each loss delivers; Adam's per-step rescaling hides small gradients",
-    "lr": "the largest tried rate that trained every seed of the batch-norm-free CNNs (0.1 collapsed some mnist5k runs)",
+    "lr": "the largest tried rate that trained every seed of the batch-norm-free CNNs (at 0.1 some mnist5k runs collapsed or fell far back early on)",
     "momentum": "the usual 0.9",
     "weight_decay": "the usual value for small CNNs; keeps the logits bounded",
     "batch_size": "about 30 steps per epoch on 4,000 samples",
