@@ -177,7 +177,10 @@ def _render(configs, args, figures_dir: Path, log) -> list[Path]:
     # The claims table reads every stored run (published first, this run's results win): a verdict
     # whose experiment was not run in this invocation still shows, and says where its data came from.
     written.update(render_claims(stored_runs([args.published_dir, args.results_dir]), figures_dir))
-    written.update(write_site_files(figures_dir, build_parser(), runs))
+    # The run-time table documents the published runs (the Reproduce page says so): a local
+    # reproduce of the same runs must not rewrite it with this machine's wall times.
+    published = stored_runs([args.published_dir]) if (args.published_dir / RUNS_SUBDIR).is_dir() else []
+    written.update(write_site_files(figures_dir, build_parser(), timing_runs=published or runs))
     update_manifest(figures_dir, written)
     headline = figures_dir / HEADLINE_TABLE
     if figures_dir.resolve() == DEFAULT_FIGURES_DIR.resolve() and headline.is_file():
@@ -253,7 +256,13 @@ def run(argv: list[str] | None = None) -> int:
         log(f"interrupted: finished runs are stored, runs in flight are not; to resume, run the same command "
             f"again: {command}")
         return EXIT_INTERRUPTED
-    log(f"wrote {len(written)} files into {figures_dir}; results in {args.results_dir}; took {_format_duration(time.perf_counter() - started)}")
+    log(f"wrote {len(written)} files into {figures_dir}; results in {args.results_dir / RUNS_SUBDIR} (one JSON "
+        f"file per run); took {_format_duration(time.perf_counter() - started)}")
+    headline = figures_dir / HEADLINE_TABLE.replace("_table.md", ".png")
+    if headline in written:
+        site = (" or see them on every page of the site with `mkdocs serve` (after pip install -e \".[docs]\")"
+                if figures_dir.resolve() == DEFAULT_FIGURES_DIR.resolve() else "")
+        log(f"next: open {headline} (the comparison's curves){site}")
     return EXIT_OK
 
 

@@ -138,6 +138,20 @@ def test_quick_reproduce_end_to_end_in_a_temp_dir(quick_results):
     assert not (REPO_ROOT / "results" / "figures").exists()
 
 
+@pytest.mark.skipif(not (REPO_ROOT / "results" / RUNS_SUBDIR).is_dir(), reason="no committed results in results/runs")
+def test_a_local_reproduce_leaves_the_published_run_time_table_as_committed(tmp_path):
+    """The README's reproduce writes into docs/generated; its wall times must not replace the published
+    ones there, or the README's test command, run next in the same clone, finds the site stale."""
+    published = REPO_ROOT / "results"
+    completed = run_cli(*QUICK, "--results-dir", "mine", "--figures-dir", "figures", "--published-dir", str(published),
+                        cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    committed = REPO_ROOT / "docs" / "generated"
+    assert (tmp_path / "figures" / "timings.md").read_text() == (committed / "timings.md").read_text()
+    manifest = json.loads((tmp_path / "figures" / "manifest.json").read_text())
+    assert manifest["timings.md"] == json.loads((committed / "manifest.json").read_text())["timings.md"]
+
+
 def test_a_second_invocation_trains_nothing_and_leaves_results_untouched(quick_results, tmp_path):
     results = _copy_results(quick_results, tmp_path)
     before = {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in (results / RUNS_SUBDIR).glob("*.json")}
