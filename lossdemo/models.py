@@ -235,10 +235,8 @@ def build_model(model_name: str, input_shape: tuple[int, ...], num_classes: int)
         raise ValueError(
             f"model {model_name!r} needs inputs of rank {expected_rank} per sample, got shape {tuple(input_shape)}"
         )
-    if model_name in ("cnn2d", "cnn2d-stem"):
-        model = _BUILDERS[model_name](input_shape[0], num_classes, image_size=tuple(input_shape[1:]))
-    else:
-        model = _BUILDERS[model_name](input_shape[0], num_classes)
+    sized_by_image = {"image_size": tuple(input_shape[1:])} if model_name in ("cnn2d", "cnn2d-stem") else {}
+    model = _BUILDERS[model_name](input_shape[0], num_classes, **sized_by_image)
     if any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters()):
         # Build lazy layers now, on the CPU: their initial weights then come from the same CPU random
         # stream (right after the other layers') whichever device the model is trained on.

@@ -106,8 +106,13 @@ def _format_duration(seconds: float) -> str:
 
 def _collect(configs: list[RunConfig], results_dir: Path) -> tuple[list, list[str]]:
     stored, problems = load_runs(results_dir)
+    return _planned(configs, stored), problems
+
+
+def _planned(configs: list[RunConfig], stored: dict) -> list:
+    """The stored runs of ``configs``, in plan order, each once."""
     wanted = list(dict.fromkeys(config.run_id for config in configs))
-    return [stored[run_id] for run_id in wanted if run_id in stored], problems
+    return [stored[run_id] for run_id in wanted if run_id in stored]
 
 
 def _train(configs, args, log) -> int:
@@ -155,11 +160,14 @@ def _train(configs, args, log) -> int:
 
 
 def _render(configs, args, figures_dir: Path, log) -> list[Path]:
-    from .claims_pages import render_claims, stored_runs
+    from .claims_pages import render_claims
     from .render import render_experiment, update_manifest
     from .site_files import update_readme_table, write_site_files
 
-    runs, problems = _collect(configs, args.results_dir)
+    stored, problems = load_runs(args.results_dir)  # each directory is read once: 250 runs take a while
+    same_dir = args.published_dir.resolve() == args.results_dir.resolve()
+    published = stored if same_dir else load_runs(args.published_dir)[0]
+    runs = _planned(configs, stored)
     for problem in problems:
         log(f"skipped unreadable results file (not plotted): {problem}")
     missing = len(set(c.run_id for c in configs)) - len(runs)
@@ -176,11 +184,10 @@ def _render(configs, args, figures_dir: Path, log) -> list[Path]:
             written.update(render_experiment(name, experiment_runs, figures_dir))
     # The claims table reads every stored run (published first, this run's results win): a verdict
     # whose experiment was not run in this invocation still shows, and says where its data came from.
-    written.update(render_claims(stored_runs([args.published_dir, args.results_dir]), figures_dir))
+    written.update(render_claims(list({**published, **stored}.values()), figures_dir))
     # The run-time table documents the published runs (the Reproduce page says so): a local
     # reproduce of the same runs must not rewrite it with this machine's wall times.
-    published = stored_runs([args.published_dir]) if (args.published_dir / RUNS_SUBDIR).is_dir() else []
-    written.update(write_site_files(figures_dir, build_parser(), timing_runs=published or runs))
+    written.update(write_site_files(figures_dir, build_parser(), timing_runs=list(published.values()) or runs))
     update_manifest(figures_dir, written)
     headline = figures_dir / HEADLINE_TABLE
     if figures_dir.resolve() == DEFAULT_FIGURES_DIR.resolve() and headline.is_file():

@@ -18,8 +18,9 @@ in :data:`PER_RUN_FIELDS`; :func:`plan_stacks` groups a plan accordingly.
 On a CPU stacking is slower than running the same runs one after another (their activations
 outgrow the cache), so ``reproduce`` stacks only when asked (``--stack N``, meant for a GPU); the
 runner (:func:`lossdemo.runner.execute` with ``stack``) claims, trains and stores the stacks. Each
-run's ``wall_time_s`` is its share of the stack's wall time. Stacked runs are not checkpointed (the runs of a stack would have to be
-saved and resumed together); an interrupted stack trains again from the start.
+run's ``wall_time_s`` is its share of the stack's wall time. Stacked runs are not checkpointed (the
+runs of a stack would have to be saved and resumed together); an interrupted stack trains again
+from the start.
 """
 
 from __future__ import annotations

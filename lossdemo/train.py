@@ -53,8 +53,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
 # Evaluation needs no gradients: on a GPU one large chunk means few kernel launches. On a CPU,
 # chunks of 256 images measured fastest: an mnist5k epoch of cnn2d-stem ran 7 % faster than with
-# chunks of 128 and 5 % faster than with 512 or 1024 (mnist1d did not care). At one thread, chunks of 64 images or more give the same logits bit for bit
-# (tests/test_speed_paths.py), so retuning this leaves published histories reproducible.
+# chunks of 128 and 5 % faster than with 512 or 1024 (mnist1d did not care). At one thread, chunks
+# of 64 images or more give the same logits bit for bit (tests/test_speed_paths.py), so retuning
+# this leaves published histories reproducible.
 EVAL_BATCH_SIZE = {"cpu": 256}
 EVAL_BATCH_SIZE_ACCELERATOR = 8192
 # One intra-op thread per run on CPU: ATen and oneDNN split reductions by thread count, so the
