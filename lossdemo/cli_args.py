@@ -185,6 +185,70 @@ def check_flags(args: argparse.Namespace) -> Path:
     return figures_dir
 
 
+@dataclass(frozen=True)
+class Options:
+    """The CLI's flags, checked and resolved once; every stage of ``reproduce`` reads this, never argparse.
+
+    Attributes:
+        profile: "quick", "default" or "full" (``lossdemo.experiments.PROFILES``).
+        experiments: the experiments to plan, in order, each once.
+        datasets, losses, seeds, epochs: overrides of the profile and the experiments (None: theirs).
+        device: the device asked for; device_type: what it resolves to ("cpu" with --plots-only).
+        workers: processes training at once; stack: runs per stacked model.
+        figures_dir: where generated files go (resolved from the profile when not given).
+        shard: (K, N) or None.
+    """
+
+    profile: str
+    experiments: tuple[str, ...]
+    datasets: tuple[str, ...] | None
+    losses: tuple[str, ...] | None
+    seeds: int | None
+    epochs: int | None
+    device: str
+    device_type: str
+    workers: int
+    stack: int
+    results_dir: Path
+    published_dir: Path
+    figures_dir: Path
+    data_dir: Path | None
+    shard: tuple[int, int] | None
+    plots_only: bool
+    force: bool
+    publish: bool
+    checkpoint: bool | None
+    no_progress: bool
+
+    @property
+    def same_results_and_published(self) -> bool:
+        return self.results_dir.resolve() == self.published_dir.resolve()
+
+    @property
+    def writes_the_site(self) -> bool:
+        """Whether generated files go to the committed site (``docs/generated``)."""
+        return self.figures_dir.resolve() == DEFAULT_FIGURES_DIR.resolve()
+
+
+def options_from_args(args: argparse.Namespace, all_experiments: tuple[str, ...], device_type: str,
+                      cpu_count: int) -> Options:
+    """Resolve the parsed flags (already through :func:`check_flags`) into :class:`Options`."""
+    figures_dir = check_flags(args)
+    profile = "quick" if args.quick else "full" if args.full else "default"
+    experiments = tuple(dict.fromkeys(args.experiments or (all_experiments if args.full else ("compare",))))
+    workers = args.workers
+    if workers is None:  # runs train on one thread each, so one process per core fills the CPU
+        workers = cpu_count if device_type == "cpu" and args.stack == 1 else 1
+    return Options(
+        profile=profile, experiments=experiments, datasets=tuple(args.datasets) if args.datasets else None,
+        losses=tuple(args.losses) if args.losses else None, seeds=args.seeds, epochs=args.epochs,
+        device=args.device, device_type=device_type, workers=workers, stack=args.stack,
+        results_dir=args.results_dir, published_dir=args.published_dir, figures_dir=figures_dir,
+        data_dir=args.data_dir, shard=args.shard, plots_only=args.plots_only, force=args.force,
+        publish=args.publish, checkpoint=args.checkpoint, no_progress=args.no_progress,
+    )
+
+
 def precheck(argv: list[str]) -> None:
     """Exit with code 2 and one line if the flags alone are wrong; return otherwise (also for ``--help``)."""
     try:

@@ -421,3 +421,12 @@ def class_names_of(name: str) -> tuple[str, ...]:
     if name not in _CLASS_NAMES:
         raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
     return _CLASS_NAMES[name]
+
+
+def training_class_counts(name: str, data_dir: str | os.PathLike | None = None) -> tuple[int, ...] | None:
+    """Class sizes of a dataset's training split, or None when it is not on this machine (never downloaded)."""
+    try:
+        labels = load_dataset(name, data_dir=data_dir, download=False).y_train
+    except DatasetUnavailableError:
+        return None
+    return tuple(torch.bincount(labels).tolist())

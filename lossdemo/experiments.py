@@ -1,28 +1,26 @@
 """The experiments ``reproduce`` knows, as grids of run configs, and the profiles that size them.
 
-An experiment is a pure function from (datasets, losses, seeds, epochs) to run configs; the
-runs themselves are shared between experiments through their config hash, so a run needed by two
+An experiment is a pure function from (datasets, losses, seeds, epochs) to run configs; the runs
+themselves are shared between experiments through their config hash, so a run needed by two
 experiments is trained once (the 25-epoch ``ce``/``focal`` runs of ``compare`` are also γ = 0,
 0.5 and 2 of ``gamma-sweep`` and ratio 1 of ``imbalance``; the noise-free ``label-noise`` runs of
 ``mae`` and ``ce`` are the long SGD runs of ``mae-anatomy``).
 
 Besides ``compare`` (the report's own experiment), four experiments test the report's claims
-(issue 4; verdicts in ``lossdemo.claims``):
+(their figures, tables and verdict rules are in ``lossdemo.report``, one module each):
 
-=============  ===========================================================  ====  ======  ===========
-experiment     grid (× 5 seeds)                                             runs  epochs  mnist1d cost
-=============  ===========================================================  ====  ======  ===========
-label-noise    4 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4)       100  100     ≈ 10,000 ep
-imbalance      5 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps)   75   25–101  ≈ 1,900 ep
-gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5}                                 35   25      ≈ 875 ep
-mae-anatomy    mae, ce × (SGD, Adam 1e-3) × (25, 100 epochs)                  40   25/100  ≈ 2,500 ep
-=============  ===========================================================  ====  ======  ===========
+=============  ===========================================================  ======
+experiment     grid (× seeds)                                               epochs
+=============  ===========================================================  ======
+label-noise    4 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4)       100
+imbalance      5 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps)   25–101
+gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5}                                 25
+mae-anatomy    mae, ce × (SGD, Adam 1e-3) × (25, 100 epochs)                  25/100
+=============  ===========================================================  ======
 
-("ep" counts full-training-set epochs; a long-tailed epoch is cheaper in proportion to its size.)
-After sharing, the four together are 220 runs and about 14,000 mnist1d epochs: ≈ 22 min at the
-≈ 0.09 s per epoch of an idle 2-core CPU (the ``full`` profile); measured, 36 min on a shared 2-core
-machine with other jobs running (load average ≈ 5). They default to mnist1d only: on mnist5k the
-same grids would take several hours; ``--datasets mnist5k`` runs them there anyway.
+They default to mnist1d only, where their grids fit a laptop CPU; ``--datasets mnist5k`` runs them
+there too. The CLI prints the time a plan is estimated to take before it trains
+(``docs/generated/timings.md`` lists the measured times of the published runs).
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ from typing import Callable
 
 from .data import DATASETS, class_names_of
 from .losses import parse_loss_spec
-from .train import RunConfig
+from .run_config import RunConfig
 
 REPORT_LOSSES = ("mae", "l1-logits", "ce", "focal:0.5", "focal:2")
 # The four losses the report trained (its "L1" read as MAE on probabilities, see docs/losses/mae.md).
@@ -224,7 +222,14 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
 }
 
-CLAIMS_EXPERIMENTS = ("label-noise", "imbalance", "gamma-sweep", "mae-anatomy")
+
+
+def register_experiment(experiment: Experiment) -> None:
+    """Add ``experiment`` to :data:`EXPERIMENTS` (``--experiments NAME`` then plans it); its pages come
+    from a report registered under the same name (``lossdemo.report.render.register_report``)."""
+    if not isinstance(experiment, Experiment):
+        raise TypeError(f"experiment {experiment!r} is invalid; allowed: an Experiment")
+    EXPERIMENTS[experiment.name] = experiment
 
 
 def validate_names(experiments, datasets, losses) -> None:
@@ -242,8 +247,8 @@ def validate_names(experiments, datasets, losses) -> None:
 def datasets_for(experiment: Experiment, requested: tuple[str, ...] | None, profile: Profile) -> tuple[str, ...]:
     """Datasets to run: the ``--datasets`` flag if given, else the experiment's own, else the profile's.
 
-    The claims experiments carry ``("mnist1d",)``: their grids are 35-100 runs each, which fits a
-    CPU on mnist1d but not on mnist5k (see the module docstring).
+    The claims experiments carry ``("mnist1d",)``: their grids fit a CPU on mnist1d, not on the
+    larger image sets (see the module docstring).
     """
     if requested:
         return tuple(requested)

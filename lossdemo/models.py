@@ -6,17 +6,16 @@
 * ``cnn2d-stem`` — 28×28 greyscale digits ``(N, 1, 28, 28)``, the default for images: the same plan
   in 2-D, with the first downsampling in its first layer — a 4×4 stride-2 convolution (a "stem")
   takes 28×28 to 14×14, a 3×3 convolution works at 14×14, a strided 3×3 one takes it to 7×7.
-  Strided convolutions instead of max-pooling (pooling was a third of a CPU epoch in profiling).
+  Strided convolutions instead of max-pooling, which costs a CPU epoch more than it computes.
 * ``cnn2d``  — the earlier image default: the same three layers with the stride in the last two,
-  so its first layer writes 16 channels at the full 28×28. That activation made a CPU epoch
-  memory-bound: ``cnn2d-stem`` does about the same FLOPs per epoch in less time
+  so its first layer writes 16 channels at the full 28×28, which makes a CPU epoch memory-bound
   (``benchmarks/compute_efficiency.py`` times both). Kept so results trained with it stay valid.
 * ``resnet`` — CIFAR-10 ``(N, 3, 32, 32)``: a ResNet-style net with three stages of one residual
   block each, sized so 4 losses × 3 seeds × 25 epochs stays cheap on one GPU.
 
 How they run, not what they compute: the 2-D models train in channels-last layout
-(:func:`memory_format_for`), and on a CPU the two ``cnn2d`` models run each convolution and its ReLU
-as one oneDNN call (:class:`ConvNet`). Both change speed only; the layers and their parameters are the ones above.
+(:func:`memory_format_for`); on a CPU ``lossdemo.cpu_speed`` runs their convolutions faster. Every
+model here is a plain ``nn.Module``; the speed paths change how fast it runs, never what it computes.
 """
 
 from __future__ import annotations
@@ -55,62 +54,6 @@ def cnn1d(in_channels: int, num_classes: int, width: int = 25) -> nn.Sequential:
     )
 
 
-# oneDNN's convolution with a fused ReLU (what torch.compile emits on CPU); absent from some builds.
-_CONVOLUTION_RELU = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
-
-
-class _ConvolutionReLU(torch.autograd.Function):
-    """``relu(conv2d(x))`` as one oneDNN call; the backward is autograd's own for the two layers."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, stride: list[int], padding: list[int]):
-        output = _CONVOLUTION_RELU(x, weight, bias, padding, stride, [1, 1], 1, "relu", [], "")
-        ctx.save_for_backward(x, weight, output)
-        ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
-        return output
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, weight, output = ctx.saved_tensors
-        grad_output = torch.ops.aten.threshold_backward(grad_output, output, 0)  # as ReLU's backward
-        wanted = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
-        grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-            grad_output, x, weight, [weight.shape[0]] if ctx.has_bias else None, ctx.stride, ctx.padding,
-            [1, 1], False, [0, 0], 1, wanted)
-        return grad_x, grad_weight, grad_bias, None, None
-
-
-class ConvNet(nn.Sequential):
-    """``nn.Sequential`` that runs each Conv2d → ReLU pair as one fused oneDNN call on a CPU.
-
-    Same layers, same parameters, same numbers (the fused call adds the same products and then
-    clamps at 0); it only saves the ReLU's pass over the activations, the largest of which hold
-    128×16×28×28 floats. Anywhere else (GPU, bf16 autocast, NCHW layout, ``torch.func`` transforms:
-    set ``fuse_conv_relu = False``) the layers run one by one as in ``nn.Sequential``.
-    """
-
-    fuse_conv_relu = True
-
-    def _fusable(self, conv: nn.Module, x: torch.Tensor) -> bool:
-        return (self.fuse_conv_relu and _CONVOLUTION_RELU is not None and type(conv) is nn.Conv2d
-                and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-                and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
-                and not isinstance(conv.padding, str) and conv.weight.is_contiguous(memory_format=torch.channels_last))
-
-    def forward(self, x):
-        layers = list(self)
-        index = 0
-        while index < len(layers):
-            layer, following = layers[index], layers[index + 1] if index + 1 < len(layers) else None
-            if type(following) is nn.ReLU and self._fusable(layer, x):
-                x = _ConvolutionReLU.apply(x, layer.weight, layer.bias, list(layer.stride), list(layer.padding))
-                index += 2
-            else:
-                x = layer(x)
-                index += 1
-        return x
-
-
 def cnn2d(in_channels: int, num_classes: int, width: int = 16, image_size: tuple[int, int] = (28, 28)) -> nn.Sequential:
     """2-D CNN: (N, C, H, W) -> (N, num_classes). 28 -> 14 -> 7 by strided convs, then one linear layer.
 
@@ -119,7 +62,7 @@ def cnn2d(in_channels: int, num_classes: int, width: int = 16, image_size: tuple
     """
     # Each stride-2, 3×3, padding-1 convolution maps a side of n pixels to ceil(n / 2).
     feature_rows, feature_columns = (-(-side // 4) for side in image_size)
-    return ConvNet(
+    return nn.Sequential(
         nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True),  # (N, 16, 28, 28)
         nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 32, 14, 14)
         nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 32, 7, 7)
@@ -140,7 +83,7 @@ def cnn2d_stem(in_channels: int, num_classes: int, width: int = 16, image_size: 
         raise ValueError(f"model 'cnn2d-stem' needs images of at least 2×2 pixels, got {tuple(image_size)}")
     # The stem maps a side of n pixels to n // 2; the last stride-2, 3×3, padding-1 convolution to ceil(m / 2).
     feature_rows, feature_columns = (-(-(side // 2) // 2) for side in image_size)
-    return ConvNet(
+    return nn.Sequential(
         nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 16, 14, 14)
         nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(inplace=True),  # (N, 32, 14, 14)
         nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # (N, 32, 7, 7)
@@ -188,8 +131,7 @@ def memory_format_for(model_name: str, device: torch.device | str) -> torch.memo
     """The tensor layout a model's weights and image inputs should use on ``device``.
 
     Channels-last (NHWC) for the 2-D models on CPU and CUDA: oneDNN's and cuDNN's fastest
-    convolutions are NHWC, and with NCHW every convolution and ReLU pays for layout conversions
-    (an mnist5k epoch on one CPU core took 1.5x as long in NCHW in benchmarks/compute_efficiency.py).
+    convolutions are NHWC, and with NCHW every convolution and ReLU pays for layout conversions.
     The layout changes only the order of float additions inside a convolution, not the network.
     Everything else (1-D models, Apple's MPS) keeps PyTorch's default contiguous layout.
     """
@@ -197,19 +139,6 @@ def memory_format_for(model_name: str, device: torch.device | str) -> torch.memo
     if model_name in _IMAGE_MODELS and device_type in ("cpu", "cuda"):
         return torch.channels_last
     return torch.contiguous_format
-
-
-def cpu_micro_batch_for(model_name: str, device: torch.device | str) -> int | None:
-    """Samples per forward/backward pass within one SGD step, or None for the whole batch at once.
-
-    On a CPU ``cnn2d`` runs each step of 128 samples as two passes of 64 whose gradients add up:
-    its full-resolution first layer writes 16×28×28 floats per sample, and the step ran 1.2x as
-    fast in halves that stay in cache. The gradient is the same batch mean, summed in another order.
-    ``cnn2d-stem`` has no such layer and ran 10 % slower when split, so it takes whole batches.
-    Models with batch norm are never split (their batch statistics would change), nor are the
-    small 1-D models (their steps are dominated by per-call overhead, which splitting doubles).
-    """
-    return 64 if model_name == "cnn2d" and torch.device(device).type == "cpu" else None
 
 
 def resolve_model_name(model_name: str, input_shape: tuple[int, ...]) -> str:

@@ -24,22 +24,25 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import cli_args
-from .cli_args import DEFAULT_FIGURES_DIR, DEFAULT_RESULTS_DIR, PUBLISHED_DIR, Choices, UsageError, check_flags  # noqa: F401 (re-exported)
+from .cli_args import DEFAULT_FIGURES_DIR, DEFAULT_RESULTS_DIR, PUBLISHED_DIR, Choices, Options, UsageError  # noqa: F401 (re-exported)
 
 if __name__ == "__main__":  # a mistyped flag fails now, before torch is imported (seconds)
     cli_args.precheck(sys.argv[1:])
 
 from tqdm.auto import tqdm  # noqa: E402  (after the pre-check, on purpose)
 
-from .data import DATASETS, DatasetUnavailableError  # noqa: E402
-from .experiments import EXPERIMENTS, PROFILES, datasets_for, plan_runs, validate_names  # noqa: E402
 from .atomic_files import write_atomic  # noqa: E402
-from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs  # noqa: E402
+from .data import DATASETS, DatasetUnavailableError, training_class_counts  # noqa: E402
+from .experiments import EXPERIMENTS, PROFILES, datasets_for, plan_runs, validate_names  # noqa: E402
+from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs  # noqa: E402
+from .run_config import RunConfig, RunStatus  # noqa: E402
 from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints  # noqa: E402
-from .train import DEVICES, RunConfig, resolve_device  # noqa: E402
+from .train import DEVICES, resolve_device  # noqa: E402
 
 # Drawing (matplotlib, scipy) is imported where it is used: half of the start-up time, which a
 # mistyped flag should not have to wait for.
@@ -49,12 +52,23 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # an offline machine whose firewall drops packets would otherwise wait minutes per mirror.
 NETWORK_TIMEOUT_S = 30
 HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
-# Seconds per training epoch of one run (incl. full-set evaluation; one CPU thread per run, every
-# core busy) on an idle 2-core Xeon VM: mnist1d and mnist5k are the medians measured by
-# benchmarks/profile_times.py (default profile, 2 workers, cnn2d-stem on mnist5k); the others are
-# scaled from mnist5k by FLOPs per epoch (mnist 15x, cifar10's resnet 2,400x). Only used for the
-# estimate printed before training on a CPU; a busy machine takes longer.
+# Seconds per training epoch of one run on one CPU thread with every core busy, for the estimate
+# printed before training: mnist1d and mnist5k from benchmarks/profile_times.py (its JSON records
+# the measurement), the others scaled from mnist5k by FLOPs per epoch. A busy machine takes longer.
 CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.10, "mnist5k": 0.52, "mnist": 7.8, "fashion-mnist": 7.8, "cifar10": 1250.0}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one invocation works on, computed once from the options."""
+
+    by_experiment: dict[str, list[RunConfig]]  # each requested experiment's configs (shared runs repeat)
+    configs: list[RunConfig]  # all of them in a stable order; this shard's only, with --shard
+
+    def runs_of(self, stored: dict[str, StoredRun]) -> list[StoredRun]:
+        """The stored runs of this plan, in plan order, each once."""
+        wanted = dict.fromkeys(config.run_id for config in self.configs)
+        return [stored[run_id] for run_id in wanted if run_id in stored]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,28 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     return cli_args.build_parser(choices, description=__doc__.split("\n")[0])
 
 
-def configs_by_experiment(args) -> dict[str, list[RunConfig]]:
+def make_plan(options: Options) -> Plan:
     """Each requested experiment's run configs, as the flags and the profile size them."""
-    profile = PROFILES["quick" if args.quick else "full" if args.full else "default"]
-    experiments = requested_experiments(args)
-    validate_names(experiments, tuple(args.datasets or ()), args.losses or ())
-    seeds = args.seeds or profile.seeds
-    return {
-        name: plan_runs(EXPERIMENTS[name], datasets_for(EXPERIMENTS[name], args.datasets, profile),
-                        tuple(args.losses or ()), seeds, args.epochs or profile.epochs)
-        for name in dict.fromkeys(experiments)
+    profile = PROFILES[options.profile]
+    validate_names(options.experiments, options.datasets or (), options.losses or ())
+    seeds = options.seeds or profile.seeds
+    by_experiment = {
+        name: plan_runs(EXPERIMENTS[name], datasets_for(EXPERIMENTS[name], options.datasets, profile),
+                        options.losses, seeds, options.epochs or profile.epochs)
+        for name in options.experiments
     }
-
-
-def requested_experiments(args) -> list[str]:
-    """``--experiments`` as given, else every experiment with ``--full``, else the report's comparison."""
-    return list(args.experiments or (EXPERIMENTS if args.full else ["compare"]))
-
-
-def plan(args) -> list[RunConfig]:
-    """All run configs the flags ask for, in a stable order (this shard's only, with --shard)."""
-    configs = [config for configs in configs_by_experiment(args).values() for config in configs]
-    return shard(configs, *args.shard) if args.shard else configs
+    configs = [config for configs in by_experiment.values() for config in configs]
+    return Plan(by_experiment, shard(configs, *options.shard) if options.shard else configs)
 
 
 def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> float | None:
@@ -104,49 +108,39 @@ def _format_duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def _collect(configs: list[RunConfig], results_dir: Path) -> tuple[list, list[str]]:
-    stored, problems = load_runs(results_dir)
-    return _planned(configs, stored), problems
-
-
-def _planned(configs: list[RunConfig], stored: dict) -> list:
-    """The stored runs of ``configs``, in plan order, each once."""
-    wanted = list(dict.fromkeys(config.run_id for config in configs))
-    return [stored[run_id] for run_id in wanted if run_id in stored]
-
-
-def _train(configs, args, log) -> int:
-    todo, _ = pending_runs(configs, args.results_dir, args.force)
-    datasets = load_datasets(todo, args.data_dir)  # a missing dataset fails here, before any training
+def _train(plan: Plan, options: Options, log) -> int:
+    stored, _ = load_runs(options.results_dir)  # read once before training; the runner reuses it
+    todo, _ = pending_runs(plan.configs, options.results_dir, options.force, stored=stored)
+    datasets = load_datasets(todo, options.data_dir)  # a missing dataset fails here, before any training
     epochs = sum(config.epochs for config in todo)
-    unique = len({config.run_id for config in configs})  # experiments share runs: count each once
-    estimate = estimate_seconds(todo, args.device_type, args.workers)
+    unique = len({config.run_id for config in plan.configs})  # experiments share runs: count each once
+    estimate = estimate_seconds(todo, options.device_type, options.workers)
     estimate_text = (f"training estimated {_format_duration(estimate)}" if estimate is not None
-                     else f"no time estimate on {args.device_type} (only CPU times have been measured)")
-    log(f"plan: {unique} runs, {unique - len(todo)} already stored in {args.results_dir}, "
+                     else f"no time estimate on {options.device_type} (only CPU times have been measured)")
+    log(f"plan: {unique} runs, {unique - len(todo)} already stored in {options.results_dir}, "
         f"{len(todo)} to train; {estimate_text}")
-    if args.stack > 1 and todo:
-        if args.device_type == "cpu":
-            log(f"note: --stack {args.stack} trains each stack on one CPU thread, so one run per core (--workers) "
+    if options.stack > 1 and todo:
+        if options.device_type == "cpu":
+            log(f"note: --stack {options.stack} trains each stack on one CPU thread, so one run per core (--workers) "
                 f"is faster on a CPU; --stack is meant for a GPU")
-        if args.checkpoint is None and any(wants_checkpoints(config, None) for config in todo):
-            log(f"note: with --stack {args.stack} runs are not checkpointed; an interruption loses the stacks in flight")
-    bar = tqdm(total=epochs, unit="epoch", disable=args.no_progress or not todo, dynamic_ncols=True)
+        if options.checkpoint is None and any(wants_checkpoints(config, None) for config in todo):
+            log(f"note: with --stack {options.stack} runs are not checkpointed; an interruption loses the stacks in flight")
+    bar = tqdm(total=epochs, unit="epoch", disable=options.no_progress or not todo, dynamic_ncols=True)
 
     def on_epoch(config, epoch):
         bar.set_postfix_str(f"{config.dataset} {config.loss} seed {config.seed} epoch {epoch}/{config.epochs}", refresh=False)
         bar.update(1)
 
     def on_run_done(config, status):
-        if args.workers > 1:
+        if options.workers > 1:
             bar.update(config.epochs)
-        if status == "diverged":
+        if status == RunStatus.DIVERGED:
             bar.write(f"diverged: {config.dataset} {config.loss} seed {config.seed} (recorded as diverged)")
 
     try:
-        summary = execute(configs, args.results_dir, device=args.device, workers=args.workers, force=args.force,
-                          data_dir=args.data_dir, on_epoch=on_epoch, on_run_done=on_run_done,
-                          checkpoint=args.checkpoint, datasets=datasets, stack=args.stack)
+        summary = execute(plan.configs, options.results_dir, device=options.device, workers=options.workers,
+                          force=options.force, data_dir=options.data_dir, on_epoch=on_epoch, on_run_done=on_run_done,
+                          checkpoint=options.checkpoint, datasets=datasets, stack=options.stack, stored=stored)
     finally:
         bar.close()
     for path in summary.removed_temp_files:
@@ -159,55 +153,73 @@ def _train(configs, args, log) -> int:
     return len(summary.trained)
 
 
-def _render(configs, args, figures_dir: Path, log) -> list[Path]:
-    from .claims_pages import render_claims
-    from .render import render_experiment, update_manifest
-    from .site_files import update_readme_table, write_site_files
+class _TrainClassCounts(Mapping):
+    """Training-split class sizes per dataset, read on first use (only the imbalance page needs them)."""
 
-    stored, problems = load_runs(args.results_dir)  # each directory is read once: 250 runs take a while
-    same_dir = args.published_dir.resolve() == args.results_dir.resolve()
-    published = stored if same_dir else load_runs(args.published_dir)[0]
-    runs = _planned(configs, stored)
+    def __init__(self, datasets: list[str], data_dir):
+        self._datasets, self._data_dir, self._counts = datasets, data_dir, {}
+
+    def __getitem__(self, name: str) -> tuple[int, ...]:
+        if name not in self._counts:
+            self._counts[name] = training_class_counts(name, self._data_dir) if name in self._datasets else None
+        if self._counts[name] is None:
+            raise KeyError(name)
+        return self._counts[name]
+
+    def __iter__(self):
+        return iter(name for name in self._datasets if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _render(plan: Plan, options: Options, stored: dict, published: dict, problems: list[str], log) -> list[Path]:
+    from .report.claims_pages import render_claims
+    from .report.experiment_report import RenderContext
+    from .report.output import update_manifest
+    from .report.render import render_experiment
+    from .report.site_files import update_readme_table, write_site_files
+
+    runs = plan.runs_of(stored)
     for problem in problems:
         log(f"skipped unreadable results file (not plotted): {problem}")
-    missing = len(set(c.run_id for c in configs)) - len(runs)
+    missing = len(set(c.run_id for c in plan.configs)) - len(runs)
     if not runs:
-        raise UsageError(f"no stored runs for this plan in {str(args.results_dir)!r}; run without --plots-only to train them")
+        raise UsageError(f"no stored runs for this plan in {str(options.results_dir)!r}; "
+                         f"run without --plots-only to train them")
     if missing:
         log(f"warning: {missing} planned runs are not stored yet; figures show the {len(runs)} that are")
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    options.figures_dir.mkdir(parents=True, exist_ok=True)
+    context = RenderContext(train_class_counts=_TrainClassCounts(list(DATASETS), options.data_dir))
     written = {}
-    for name, experiment_configs in configs_by_experiment(args).items():
+    for name, experiment_configs in plan.by_experiment.items():
         wanted = {config.run_id for config in experiment_configs}
         experiment_runs = [run for run in runs if run.config.run_id in wanted]
         if experiment_runs:
-            written.update(render_experiment(name, experiment_runs, figures_dir))
+            written.update(render_experiment(name, experiment_runs, options.figures_dir, context))
     # The claims table reads every stored run (published first, this run's results win): a verdict
     # whose experiment was not run in this invocation still shows, and says where its data came from.
-    written.update(render_claims(list({**published, **stored}.values()), figures_dir))
+    written.update(render_claims(list({**published, **stored}.values()), options.figures_dir))
     # The run-time table documents the published runs (the Reproduce page says so): a local
     # reproduce of the same runs must not rewrite it with this machine's wall times.
-    written.update(write_site_files(figures_dir, build_parser(), timing_runs=list(published.values()) or runs))
-    update_manifest(figures_dir, written)
-    headline = figures_dir / HEADLINE_TABLE
-    if figures_dir.resolve() == DEFAULT_FIGURES_DIR.resolve() and headline.is_file():
+    written.update(write_site_files(options.figures_dir, build_parser(), timing_runs=list(published.values()) or runs))
+    update_manifest(options.figures_dir, written)
+    headline = options.figures_dir / HEADLINE_TABLE
+    if options.writes_the_site and headline.is_file():
         update_readme_table(Path("README.md"), headline.read_text())
-    return [figures_dir / name for name in written]
+    return [options.figures_dir / name for name in written]
 
 
-def _compare_published(configs, args, log) -> None:
-    if args.published_dir.resolve() == args.results_dir.resolve() or not (args.published_dir / RUNS_SUBDIR).is_dir():
+def _compare_published(plan: Plan, options: Options, stored: dict, published: dict, log) -> None:
+    if options.same_results_and_published or not published:
         return
-    from .measures import key
-    from .plots import group_runs
-    from .tables import compare_with_published
+    from .report.compare import compare_with_published
+    from .report.measures import group_runs, key
 
-    mine, _ = _collect(configs, args.results_dir)
-    published, _ = load_runs(args.published_dir)
     # Seeds of one condition (the whole config but the seed) are compared with the same condition only.
     published_by_condition = group_runs(published.values(), key=lambda run: key(run.config))
-    log(f"compared with the published results in {args.published_dir} (final test accuracy, mean ± 95 % CI):")
-    for condition, runs in group_runs(mine, key=lambda run: key(run.config)).items():
+    log(f"compared with the published results in {options.published_dir} (final test accuracy, mean ± 95 % CI):")
+    for condition, runs in group_runs(plan.runs_of(stored), key=lambda run: key(run.config)).items():
         label = condition_label(condition)
         for line in compare_with_published({label: runs}, {label: published_by_condition.get(condition, [])}):
             log(f"  {condition.dataset} {line}")
@@ -221,10 +233,10 @@ def condition_label(config: RunConfig) -> str:
     return " ".join([config.loss, *changed])
 
 
-def _publish(configs, args, log) -> None:
-    target = args.published_dir / RUNS_SUBDIR
+def _publish(plan: Plan, options: Options, stored: dict, log) -> None:
+    target = options.published_dir / RUNS_SUBDIR
     target.mkdir(parents=True, exist_ok=True)
-    runs, _ = _collect(configs, args.results_dir)
+    runs = plan.runs_of(stored)
     for run in runs:
         content = run.path.read_bytes()
         load_run(run.path)  # re-validate right before copying
@@ -241,19 +253,23 @@ def run(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout stays free for tools)
     argv = sys.argv[1:] if argv is None else list(argv)
+    written: list[Path] = []
     try:
         try:  # everything that can be checked before any work: bad input costs seconds, not an hour
-            args, figures_dir, configs = _validated(argv)
+            options, plan = _validated(argv)
         except (UsageError, ValueError, TypeError) as error:
             return _fail(log, error, EXIT_USAGE)
         if socket.getdefaulttimeout() is None:
             socket.setdefaulttimeout(NETWORK_TIMEOUT_S)
-        if not args.plots_only:
-            _train(configs, args, log)
-        written = _render(configs, args, figures_dir, log) if not args.shard else []
-        _compare_published(configs, args, log)
-        if args.publish:
-            _publish(configs, args, log)
+        if not options.plots_only:
+            _train(plan, options, log)
+        stored, problems = load_runs(options.results_dir)  # each directory is read once from here on
+        published = stored if options.same_results_and_published else load_runs(options.published_dir)[0]
+        if not options.shard:
+            written = _render(plan, options, stored, published, problems, log)
+        _compare_published(plan, options, stored, published, log)
+        if options.publish:
+            _publish(plan, options, stored, log)
     except (UsageError, DatasetUnavailableError) as error:
         return _fail(log, error, EXIT_USAGE)
     except (OSError, ResultsFileError) as error:  # a full disk, a file that went bad mid-run: one line, no traceback
@@ -263,28 +279,27 @@ def run(argv: list[str] | None = None) -> int:
         log(f"interrupted: finished runs are stored, runs in flight are not; to resume, run the same command "
             f"again: {command}")
         return EXIT_INTERRUPTED
-    log(f"wrote {len(written)} files into {figures_dir}; results in {args.results_dir / RUNS_SUBDIR} (one JSON "
-        f"file per run); took {_format_duration(time.perf_counter() - started)}")
-    headline = figures_dir / HEADLINE_TABLE.replace("_table.md", ".png")
+    log(f"wrote {len(written)} files into {options.figures_dir}; results in {options.results_dir / RUNS_SUBDIR} "
+        f"(one JSON file per run); took {_format_duration(time.perf_counter() - started)}")
+    headline = options.figures_dir / HEADLINE_TABLE.replace("_table.md", ".png")
     if headline in written:
         site = (" or see them on every page of the site with `mkdocs serve` (after pip install -e \".[docs]\")"
-                if figures_dir.resolve() == DEFAULT_FIGURES_DIR.resolve() else "")
+                if options.writes_the_site else "")
         log(f"next: open {headline} (the comparison's curves){site}")
     return EXIT_OK
 
 
-def _validated(argv: list[str]) -> tuple[argparse.Namespace, Path, list[RunConfig]]:
+def _validated(argv: list[str]) -> tuple[Options, Plan]:
     """Parse and check the flags; raise UsageError/ValueError/TypeError with a one-line message."""
     args = build_parser().parse_args(argv)
-    figures_dir = check_flags(args)
+    cli_args.check_flags(args)
     # --device auto means the device it resolves to; --plots-only trains nothing, anywhere.
-    args.device_type = "cpu" if args.plots_only else resolve_device(args.device).type
-    if args.workers is None:  # runs train on one thread each, so one process per core fills the CPU
-        args.workers = (os.cpu_count() or 1) if args.device_type == "cpu" and args.stack == 1 else 1
-    configs = plan(args)
-    if not configs:
-        raise UsageError(f"shard {args.shard[0]}/{args.shard[1]} of this plan is empty; allowed: fewer shards")
-    return args, figures_dir, configs
+    device_type = "cpu" if args.plots_only else resolve_device(args.device).type
+    options = cli_args.options_from_args(args, tuple(EXPERIMENTS), device_type, os.cpu_count() or 1)
+    plan = make_plan(options)
+    if not plan.configs:
+        raise UsageError(f"shard {options.shard[0]}/{options.shard[1]} of this plan is empty; allowed: fewer shards")
+    return options, plan
 
 
 def _fail(log, error: BaseException, code: int) -> int:

@@ -25,11 +25,11 @@ import torch
 
 from . import __version__
 from .atomic_files import clean_stale_temp_files, write_atomic, write_json_atomic  # noqa: F401 (re-exported)
-from .train import RunConfig, RunOutcome
+from .run_config import STORED_STATUSES, RunConfig, RunOutcome, RunStatus
 
 SCHEMA_VERSION = 1
 RUNS_SUBDIR = "runs"
-STATUSES = ("complete", "diverged")
+STATUSES = STORED_STATUSES
 _REQUIRED_KEYS = ("schema_version", "run_id", "config", "history", "status", "metadata")
 _REQUIRED_HISTORY = (
     "train_loss", "test_loss", "train_accuracy", "test_accuracy", "train_ce", "test_ce", "test_per_class_accuracy",
@@ -84,7 +84,7 @@ def outcome_to_record(outcome: RunOutcome, started_at: str | None = None, revisi
         "run_id": outcome.config.run_id,
         "config": outcome.config.to_dict(),
         "history": outcome.history,
-        "status": outcome.status,
+        "status": RunStatus(outcome.status).value,
         "diverged_epoch": outcome.diverged_epoch,
         "metadata": {
             "lossdemo_version": __version__,
@@ -168,12 +168,12 @@ def validate_record(record: object, source: str) -> RunConfig:
     if not all(isinstance(row, list) and all(_is_fraction(value) for value in row)
                for row in history["test_per_class_accuracy"]):
         raise ResultsFileError(f"{source}: history 'test_per_class_accuracy' must hold lists of numbers in [0, 1]")
-    if record["status"] == "diverged" and not _is_int(record.get("diverged_epoch")):
+    if record["status"] == RunStatus.DIVERGED and not _is_int(record.get("diverged_epoch")):
         raise ResultsFileError(f"{source}: marked diverged but diverged_epoch is {record.get('diverged_epoch')!r}")
     lengths = {len(history[key]) for key in _REQUIRED_HISTORY}
     if len(lengths) != 1:
         raise ResultsFileError(f"{source}: history lists have different lengths {sorted(lengths)}")
-    if record["status"] == "complete" and lengths != {config.epochs}:
+    if record["status"] == RunStatus.COMPLETE and lengths != {config.epochs}:
         raise ResultsFileError(f"{source}: marked complete but has {lengths.pop()} of {config.epochs} epochs")
     return config
 

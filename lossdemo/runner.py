@@ -33,7 +33,8 @@ from .checkpoints import CHECKPOINTS_SUBDIR, checkpoint_path
 from .data import EMBEDDED_DATASETS, Dataset, load_dataset
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs, run_path, save_run
 from .stacked import plan_stacks, train_stacked
-from .train import RunConfig, train_run
+from .run_config import RunConfig, RunStatus
+from .train import train_run
 
 try:
     import fcntl
@@ -60,9 +61,15 @@ def shard(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
     return [config for config in configs if int(config.run_id, 16) % count == index - 1]
 
 
-def pending_runs(configs: list[RunConfig], results_dir: Path, force: bool) -> tuple[list[RunConfig], ExecutionSummary]:
-    """Configs that still need training, de-duplicated by run id, in plan order."""
-    stored, problems = load_runs(results_dir)
+def pending_runs(configs: list[RunConfig], results_dir: Path, force: bool,
+                 stored: dict | None = None) -> tuple[list[RunConfig], ExecutionSummary]:
+    """Configs that still need training, de-duplicated by run id, in plan order.
+
+    ``stored`` is ``results_dir``'s runs when the caller has just read them (they are read here otherwise).
+    """
+    problems: list[str] = []
+    if stored is None:
+        stored, problems = load_runs(results_dir)
     summary = ExecutionSummary(skipped_files=problems)
     todo, seen = [], set()
     for config in configs:
@@ -129,7 +136,7 @@ def _now() -> str:
 
 
 def _train_and_save(config: RunConfig, results_dir: Path, device: str, dataset: Dataset | None, data_dir,
-                    checkpoint: bool | None, on_epoch=None) -> str:
+                    checkpoint: bool | None, on_epoch=None) -> RunStatus:
     """Train one run (resuming its checkpoint, if any), store it, drop the checkpoint; returns its status."""
     started_at = _now()
     checkpoint_file = checkpoint_path(results_dir, config.run_id) if wants_checkpoints(config, checkpoint) else None
@@ -142,15 +149,15 @@ def _train_and_save(config: RunConfig, results_dir: Path, device: str, dataset: 
 
 
 def _claim_and_train(config: RunConfig, results_dir: Path, device: str, dataset: Dataset | None, data_dir,
-                     checkpoint: bool | None, force_since: float | None, blocking: bool, on_epoch=None) -> str:
-    """Train ``config`` under its lock. Returns the status, ``"locked"`` (held elsewhere, not waited for)
-    or ``"stored-elsewhere"`` (another process stored it while we waited)."""
+                     checkpoint: bool | None, force_since: float | None, blocking: bool, on_epoch=None) -> RunStatus:
+    """Train ``config`` under its lock. Returns the run's status, or LOCKED (held elsewhere, not waited
+    for) or STORED_ELSEWHERE (another process stored it while we waited)."""
     with run_lock(results_dir, config.run_id, blocking=blocking) as acquired:
         if not acquired:
-            return "locked"
+            return RunStatus.LOCKED
         # Checked under the lock: another process may have finished this run since the plan was made.
         if _stored_since(config, results_dir, force_since):
-            return "stored-elsewhere"
+            return RunStatus.STORED_ELSEWHERE
         return _train_and_save(config, results_dir, device, dataset, data_dir, checkpoint, on_epoch)
 
 
@@ -158,17 +165,17 @@ def _claim_and_train_stack(stack: list[RunConfig], results_dir: Path, device: st
                            force_since: float | None, on_epoch=None) -> list[tuple[RunConfig, str]]:
     """Train the runs of ``stack`` that this process can claim, together; ``(config, status)`` for each run.
 
-    A run whose lock is held elsewhere comes back as ``"locked"`` and one stored meanwhile as
-    ``"stored-elsewhere"``; the others train as one stack (fewer runs than planned, if some were taken).
+    A run whose lock is held elsewhere comes back as LOCKED and one stored meanwhile as
+    STORED_ELSEWHERE; the others train as one stack (fewer runs than planned, if some were taken).
     """
-    statuses: dict[str, str] = {}
+    statuses: dict[str, RunStatus] = {}
     with contextlib.ExitStack() as held:
         claimed = []
         for config in stack:
             if not held.enter_context(run_lock(results_dir, config.run_id, blocking=False)):
-                statuses[config.run_id] = "locked"
+                statuses[config.run_id] = RunStatus.LOCKED
             elif _stored_since(config, results_dir, force_since):
-                statuses[config.run_id] = "stored-elsewhere"
+                statuses[config.run_id] = RunStatus.STORED_ELSEWHERE
             else:
                 claimed.append(config)
         if claimed:
@@ -179,7 +186,7 @@ def _claim_and_train_stack(stack: list[RunConfig], results_dir: Path, device: st
     return [(config, statuses[config.run_id]) for config in stack]
 
 
-def _worker_claim_and_train(config, results_dir, device, data_dir, checkpoint, force_since) -> str:
+def _worker_claim_and_train(config, results_dir, device, data_dir, checkpoint, force_since) -> RunStatus:
     return _claim_and_train(config, Path(results_dir), device, None, data_dir, checkpoint, force_since, blocking=False)
 
 
@@ -202,6 +209,7 @@ def execute(
     checkpoint: bool | None = None,
     datasets: dict[str, Dataset] | None = None,
     stack: int = 1,
+    stored: dict | None = None,
 ) -> ExecutionSummary:
     """Train every config not yet stored in ``results_dir``; return what was trained and reused.
 
@@ -219,6 +227,7 @@ def execute(
         datasets: already loaded datasets by name (see :func:`load_datasets`); the others are loaded here.
         stack: train up to this many compatible runs at once as one stacked model (in this
             process; needs ``workers`` 1). Stacked runs are never checkpointed.
+        stored: the runs stored in ``results_dir`` when the caller has just read them (read here otherwise).
 
     Raises:
         DatasetUnavailableError: before anything is trained, if a dataset of the plan is missing.
@@ -233,31 +242,31 @@ def execute(
     force_since = time.time() if force else None  # with --force, only a result stored from now on counts
     removed = [path for subdir in (RUNS_SUBDIR, CHECKPOINTS_SUBDIR)
                for path in clean_stale_temp_files(results_dir / subdir)]
-    todo, summary = pending_runs(configs, results_dir, force)
+    todo, summary = pending_runs(configs, results_dir, force, stored)
     summary.removed_temp_files = [str(path) for path in removed]
     # Load every dataset once, up front: a missing one fails now, not after an hour of other runs.
     datasets = dict(datasets or {})
     datasets.update(load_datasets([c for c in todo if c.dataset not in datasets], data_dir))
 
-    def record(config: RunConfig, status: str) -> None:
-        if status == "stored-elsewhere":
+    def record(config: RunConfig, status: RunStatus) -> None:
+        if status == RunStatus.STORED_ELSEWHERE:
             summary.by_other_process.append(config.run_id)
             return
         summary.trained.append(config.run_id)
-        if status == "diverged":
+        if status == RunStatus.DIVERGED:
             summary.diverged.append(config.run_id)
         if on_run_done is not None:
             on_run_done(config, status)
 
-    def train_here(config: RunConfig, blocking: bool) -> str:
+    def train_here(config: RunConfig, blocking: bool) -> RunStatus:
         callback = (lambda epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
         return _claim_and_train(config, results_dir, device, datasets[config.dataset], data_dir, checkpoint,
                                 force_since, blocking, callback)
 
     deferred: list[RunConfig] = []
 
-    def settle(config: RunConfig, status: str) -> None:  # a run locked elsewhere is retried at the end
-        if status == "locked":
+    def settle(config: RunConfig, status: RunStatus) -> None:  # a run locked elsewhere is retried at the end
+        if status == RunStatus.LOCKED:
             deferred.append(config)
         else:
             record(config, status)

@@ -33,24 +33,22 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
+from .cpu_speed import eval_batch_size
 from .data import Dataset, load_dataset
 from .losses import get_loss
 from .models import build_model, memory_format_for, resolve_model_name
+from .run_config import RunConfig, RunOutcome
 from .train import (
     CPU_THREADS_PER_RUN,
-    RunConfig,
-    RunOutcome,
-    _build_optimizer,
-    _learning_rate_factor,
+    EpochLayout,
     autocast_for,
+    build_optimizer,
+    build_scheduler,
     device_settings,
-    decode_epoch_record,
-    epoch_record_values,
-    epoch_record_width,
-    eval_batch_size,
     place_inputs,
     place_model,
     prepare_training_set,
+    record_epoch,
     resolve_device,
     resolve_precision,
 )
@@ -142,8 +140,9 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
 
     models = [place_model(_seeded_model(config, dataset), device, memory_format) for config in configs]
     params, buffers = stack_module_state(models)  # {name: (K, ...)}; params are new leaves
-    template = copy.deepcopy(models[0]).to("meta")  # the architecture; its own tensors are never used
-    template.fuse_conv_relu = False  # ConvNet's fused CPU kernel has no vmap rule; its layers one by one do
+    # The architecture; its own tensors are never used. Called directly, never through
+    # cpu_speed.fast_forward: the fused oneDNN kernel has no vmap rule.
+    template = copy.deepcopy(models[0]).to("meta")
     del models
 
     def forward(one_params, one_buffers, x):
@@ -152,10 +151,11 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
     def stacked_forward(x, x_is_stacked: bool):  # (K, B, ...) or shared (B, ...) -> (K, B, classes)
         return vmap(forward, in_dims=(0, 0, 0 if x_is_stacked else None))(params, buffers, x)
 
-    optimizer = _build_optimizer(recipe, list(params.values()))
+    optimizer = build_optimizer(recipe, list(params.values()))
     n_train = y_train.shape[1]
     steps_per_epoch = max(1, n_train // recipe.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(recipe, steps_per_epoch * recipe.epochs))
+    scheduler = build_scheduler(recipe, optimizer, steps_per_epoch)
+    layouts = [EpochLayout(dataset.num_classes, noisy=indices[0] is not None) for indices in noise_indices]
     generators = [torch.Generator().manual_seed(config.seed) for config in configs]  # train_run's batch orders
     run_axis = torch.arange(runs, device=device).unsqueeze(1)  # (K, 1)
 
@@ -191,25 +191,18 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
 
         train_logits, test_logits = predict(x_train, not shared_inputs), predict(x_test, False)
         values = torch.cat([
-            epoch_record_values(train_logits[k], test_logits[k], y_train[k], y_test, loss_fns[k], dataset.num_classes,
-                                *noise_indices[k], [tensor[k] for tensor in params.values()])
+            layouts[k].encode(train_logits[k], test_logits[k], y_train[k], y_test, loss_fns[k], *noise_indices[k],
+                              [tensor[k] for tensor in params.values()])
             for k in training
         ]).tolist()  # the epoch's one host sync, for all runs
         offset = 0
         for k in list(training):
-            noisy = noise_indices[k][0] is not None
-            width = epoch_record_width(dataset.num_classes, noisy)
-            metrics, reliability, weights_ok = decode_epoch_record(values[offset : offset + width],
-                                                                   dataset.num_classes, noisy)
-            offset += width
-            for key, value in metrics.items():
-                outcomes[k].history.setdefault(key, []).append(value)
-            outcomes[k].history["final_test_reliability"] = reliability  # as train_run: the last epoch's
+            record = layouts[k].decode(values[offset : offset + layouts[k].width])
+            offset += layouts[k].width
+            still_training = record_epoch(outcomes[k], epoch, record)
             if on_epoch is not None:
-                on_epoch(configs[k], epoch, metrics)
-            if metrics["train_loss"] is None or not weights_ok:
-                # Its weights keep being updated (NaNs stay inside its own slice) but nothing is recorded.
-                outcomes[k].status, outcomes[k].diverged_epoch = "diverged", epoch
+                on_epoch(configs[k], epoch, record.metrics)
+            if not still_training:  # its weights keep being updated (NaNs stay in its own slice), unrecorded
                 training.remove(k)
         if not training:
             break

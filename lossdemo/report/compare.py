@@ -1,32 +1,43 @@
-"""Markdown tables and generated sentences from stored runs.
+"""The ``compare`` experiment's report: the report's own experiment, one recipe, five losses.
 
-Every number and every verdict sentence on the site is produced here from results files, so the
-text cannot drift from the data: regenerate, and the sentences change with the numbers.
+Per dataset: the train/test loss and accuracy curves, per-class accuracy, the results table (also
+the README's headline table), and generated sentences on the ranking and what the seeds' spread
+says about it; plus the comparison of a local reproduce with the published runs. Every number and
+sentence comes from results files, so the text cannot drift from the data.
 """
 
 from __future__ import annotations
 
-from .results import StoredRun
-from .stats import Interval, epochs_to_fraction, format_interval, mean_ci, paired_difference
+from pathlib import Path
 
-CONVERGENCE_FRACTION = 0.95
+from ..data import class_names_of
+from ..results import StoredRun
+from ..run_config import RunStatus
+from . import measures as m
+from .experiment_report import ExperimentReport, RenderContext
+from .figures import draw_curves_figure, draw_per_class_figure
+from .measures import CONVERGENCE_FRACTION, group_runs
+from .output import runs_fingerprint
+from .stats import Interval, format_difference, format_interval, mean_ci, paired_difference
+from .tables import setup_markdown
+
+Runs = list[StoredRun]
 
 
-def final_accuracy_by_seed(runs: list[StoredRun]) -> dict[int, float]:
+def final_accuracy_by_seed(runs: Runs) -> dict[int, float]:
     """Final-epoch test accuracy per seed, complete runs only (diverged runs are reported, not averaged)."""
-    return {run.config.seed: run.history["test_accuracy"][-1] for run in runs if run.status == "complete"}
+    return m.by_seed(runs, m.final_accuracy)
 
 
-def _best_accuracy(runs: list[StoredRun]) -> list[float]:
-    return [max(run.history["test_accuracy"]) for run in runs if run.status == "complete"]
+def _best_accuracy(runs: Runs) -> list[float]:
+    return list(m.by_seed(runs, m.best_accuracy).values())
 
 
-def _convergence_epochs(runs: list[StoredRun]) -> list[float]:
-    return [float(epochs_to_fraction(run.history["test_accuracy"], CONVERGENCE_FRACTION))
-            for run in runs if run.status == "complete"]
+def _convergence_epochs(runs: Runs) -> list[float]:
+    return list(m.by_seed(runs, m.convergence_epoch).values())
 
 
-def results_table(runs_by_loss: dict[str, list[StoredRun]]) -> str:
+def results_table(runs_by_loss: dict[str, Runs]) -> str:
     """One row per loss: final and best test accuracy (mean ± 95 % CI over seeds), convergence epoch."""
     lines = [
         "| loss | seeds | final test accuracy (%) | best test accuracy (%) | epochs to 95 % of final | diverged |",
@@ -34,7 +45,7 @@ def results_table(runs_by_loss: dict[str, list[StoredRun]]) -> str:
     ]
     for loss, runs in runs_by_loss.items():
         complete = final_accuracy_by_seed(runs)
-        diverged = sum(run.status == "diverged" for run in runs)
+        diverged = sum(run.status == RunStatus.DIVERGED for run in runs)
         if complete:
             final = format_interval(mean_ci(list(complete.values())))
             best = format_interval(mean_ci(_best_accuracy(runs)))
@@ -47,7 +58,7 @@ def results_table(runs_by_loss: dict[str, list[StoredRun]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ranking(runs_by_loss: dict[str, list[StoredRun]]) -> list[tuple[str, Interval]]:
+def ranking(runs_by_loss: dict[str, Runs]) -> list[tuple[str, Interval]]:
     """Losses with at least one complete run, best final test accuracy first."""
     scored = [(loss, mean_ci(list(final_accuracy_by_seed(runs).values())))
               for loss, runs in runs_by_loss.items() if final_accuracy_by_seed(runs)]
@@ -56,7 +67,7 @@ def ranking(runs_by_loss: dict[str, list[StoredRun]]) -> list[tuple[str, Interva
 
 def describe_difference(name_a: str, name_b: str, difference: Interval) -> str:
     """A verdict sentence for ``a - b`` in accuracy points; "beats" only when the CI excludes 0."""
-    points = f"{difference.mean * 100:+.1f} points (95 % CI {difference.low * 100:+.1f} to {difference.high * 100:+.1f}, n = {difference.n} paired seeds)"
+    points = format_difference(difference, n_label=" paired seeds")
     if difference.n < 2:
         return f"`{name_a}` vs `{name_b}`: {points}; one seed cannot separate them."
     if difference.excludes_zero():
@@ -65,7 +76,7 @@ def describe_difference(name_a: str, name_b: str, difference: Interval) -> str:
     return f"`{name_a}` and `{name_b}` are not separated by the seeds: {points}."
 
 
-def summary_markdown(dataset: str, runs_by_loss: dict[str, list[StoredRun]]) -> str:
+def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
     """Generated sentences on convergence and on what the seeds' spread says about the ranking."""
     ordered = ranking(runs_by_loss)
     if not ordered:
@@ -91,7 +102,7 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, list[StoredRun]]) -> 
         f"test accuracy, `{fastest}` gets there first (epoch {convergence[fastest]:.1f} on average) and "
         f"`{slowest}` last (epoch {convergence[slowest]:.1f})."
     )
-    diverged = {loss: sum(r.status == "diverged" for r in runs) for loss, runs in runs_by_loss.items()}
+    diverged = {loss: sum(r.status == RunStatus.DIVERGED for r in runs) for loss, runs in runs_by_loss.items()}
     if any(diverged.values()):
         lines.append("")
         lines.append("**Diverged runs** (left out of every mean): "
@@ -99,7 +110,7 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, list[StoredRun]]) -> 
     return "\n".join(lines) + "\n"
 
 
-def compare_with_published(working: dict[str, list[StoredRun]], published: dict[str, list[StoredRun]]) -> list[str]:
+def compare_with_published(working: dict[str, Runs], published: dict[str, Runs]) -> list[str]:
     """Per loss: does this run's final test accuracy agree with the committed one within seed noise?
 
     "Agrees" means the difference of the means is within the half-width of the published 95 % interval.
@@ -120,3 +131,29 @@ def compare_with_published(working: dict[str, list[StoredRun]], published: dict[
             f"(gap {gap * 100:+.2f} points, seed noise ±{theirs_ci.half_width * 100:.2f})"
         )
     return lines
+
+
+def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
+    """Figures, tables and summaries of the ``compare`` experiment, per dataset. Returns {file: fingerprint}."""
+    written: dict[str, str] = {}
+    by_dataset = group_runs(runs, key=lambda run: run.config.dataset)
+    for dataset, dataset_runs in by_dataset.items():
+        by_loss = {loss: grouped for (_, loss), grouped in group_runs(dataset_runs).items()}
+        fingerprint = runs_fingerprint(dataset_runs)
+        class_names = class_names_of(dataset)
+        outputs = {
+            f"compare_{dataset}.png": lambda p: draw_curves_figure(by_loss, f"Four losses on {dataset}: mean ± 95 % CI over seeds", p),
+            f"compare_{dataset}_per_class.png": lambda p: draw_per_class_figure(by_loss, class_names, f"Final per-class test accuracy on {dataset}", p),
+            f"compare_{dataset}_table.md": lambda p: p.write_text(results_table(by_loss)),
+            f"compare_{dataset}_summary.md": lambda p: p.write_text(summary_markdown(dataset, by_loss)),
+        }
+        for name, draw in outputs.items():
+            draw(out_dir / name)
+            written[name] = fingerprint
+    if runs:
+        (out_dir / "compare_setup.md").write_text(setup_markdown([run.config for run in runs]))
+        written["compare_setup.md"] = runs_fingerprint(runs)
+    return written
+
+
+REPORT = ExperimentReport(render=render)

@@ -1,6 +1,6 @@
 """Generated files for the site that are not tied to one experiment.
 
-* the analytic loss-shape figures of the loss pages (from ``lossdemo.loss_shapes``),
+* the analytic loss-shape figures of the loss pages (from ``loss_shapes``),
 * ``cli_help.md`` — the CLI's ``--help``, so the Reproduce page can never list a stale flag,
 * ``timings.md`` — how long stored runs took, per dataset and device, read from their metadata.
 """
@@ -13,9 +13,9 @@ from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..results import StoredRun
 from .loss_shapes import draw_loss_shape_figures
-from .render import runs_fingerprint
-from .results import StoredRun
+from .output import ANALYTIC, runs_fingerprint
 from .stats import mean_ci
 
 HELP_WIDTH = "100"  # fixed so the generated page does not depend on the terminal it was made in
@@ -66,7 +66,7 @@ def write_site_files(out_dir: Path, parser: argparse.ArgumentParser, timing_runs
     ``timing_runs`` are the runs whose wall times ``timings.md`` tabulates: the published ones when
     there are any, so reproducing them elsewhere leaves the committed table as it is.
     """
-    written = {path.name: "analytic" for path in draw_loss_shape_figures(out_dir)}
+    written = {path.name: ANALYTIC for path in draw_loss_shape_figures(out_dir)}
     (out_dir / "cli_help.md").write_text(cli_help_markdown(parser))
     written["cli_help.md"] = "cli"
     (out_dir / "timings.md").write_text(timings_markdown(timing_runs))

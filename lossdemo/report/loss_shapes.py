@@ -7,7 +7,7 @@ probability p_y while the other classes share 1 − p_y equally; the gradient on
 depends only on p_y, so this slice loses nothing. ``l1-logits`` acts on raw logits, so it gets its
 own figure against the true logit z_y, with every other logit held at 0.
 
-    python -c "from pathlib import Path; from lossdemo.loss_shapes import draw_loss_shape_figures; \
+    python -c "from pathlib import Path; from lossdemo.report.loss_shapes import draw_loss_shape_figures; \
 draw_loss_shape_figures(Path('docs/generated'))"
 """
 
@@ -17,18 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from lossdemo import losses
-from lossdemo.plotstyle import loss_colour, use_style
+from .. import losses
+from .output import save_figure
+from .style import LOSS_SHAPE_SLOTS, NEUTRAL_COLOUR, loss_colour, plt, use_style
 
 NUM_CLASSES = 10
 FOCAL_GAMMAS = (0.5, 1.0, 2.0, 5.0)
 PROBABILITY_SPECS = ("mae", "ce") + tuple(f"focal:{gamma:g}" for gamma in FOCAL_GAMMAS)
-# Palette slots not taken by the report's fixed loss colours (see plotstyle._FIXED_LOSS_COLOURS).
-_EXTRA_COLOUR_INDEX = {"focal:1": 1, "focal:5": 5}
 _LABELS = {"mae": "MAE (on softmax)", "ce": "cross-entropy", "l1-logits": "l1-logits (nn.L1Loss)"}
 
 
@@ -130,7 +128,7 @@ def l1_logits_curve(num_classes: int = NUM_CLASSES, true_logit: np.ndarray | Non
 
 
 def _style_for(spec: str) -> dict:
-    colour = loss_colour(spec, _EXTRA_COLOUR_INDEX.get(spec, 0))
+    colour = loss_colour(spec, LOSS_SHAPE_SLOTS.get(spec, 0))
     label = _LABELS.get(spec) or f"focal, γ = {spec.partition(':')[2]}"
     return {"color": colour, "label": label}
 
@@ -141,7 +139,7 @@ def _draw_against_probability(curves: Sequence[LossCurve], title: str, reference
     figure, (loss_axes, push_axes) = plt.subplots(1, 2, figsize=(10, 4))
     if reference is not None:  # cross-entropy as a dashed yardstick on the other losses' figures
         for axes, values in ((loss_axes, reference.loss), (push_axes, reference.true_logit_push)):
-            axes.plot(reference.true_probability, values, linestyle="--", color="grey",
+            axes.plot(reference.true_probability, values, linestyle="--", color=NEUTRAL_COLOUR,
                       linewidth=1.2, label="cross-entropy (reference)")
     for curve in curves:
         style = _style_for(curve.spec)
@@ -149,7 +147,7 @@ def _draw_against_probability(curves: Sequence[LossCurve], title: str, reference
         push_axes.plot(curve.true_probability, curve.true_logit_push, **style)
     for axes in (loss_axes, push_axes):
         # A freshly initialised network sits near p_y = 1/C on every example.
-        axes.axvline(1 / num_classes, color="grey", linestyle=":", linewidth=1)
+        axes.axvline(1 / num_classes, color=NEUTRAL_COLOUR, linestyle=":", linewidth=1)
         axes.set_xlabel("$p_y$, probability given to the true class")
         axes.set_xlim(0, 1)
     loss_axes.set_ylim(bottom=0, top=min(5.0, 1.05 * max(float(np.max(c.loss)) for c in curves)))
@@ -170,7 +168,7 @@ def _draw_l1_logits(curve: LossCurve, num_classes: int) -> plt.Figure:
     loss_axes.plot(curve.true_logit, curve.loss, **style)
     push_axes.plot(curve.true_logit, curve.true_logit_push, **style)
     for axes in (loss_axes, push_axes):
-        axes.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+        axes.axvline(1.0, color=NEUTRAL_COLOUR, linestyle=":", linewidth=1)
         axes.set_xlabel("$z_y$, raw true-class logit (other logits at 0)")
     loss_axes.set_ylabel("loss")
     loss_axes.set_title("loss")
@@ -223,8 +221,5 @@ def draw_loss_shape_figures(out_dir: Path, num_classes: int = NUM_CLASSES) -> li
     }
     written = []
     for name, figure in figures.items():
-        path = out_dir / name
-        figure.savefig(path)
-        plt.close(figure)
-        written.append(path)
+        written.append(save_figure(figure, out_dir / name))
     return written

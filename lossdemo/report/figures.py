@@ -1,21 +1,25 @@
-"""Figures drawn from stored runs only: redrawing a figure never retrains anything.
+"""Figure building blocks shared by the experiments' report modules, drawn from stored runs only.
 
 Each curve is the mean over seeds with a shaded 95 % t-interval; diverged runs are drawn as a
 marked, truncated line and are left out of the mean, so a blow-up is visible instead of averaged away.
+Points are means over seeds with the half-width of their 95 % t-interval as the error bar.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .plotstyle import loss_colour, plt, use_style
-from .results import StoredRun
+from ..results import StoredRun
+from ..run_config import RunStatus
+from .measures import Measure, complete
+from .output import save_figure
 from .stats import mean_ci
+from .style import loss_colour, plt, use_style
+
+Runs = list[StoredRun]
 
 _PANELS = (
     ("train_loss", "train loss (its own loss)"),
@@ -23,14 +27,6 @@ _PANELS = (
     ("train_accuracy", "train accuracy"),
     ("test_accuracy", "test accuracy"),
 )
-
-
-def group_runs(runs: Iterable[StoredRun], key=lambda run: (run.config.dataset, run.config.loss)) -> dict:
-    """Runs grouped by ``key`` (default: dataset and loss), seeds sorted, groups in insertion order."""
-    groups: dict = defaultdict(list)
-    for run in runs:
-        groups[key(run)].append(run)
-    return {k: sorted(v, key=lambda run: run.config.seed) for k, v in groups.items()}
 
 
 def mean_band(curves: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,23 +39,42 @@ def mean_band(curves: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.nda
     )
 
 
+def point(runs: Runs, measure: Measure) -> tuple[float, float]:
+    """(mean, half-width of the 95 % interval) of ``measure`` over complete runs; NaN when none."""
+    values = [value for value in (measure(run) for run in complete(runs)) if not np.isnan(value)]
+    if not values:
+        return float("nan"), float("nan")
+    interval = mean_ci(values)
+    return interval.mean, interval.half_width
+
+
+def accuracy_curve(runs: Runs, metric: str):
+    """(epochs, mean, low, high) of a per-epoch accuracy over complete runs, the band clipped to [0, 1];
+    None when no complete run recorded it at every epoch."""
+    finished = [run for run in complete(runs) if run.history.get(metric)]
+    if not finished or any(value is None for run in finished for value in run.history[metric]):
+        return None
+    mean, low, high = mean_band([run.history[metric] for run in finished])
+    return np.arange(1, len(mean) + 1), mean, np.clip(low, 0, 1), np.clip(high, 0, 1)
+
+
 def draw_curves_figure(runs_by_loss: dict[str, list[StoredRun]], title: str, path: Path) -> Path:
     """2×2 panels (train/test × loss/accuracy) vs epoch, one colour per loss, mean ± 95 % CI."""
     use_style()
     figure, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
     for index, (loss, runs) in enumerate(runs_by_loss.items()):
         colour = loss_colour(loss, index)
-        complete = [run for run in runs if run.status == "complete"]
+        finished = complete(runs)
         for axis, (metric, label) in zip(axes.flat, _PANELS):
-            if complete:
-                mean, low, high = mean_band([run.history[metric] for run in complete])
+            if finished:
+                mean, low, high = mean_band([run.history[metric] for run in finished])
                 if "accuracy" in metric:  # a t-interval knows nothing of [0, 1]; don't draw impossible values
                     low, high = np.clip(low, 0, 1), np.clip(high, 0, 1)
                 epochs = np.arange(1, len(mean) + 1)
-                axis.plot(epochs, mean, color=colour, label=f"{loss} (n={len(complete)})")
+                axis.plot(epochs, mean, color=colour, label=f"{loss} (n={len(finished)})")
                 axis.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
             for run in runs:
-                if run.status == "diverged":
+                if run.status == RunStatus.DIVERGED:
                     values = [np.nan if v is None else v for v in run.history[metric]]
                     axis.plot(range(1, len(values) + 1), values, color=colour, linestyle=":", marker="x",
                               label=f"{loss} seed {run.config.seed} diverged")
@@ -75,7 +90,7 @@ def draw_curves_figure(runs_by_loss: dict[str, list[StoredRun]], title: str, pat
     figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), bbox_to_anchor=(0.5, -0.02))
     figure.suptitle(title)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def draw_per_class_figure(runs_by_loss: dict[str, list[StoredRun]], class_names, title: str, path: Path) -> Path:
@@ -84,7 +99,7 @@ def draw_per_class_figure(runs_by_loss: dict[str, list[StoredRun]], class_names,
     losses = list(runs_by_loss)
     matrix = np.full((len(losses), len(class_names)), np.nan)
     for row, loss in enumerate(losses):
-        finals = [run.history["test_per_class_accuracy"][-1] for run in runs_by_loss[loss] if run.status == "complete"]
+        finals = [run.history["test_per_class_accuracy"][-1] for run in complete(runs_by_loss[loss])]
         if finals:
             matrix[row] = np.mean(finals, axis=0)
     figure, axis = plt.subplots(figsize=(1.0 + 0.6 * len(class_names), 0.9 + 0.5 * len(losses)))
@@ -99,12 +114,4 @@ def draw_per_class_figure(runs_by_loss: dict[str, list[StoredRun]], class_names,
                       color="white" if value < 0.6 else "black")
     figure.colorbar(image, ax=axis, label="final test accuracy (%)")
     axis.set_title(title)
-    return _save(figure, path)
-
-
-def _save(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Fixed metadata keeps the PNG bytes a pure function of the data (no timestamp churn in git).
-    figure.savefig(path, metadata={"Software": None})
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -62,3 +62,21 @@ def format_interval(interval: Interval, scale: float = 100.0, digits: int = 1) -
     if interval.n == 1:
         return f"{interval.mean * scale:.{digits}f}"
     return f"{interval.mean * scale:.{digits}f} ± {interval.half_width * scale:.{digits}f}"
+
+
+def format_difference(interval: Interval, *, short: bool = False, n_label: str = "") -> str:
+    """A difference in percentage points with its CI, the one way the site writes one.
+
+    ``"+1.2 points (95 % CI +0.3 to +2.1, n = 5)"``; ``n_label`` follows n (e.g. " paired seeds");
+    ``short`` gives ``"+1.2 (+0.3 to +2.1)"`` for table cells whose header names the unit.
+    """
+    mean, low, high = interval.mean * 100, interval.low * 100, interval.high * 100
+    if short:
+        return f"{mean:+.1f} ({low:+.1f} to {high:+.1f})"
+    return f"{mean:+.1f} points (95 % CI {low:+.1f} to {high:+.1f}, n = {interval.n}{n_label})"
+
+
+def format_level(interval: Interval) -> str:
+    """A mean in percent with its CI: ``"52.3 % (95 % CI 48.0 to 56.6, n = 5)"``."""
+    return (f"{interval.mean * 100:.1f} % (95 % CI {interval.low * 100:.1f} to {interval.high * 100:.1f}, "
+            f"n = {interval.n})")

@@ -12,14 +12,35 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Callable, Iterable
 
-from .metrics import ReliabilityHistogram, balanced_accuracy, group_accuracy
-from .results import StoredRun
-from .train import RunConfig
+from ..metrics import ReliabilityHistogram, balanced_accuracy, group_accuracy
+from ..results import StoredRun
+from ..run_config import RunConfig, RunStatus
+from .stats import epochs_to_fraction
 
 Measure = Callable[[StoredRun], float]
 # A class is "abandoned" when its final test accuracy is below this: at 10 classes even a
 # constant guess of that class would score 100 % on it, and a uniform guess 10 %.
 ABANDONED_BELOW = 0.1
+# "Converged" in the comparison tables: the first epoch with this share of the run's final test accuracy.
+CONVERGENCE_FRACTION = 0.95
+
+
+def group_runs(runs: Iterable[StoredRun], key=lambda run: (run.config.dataset, run.config.loss)) -> dict:
+    """Runs grouped by ``key`` (default: dataset and loss), seeds sorted, groups in insertion order."""
+    groups: dict = defaultdict(list)
+    for run in runs:
+        groups[key(run)].append(run)
+    return {k: sorted(v, key=lambda run: run.config.seed) for k, v in groups.items()}
+
+
+def complete(runs: Iterable[StoredRun]) -> list[StoredRun]:
+    """The runs that finished; diverged runs are counted where they matter, never averaged."""
+    return [run for run in runs if run.status == RunStatus.COMPLETE]
+
+
+def by_seed(runs: Iterable[StoredRun], measure: "Measure") -> dict[int, float]:
+    """``measure`` of every complete run, by seed."""
+    return {run.config.seed: measure(run) for run in complete(runs)}
 
 
 def key(config: RunConfig) -> RunConfig:
@@ -34,7 +55,7 @@ class RunIndex:
         self.by_key: dict[RunConfig, dict[int, StoredRun]] = defaultdict(dict)
         self.diverged: dict[RunConfig, list[int]] = defaultdict(list)
         for run in runs:
-            if run.status == "complete":
+            if run.status == RunStatus.COMPLETE:
                 self.by_key[key(run.config)][run.config.seed] = run
             else:
                 self.diverged[key(run.config)].append(run.config.seed)
@@ -63,6 +84,11 @@ def best_accuracy(run: StoredRun) -> float:
 def best_epoch(run: StoredRun) -> int:
     accuracy = run.history["test_accuracy"]
     return accuracy.index(max(accuracy)) + 1
+
+
+def convergence_epoch(run: StoredRun) -> float:
+    """First epoch with :data:`CONVERGENCE_FRACTION` of the run's final test accuracy."""
+    return float(epochs_to_fraction(run.history["test_accuracy"], CONVERGENCE_FRACTION))
 
 
 def memorisation_gap(run: StoredRun) -> float:
@@ -97,6 +123,11 @@ def head_classes(num_classes: int) -> list[int]:
 def tail_classes(num_classes: int) -> list[int]:
     """The rarest ~30 % of classes (class C-1 is the tail)."""
     return list(range(num_classes - max(1, num_classes * 3 // 10), num_classes))
+
+
+def class_span(classes: list[int]) -> str:
+    """``[0, 1, 2]`` -> ``"0-2"``: how tables and legends name a block of classes."""
+    return f"{classes[0]}-{classes[-1]}" if len(classes) > 1 else str(classes[0])
 
 
 def final_head_accuracy(run: StoredRun) -> float:

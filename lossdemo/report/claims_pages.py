@@ -1,0 +1,125 @@
+"""Write the verdicts of ``claims`` as the site's generated Markdown.
+
+* ``claims_table.md`` — one row per claim: paraphrase, verdict, effect with its CI, link to the
+  evidence (links are relative to ``docs/claims/``, where the table is included);
+* ``<experiment>_verdicts.md`` — the same verdicts with the sentence that explains each, for the
+  experiment pages;
+* the tables an experiment draws from every stored run rather than its own
+  (``ExperimentReport.files_from_all_runs``, e.g. 25 against 100 epochs of the same recipe).
+
+The verdicts read every stored run they are given, across experiments, so these files are drawn from
+a whole results directory rather than from one experiment's runs:
+
+    python -m lossdemo.report.claims_pages --results-dir results --figures-dir docs/generated
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..results import StoredRun, load_runs
+from .claims import evaluate_claims
+from .experiment_report import file_prefix
+from .measures import RunIndex
+from .output import runs_fingerprint, update_manifest
+from .render import REPORTS
+from .tables import cell_text
+from .verdicts import ClaimVerdict
+
+TABLE_NAME = "claims_table.md"
+
+
+def claim_pages() -> tuple[str, ...]:
+    """The experiments whose pages list verdicts: those whose report has claims."""
+    return tuple(name for name, report in REPORTS.items() if report.claims)
+
+
+def verdicts_file_name(page: str) -> str:
+    return f"{file_prefix(page)}_verdicts.md"
+
+
+def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
+    """The "report, checked" table: one row per claim."""
+    lines = [
+        "| # | claim (paraphrased) | from | verdict | effect (95 % CI over seeds) | evidence |",
+        "|---:|---|---|---|---|---|",
+    ]
+    for number, verdict in enumerate(verdicts, start=1):
+        claim = verdict.claim
+        evidence = f"[evidence]({claim.evidence})" if claim.evidence else "—"
+        lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(verdict.verdict)}** | "
+                     f"{cell_text(verdict.effect)} | {evidence} |")
+    lines += [
+        "",
+        f"Computed by `lossdemo.claims` from {run_count} stored runs. Effects are paired differences between "
+        "runs with the same seed (same initial weights and batch order): mean, 95 % t-interval and n, the number "
+        "of seeds. One setting is said to beat another only when that interval excludes 0; otherwise the claim "
+        "that it does is marked as not holding. Rows from a paper check a published result against ours.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def page_verdicts_markdown(verdicts: list[ClaimVerdict], page: str) -> str:
+    """The verdicts listed on one experiment page, each with its explanation."""
+    mine = [verdict for verdict in verdicts if verdict.claim.page == page]
+    if not mine:
+        return "No claim is checked on this page.\n"
+    blocks = []
+    for verdict in mine:
+        source = "" if verdict.claim.source == "report" else f" ({verdict.claim.source})"
+        blocks.append(f"**{verdict.claim.text}**{source} — *{verdict.verdict}*. {verdict.detail}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def claims_files(runs: list[StoredRun]) -> dict[str, str]:
+    """{file name: Markdown} of every claims file, from the runs (pure: no file system)."""
+    index = RunIndex(runs)
+    verdicts = evaluate_claims(index)
+    files = {TABLE_NAME: claims_table_markdown(verdicts, len(runs))}
+    for page in claim_pages():
+        files[verdicts_file_name(page)] = page_verdicts_markdown(verdicts, page)
+    for report in REPORTS.values():
+        if report.files_from_all_runs is not None:
+            files.update(report.files_from_all_runs(index))
+    return files
+
+
+def render_claims(runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
+    """Write the claims files into ``out_dir``; returns {file name: fingerprint} for the manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = runs_fingerprint(runs)
+    written = {}
+    for name, text in claims_files(runs).items():
+        (out_dir / name).write_text(text)
+        written[name] = fingerprint
+    return written
+
+
+def stored_runs(results_dirs: list[Path]) -> list[StoredRun]:
+    """Runs of several results directories; a run id in a later directory replaces an earlier one."""
+    merged: dict[str, StoredRun] = {}
+    for directory in results_dirs:
+        runs, _ = load_runs(directory)
+        merged.update(runs)
+    return list(merged.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lossdemo.report.claims_pages", description=__doc__.split("\n")[0])
+    parser.add_argument("--results-dir", type=Path, action="append", metavar="DIR",
+                        help="results directory (repeatable; later ones win on equal run ids); default: results")
+    parser.add_argument("--figures-dir", type=Path, default=Path("docs", "generated"), metavar="DIR",
+                        help="where the Markdown goes (default: docs/generated)")
+    args = parser.parse_args(argv)
+    runs = stored_runs(args.results_dir or [Path("results")])
+    written = render_claims(runs, args.figures_dir)
+    update_manifest(args.figures_dir, written)
+    for verdict in evaluate_claims(runs):
+        print(f"{verdict.claim.claim_id}: {verdict.verdict}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The ``label-noise`` experiment's report: is CE hurt by wrong labels, and does focal loss fix that?
+
+Figures (accuracy against the noise rate; what the network fits, epoch by epoch), the table, and
+the verdicts of the report's two label-noise claims. The grid is ``EXPERIMENTS["label-noise"]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from ..experiments import EXPERIMENTS
+from ..results import StoredRun
+from . import measures as m
+from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
+from .figures import accuracy_curve, point
+from .measures import RunIndex, group_runs
+from .output import save_figure
+from .stats import format_difference, format_level
+from .style import NEUTRAL_COLOUR, loss_colour_in, plt, use_style
+from .tables import FOOTER, cell, complete_count, ordered_losses
+from .verdicts import FAILS, HOLDS, Claim, Finding, beats, level_measure, paired_measure, reference, sign
+
+Runs = list[StoredRun]
+
+
+def draw_noise_accuracy(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str], title: str, path: Path) -> Path:
+    """Final (solid) and best-epoch (dashed) test accuracy against the symmetric noise rate, per loss;
+    the class-pair (asymmetric) condition as separate open markers."""
+    use_style()
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    for loss in losses:
+        colour = loss_colour_in(loss, losses)
+        rates = sorted({rate for rate, kind, spec in runs if kind == "symmetric" and spec == loss})
+        for measure, style, label in ((m.final_accuracy, "-", "final"), (m.best_accuracy, "--", "best epoch")):
+            points = [point(runs[(rate, "symmetric", loss)], measure) for rate in rates]
+            axis.errorbar(np.array(rates) * 100, [p[0] * 100 for p in points], yerr=[p[1] * 100 for p in points],
+                          color=colour, linestyle=style, marker="o" if style == "-" else None, capsize=3,
+                          label=f"{loss}, {label}")
+        for (rate, kind, spec), group in runs.items():
+            if kind == "asymmetric" and spec == loss:
+                mean, half = point(group, m.final_accuracy)
+                offset = 1.5 + 1.2 * list(losses).index(loss)  # side by side, not on top of each other
+                axis.errorbar([rate * 100 + offset], [mean * 100], yerr=[half * 100], color=colour, marker="D",
+                              markerfacecolor="white", linestyle="none", capsize=3)
+    axis.plot([], [], color=NEUTRAL_COLOUR, marker="D", markerfacecolor="white", linestyle="none",
+              label="class-pair noise, final")
+    axis.set_xlabel("share of training labels flipped (%)")
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_title(title)
+    axis.legend(ncol=2, fontsize=8, loc="lower left")
+    return save_figure(figure, path)
+
+
+def draw_noise_memorisation(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str], title: str, path: Path) -> Path:
+    """Per noisy condition (columns): test accuracy over epochs (top) and training accuracy on the
+    clean (solid) and flipped (dashed) samples, measured against the labels trained on (bottom)."""
+    use_style()
+    conditions = sorted({(rate, kind) for rate, kind, _ in runs if rate > 0}, key=lambda c: (c[1] != "symmetric", c[0]))
+    figure, axes = plt.subplots(2, len(conditions), figsize=(3.3 * len(conditions), 6.4), sharex=True, sharey="row",
+                                squeeze=False)
+    for column, (rate, kind) in enumerate(conditions):
+        top, bottom = axes[0, column], axes[1, column]
+        for loss in losses:
+            group = runs.get((rate, kind, loss))
+            if not group:
+                continue
+            colour = loss_colour_in(loss, losses)
+            for axis, metric, style, label in ((top, "test_accuracy", "-", loss),
+                                               (bottom, "train_accuracy_on_clean", "-", f"{loss}, clean"),
+                                               (bottom, "train_accuracy_on_flipped", "--", f"{loss}, flipped")):
+                curve = accuracy_curve(group, metric)
+                if curve is None:
+                    continue
+                epochs, mean, low, high = curve
+                axis.plot(epochs, mean * 100, color=colour, linestyle=style, label=label)
+                axis.fill_between(epochs, low * 100, high * 100, color=colour, alpha=0.15, linewidth=0)
+        top.set_title(f"{rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} noise")
+        bottom.set_xlabel("epoch")
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].set_ylabel("test accuracy (%)")
+    axes[1, 0].set_ylabel("training accuracy vs. given label (%)")
+    handles, labels = axes[1, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), bbox_to_anchor=(0.5, -0.06), fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    return save_figure(figure, path)
+
+
+def label_noise_table(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str]) -> str:
+    lines = ["| noise | loss | n | final test acc. (%) | best test acc. (%) | best epoch | best − final (points) "
+             "| fits flipped labels (%) | fits clean labels (%) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    conditions = sorted({(rate, kind) for rate, kind, _ in runs}, key=lambda c: (c[1] != "symmetric", c[0]))
+    for rate, kind in conditions:
+        for loss in losses:
+            group = runs.get((rate, kind, loss), [])
+            if not group:
+                continue
+            noisy = rate > 0
+            lines.append(
+                f"| {rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} | `{loss}` | {complete_count(group)} | "
+                f"{cell(group, m.final_accuracy)} | {cell(group, m.best_accuracy)} | "
+                f"{cell(group, lambda run: float(m.best_epoch(run)), scale=1, digits=0)} | {cell(group, m.memorisation_gap)} | "
+                f"{cell(group, m.final_flipped_fit) if noisy else '—'} | {cell(group, m.final_clean_fit) if noisy else '—'} |")
+    lines += ["", FOOTER + " \"Fits\" is training accuracy measured against the labels trained on, at the last "
+              "epoch: on the flipped subset that means predicting the wrong label."]
+    return "\n".join(lines) + "\n"
+
+
+def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
+    """Accuracy against the noise rate, memorisation curves and the table, per dataset."""
+    losses = ordered_losses(EXPERIMENTS["label-noise"], runs)
+
+    def outputs(dataset, dataset_runs):
+        grouped = group_runs(dataset_runs, key=lambda r: (r.config.label_noise, r.config.label_noise_kind, r.config.loss))
+        return {
+            "accuracy.png": lambda p: draw_noise_accuracy(
+                grouped, losses, f"Label noise on {dataset}: final and best-epoch test accuracy", p),
+            "memorisation.png": lambda p: draw_noise_memorisation(
+                grouped, losses, f"Label noise on {dataset}: what the network fits, epoch by epoch", p),
+            "table.md": lambda p: p.write_text(label_noise_table(grouped, losses)),
+        }
+
+    return write_per_dataset("label-noise", runs, out_dir, outputs) | write_setup("label-noise", runs, out_dir)
+
+
+def _ce_noise_sensitive(index: RunIndex, dataset: str) -> Finding | None:
+    noisy = reference("label-noise", dataset, loss="ce", label_noise=0.4, label_noise_kind="symmetric")
+    clean = reference("label-noise", dataset, loss="ce", label_noise=0.0)
+    drop = paired_measure(index, noisy, clean, m.final_accuracy)
+    gap = level_measure(index, noisy, m.memorisation_gap)
+    fit = level_measure(index, noisy, m.final_flipped_fit)
+    if drop is None or gap is None or fit is None:
+        return None
+    verdict = HOLDS if sign(drop) < 0 and sign(gap) > 0 else FAILS
+    detail = (f"With 40 % of the training labels flipped (symmetric), CE's final test accuracy changes by "
+              f"{format_difference(drop)} against clean labels, and its best epoch was better than its last by "
+              f"{format_difference(gap)}: by the end it predicts the wrong training label for {format_level(fit)} of the flipped "
+              "samples, i.e. it memorises them.")
+    return Finding(verdict, f"best − final at 40 % noise: {format_difference(gap)}", detail)
+
+
+def _focal_fixes_noise(index: RunIndex, dataset: str) -> Finding | None:
+    ce = reference("label-noise", dataset, loss="ce", label_noise=0.4, label_noise_kind="symmetric")
+    differences = {}
+    for loss in ("focal:0.5", "focal:2"):
+        focal = reference("label-noise", dataset, loss=loss, label_noise=0.4, label_noise_kind="symmetric")
+        differences[loss] = paired_measure(index, focal, ce, m.final_accuracy)
+    mae = paired_measure(index, reference("label-noise", dataset, loss="mae", label_noise=0.4, label_noise_kind="symmetric"),
+                  ce, m.final_accuracy)
+    if any(d is None for d in differences.values()):
+        return None
+    helped = [loss for loss, d in differences.items() if sign(d) > 0]
+    verdict = HOLDS if len(helped) == 2 else FAILS if not helped else f"depends on (γ: only `{helped[0]}` helps)"
+    detail = "At 40 % symmetric noise, final test accuracy: " + "; ".join(
+        f"{beats(loss, 'ce', d)} ({format_difference(d)})" for loss, d in differences.items()) + "."
+    others = []
+    for rate, kind in ((0.2, "symmetric"), (0.6, "symmetric"), (0.4, "asymmetric")):
+        other = paired_measure(index, reference("label-noise", dataset, loss="focal:2", label_noise=rate, label_noise_kind=kind),
+                               reference("label-noise", dataset, loss="ce", label_noise=rate, label_noise_kind=kind),
+                               m.final_accuracy)
+        if other is not None:
+            others.append(f"{rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} {format_difference(other)}")
+    if others:
+        detail += " `focal:2` − `ce` at the other noise settings: " + "; ".join(others) + "."
+    if mae is not None:
+        detail += f" For comparison, at 40 % symmetric noise the bounded loss {beats('mae', 'ce', mae)} ({format_difference(mae)})."
+    return Finding(verdict, "; ".join(f"`{loss}` − `ce`: {format_difference(d)}" for loss, d in differences.items()), detail)
+
+
+CLAIMS = (
+    Claim("ce-noise-sensitive", "CE is sensitive to wrong labels: label noise degrades it.",
+          "report", ("label-noise",), "label-noise.md#memorisation", "label-noise", _ce_noise_sensitive),
+    Claim("focal-fixes-noise", "Focal loss solves CE's sensitivity to wrong labels.",
+          "report", ("label-noise",), "label-noise.md#accuracy-against-the-noise-rate", "label-noise", _focal_fixes_noise),
+)
+
+REPORT = ExperimentReport(render=render, claims=CLAIMS)

@@ -1,0 +1,59 @@
+"""The one Matplotlib style and the one palette shared by every figure lossdemo draws.
+
+Figures are drawn headless (Agg) so ``reproduce`` works on servers and in CI. Colours follow the
+Okabe-Ito palette (distinguishable with the common colour-vision deficiencies), and each of the
+report's losses keeps the same colour on every figure of the site.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+# Headless by default (CI machines, GPU servers, worker processes), but leave notebooks and an
+# explicit MPLBACKEND alone so figures still show inline in Jupyter.
+if "MPLBACKEND" not in os.environ and "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot is imported)
+
+STYLE_PATH = Path(__file__).with_name("lossdemo.mplstyle")
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+FIXED_LOSS_COLOURS = {
+    "ce": "#0072B2",
+    "mae": "#D55E00",
+    "l1-logits": "#000000",
+    "focal:0.5": "#009E73",
+    "focal:2": "#CC79A7",
+}
+# For losses without a fixed colour, in the order a figure meets them: none of these is a fixed one.
+EXTRA_LOSS_COLOURS = ("#E69F00", "#56B4E9", "#8C564B", "#7F7F7F", "#F0E442")
+# Palette slots of the loss pages' extra focal γ values (slots the fixed colours do not take).
+LOSS_SHAPE_SLOTS = {"focal:1": 1, "focal:5": 5}
+# Single-series figures (one curve, or accuracy bars with their calibration gap).
+SERIES_COLOUR = "#009E73"
+ACCURACY_BAR_COLOUR = "#0072B2"
+GAP_COLOUR = "#D55E00"
+NEUTRAL_COLOUR = "grey"  # reference lines and legend keys that stand for every loss
+
+
+def use_style() -> None:
+    """Apply the shared style to the current Matplotlib session."""
+    plt.style.use(STYLE_PATH)
+
+
+def loss_colour(spec: str, index: int = 0) -> str:
+    """Colour for a loss spec: fixed for the report's losses, palette slot ``index`` for the rest."""
+    return FIXED_LOSS_COLOURS.get(spec, OKABE_ITO[index % len(OKABE_ITO)])
+
+
+def loss_colour_in(spec: str, order: Sequence[str]) -> str:
+    """The loss's fixed colour, else the next extra colour among the unfixed losses of ``order``."""
+    if spec in FIXED_LOSS_COLOURS:
+        return FIXED_LOSS_COLOURS[spec]
+    unfixed = [other for other in order if other not in FIXED_LOSS_COLOURS]
+    return EXTRA_LOSS_COLOURS[unfixed.index(spec) % len(EXTRA_LOSS_COLOURS)]

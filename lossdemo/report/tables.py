@@ -1,0 +1,84 @@
+"""Markdown building blocks shared by the experiments' report modules: cells, footers, the setup tables.
+
+Cells are "mean ± half-width of the 95 % t-interval over seeds", in percent unless a column says
+otherwise; a condition without complete runs shows "—".
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Callable
+
+from ..experiments import Experiment
+from ..results import StoredRun
+from ..run_config import RunConfig
+from .measures import complete, key
+from .stats import format_interval, mean_ci
+
+Runs = list[StoredRun]
+FOOTER = "Mean ± half-width of the 95 % t-interval over seeds (n = seeds with a complete run)."
+
+# Why each setting of the shared recipe has its value (the setup table of every experiment page).
+RECIPE_REASONS = {
+    "optimizer": "plain SGD shows how much gradient each loss delivers; Adam's per-step rescaling hides small gradients",
+    "lr": "the largest tried rate that trained every seed of the batch-norm-free CNNs (at 0.1 some mnist5k runs collapsed or fell far back early on)",
+    "momentum": "the usual 0.9",
+    "weight_decay": "the usual value for small CNNs; keeps the logits bounded",
+    "batch_size": "about 30 steps per epoch on 4,000 samples",
+    "epochs": "25 is the report's run length; shorter only in the quick smoke-test profile",
+    "schedule": "cosine decay to 0 per step: final accuracy is stable enough to compare between seeds",
+}
+
+
+def cell(runs: Runs, measure: Callable[[StoredRun], float], scale: float = 100.0, digits: int = 1) -> str:
+    """One table cell: ``measure`` over the complete runs (NaN values dropped), or "—" when there are none."""
+    values = [value for value in (measure(run) for run in complete(runs)) if value == value]  # drop NaN
+    return format_interval(mean_ci(values), scale=scale, digits=digits) if values else "—"
+
+
+def complete_count(runs: Runs) -> int:
+    return len(complete(runs))
+
+
+def cell_text(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def setup_markdown(configs: list[RunConfig], reasons: dict[str, str] | None = None) -> str:
+    """The training recipe actually used by the runs, as a table with the reason for each value.
+
+    ``reasons`` replaces the default reason of a setting (e.g. an experiment's own epochs).
+    """
+    reasons = {**RECIPE_REASONS, **(reasons or {})}
+    lines = ["| setting | value | why |", "|---|---|---|"]
+    for spec in fields(RunConfig):
+        if spec.name in reasons:
+            values = sorted({str(getattr(config, spec.name)) for config in configs})
+            lines.append(f"| {spec.name} | {', '.join(values)} | {reasons[spec.name]} |")
+    models = sorted({f"`{c.model}` on `{c.dataset}`" for c in configs})
+    seeds = sorted({c.seed for c in configs})
+    lines.append("")
+    lines.append(f"Models: {', '.join(models)} (see `lossdemo.models`). Seeds: {len(seeds)} "
+                 f"({', '.join(map(str, seeds))}); runs with the same seed share initial weights and batch order.")
+    return "\n".join(lines) + "\n"
+
+
+def experiment_setup(experiment: Experiment, configs: list[RunConfig]) -> str:
+    """What the experiment varies, its question, and why its runs are as long as they are."""
+    datasets = sorted({config.dataset for config in configs})
+    seeds = sorted({config.seed for config in configs})
+    present = {config.loss for config in configs}
+    losses = [loss for loss in experiment.losses if loss in present] + sorted(present - set(experiment.losses))
+    default_epochs = (f" (default {experiment.epochs}: {experiment.epochs_reason})" if experiment.epochs_reason else "")
+    return (f"**Question.** {experiment.question}\n\n"
+            f"**Grid.** {len({key(c) for c in configs})} conditions, {len(seeds)} seeds, {len(configs)} stored runs on "
+            f"{', '.join(f'`{d}`' for d in datasets)}; losses {', '.join(f'`{loss}`' for loss in losses)}. "
+            f"Epochs: {', '.join(map(str, sorted({c.epochs for c in configs})))}{default_epochs}.\n")
+
+
+def ordered_losses(experiment: Experiment, runs: Runs) -> list[str]:
+    """The experiment's losses in its own order, then any others the runs used (``--losses``)."""
+    present = list(dict.fromkeys(run.config.loss for run in runs))
+    return ([loss for loss in experiment.losses if loss in present]
+            + [loss for loss in present if loss not in experiment.losses])
