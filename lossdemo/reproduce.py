@@ -302,6 +302,11 @@ def _validated(argv: list[str]) -> tuple[Options, Plan]:
     return options, plan
 
 
+def plan_for_flags(argv: list[str]) -> Plan:
+    """The plan ``python -m lossdemo.reproduce ARGV`` would work on (raises UsageError for bad flags)."""
+    return _validated(argv)[1]
+
+
 def _fail(log, error: BaseException, code: int) -> int:
     message = " ".join(str(error).split()) or type(error).__name__  # one line, whatever the error held
     log(f"error: {message}")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from lossdemo import claims
-from lossdemo.claims import FAILS, HOLDS, evaluate_claims, reference
-from lossdemo.claims_pages import claims_files, stored_runs
+from lossdemo.report import claims
+from lossdemo.report.claims import evaluate_claims
+from lossdemo.report.claims_pages import claim_pages, claims_files, stored_runs
+from lossdemo.report.verdicts import FAILS, HOLDS, reference
 from lossdemo.corruption import long_tail_counts
 from lossdemo.experiments import (
-    CLAIMS_EXPERIMENTS,
     EXPERIMENTS,
     PROFILES,
     datasets_for,
@@ -84,7 +84,7 @@ def test_mae_anatomy_long_sgd_runs_are_the_clean_label_noise_runs():
 def test_all_four_fit_the_full_profile_budget_on_mnist1d():
     from lossdemo.corruption import long_tail_counts as counts
 
-    unique = {c.run_id: c for name in CLAIMS_EXPERIMENTS + ("compare",) for c in default_configs(name)}
+    unique = {c.run_id: c for name in claim_pages() + ("compare",) for c in default_configs(name)}
     full_set_epochs = 0.0
     for config in unique.values():
         share = 1.0 if config.imbalance_ratio == 1 else sum(counts(394, config.imbalance_ratio, 10)) / 4000
@@ -92,12 +92,12 @@ def test_all_four_fit_the_full_profile_budget_on_mnist1d():
     assert full_set_epochs * MNIST1D_SECONDS_PER_EPOCH <= FULL_PROFILE_BUDGET_S
     # --full adds compare on mnist5k (the default profile's); the claims experiments stay on mnist1d.
     assert PROFILES["full"].seeds == 5
-    assert all(EXPERIMENTS[name].datasets == ("mnist1d",) for name in CLAIMS_EXPERIMENTS)
+    assert all(EXPERIMENTS[name].datasets == ("mnist1d",) for name in claim_pages())
 
 
 def test_claims_experiments_default_to_mnist1d_and_follow_the_flag():
     profile = PROFILES["default"]
-    for name in CLAIMS_EXPERIMENTS:
+    for name in claim_pages():
         assert datasets_for(EXPERIMENTS[name], None, profile) == ("mnist1d",)
         assert datasets_for(EXPERIMENTS[name], ("mnist5k",), profile) == ("mnist5k",)
     assert datasets_for(EXPERIMENTS["compare"], None, profile) == profile.datasets
@@ -240,4 +240,4 @@ def test_generated_claims_files_match_the_committed_results():
         if not path.is_file() or path.read_text() != text:
             stale.append(name)
     assert not stale, (f"{stale} in docs/generated disagree with the verdicts recomputed from {PUBLISHED}; "
-                       "regenerate with: python -m lossdemo.claims_pages --results-dir results")
+                       "regenerate with: python -m lossdemo.report.claims_pages --results-dir results")

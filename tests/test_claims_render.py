@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lossdemo.claims_pages import CLAIM_PAGES, TABLE_NAME, render_claims, verdicts_file_name
+from lossdemo.report.claims_pages import TABLE_NAME, claim_pages, render_claims, verdicts_file_name
 from lossdemo.experiments import default_configs
-from lossdemo.render import RENDERERS, render_experiment
+from lossdemo.report.render import REPORTS, render_experiment
 from lossdemo.results import StoredRun
 
 EPOCHS_SHOWN = 4  # histories are shortened: the renderers must not assume a run's length
@@ -53,7 +53,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_claims_experiment_draws_its_files(name, runs_by_experiment, tmp_path):
-    assert name in RENDERERS
+    assert name in REPORTS
     written = render_experiment(name, runs_by_experiment[name], tmp_path)
     assert set(written) == EXPECTED[name]
     for file_name in written:
@@ -68,6 +68,6 @@ def test_the_claims_files_are_written_for_every_page(runs_by_experiment, tmp_pat
     runs = [run for runs in runs_by_experiment.values() for run in runs]
     written = render_claims(runs, tmp_path)
     assert TABLE_NAME in written
-    assert {verdicts_file_name(page) for page in CLAIM_PAGES} <= set(written)
+    assert {verdicts_file_name(page) for page in claim_pages()} <= set(written)
     table = (tmp_path / TABLE_NAME).read_text()
     assert table.count("\n| ") >= 13, "one row per claim"

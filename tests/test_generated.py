@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lossdemo.experiments import EXPERIMENTS
-from lossdemo.site_files import README_TABLE_END, README_TABLE_START
+from lossdemo.report.site_files import README_TABLE_END, README_TABLE_START
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATED = REPO / "docs" / "generated"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lossdemo.loss_shapes import (
+from lossdemo.report.loss_shapes import (
     FOCAL_GAMMAS,
     NUM_CLASSES,
     draw_loss_shape_figures,

@@ -13,21 +13,20 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import lossdemo.models as models_module
+import lossdemo.cpu_speed as cpu_speed
 import lossdemo.stacked as stacked_module
 import lossdemo.train as train_module
 from lossdemo.data import Dataset
 from lossdemo.losses import get_loss
 from lossdemo.models import build_model, cnn1d, memory_format_for
-from lossdemo.reproduce import build_parser, plan
+from lossdemo.reproduce import plan_for_flags
 from lossdemo.results import load_runs
 from lossdemo.runner import execute, shard
 from lossdemo.stacked import PER_RUN_FIELDS, plan_stacks, stack_key, train_stacked
 from lossdemo.train import (
     RunConfig,
+    EpochLayout,
     cpu_threads,
-    epoch_metric_values,
-    epoch_metrics,
     resolve_precision,
     train_run,
 )
@@ -218,8 +217,9 @@ def test_one_sync_epoch_metrics_equal_the_plain_computation(seed, noisy, all_cle
     flipped = torch.zeros(n_train, dtype=torch.bool) if all_clean else torch.rand(n_train, generator=generator) < 0.3
     loss_fn = get_loss("focal:2")
     indices = (flipped.nonzero().squeeze(1), (~flipped).nonzero().squeeze(1)) if noisy else (None, None)
-    values = epoch_metric_values(train_logits, test_logits, y_train, y_test, loss_fn, classes, *indices).tolist()
-    metrics = epoch_metrics(values, classes, noisy=noisy)
+    layout = EpochLayout(classes, noisy=noisy)
+    values = layout.encode_metrics(train_logits, test_logits, y_train, y_test, loss_fn, *indices).tolist()
+    metrics = layout.decode_metrics(values)
 
     def plain(logits, labels):
         correct = (logits.argmax(1) == labels).float()
@@ -249,20 +249,19 @@ def test_a_run_does_not_depend_on_the_callers_thread_count_and_restores_it():
     assert histories[0] == histories[1]
 
 
-@pytest.mark.skipif(models_module._CONVOLUTION_RELU is None, reason="this torch build has no fused oneDNN conv+ReLU")
+@pytest.mark.skipif(cpu_speed._CONVOLUTION_RELU is None, reason="this torch build has no fused oneDNN conv+ReLU")
 @pytest.mark.parametrize("model_name", ["cnn2d-stem", "cnn2d"])
 def test_fused_conv_relu_gives_bit_for_bit_the_values_and_gradients_of_the_separate_layers(monkeypatch, model_name):
     torch.manual_seed(0)
     model = build_model(model_name, (1, 12, 12), 4).to(memory_format=torch.channels_last)
     x = torch.randn(16, 1, 12, 12).contiguous(memory_format=torch.channels_last)
     fused_calls = []
-    real_apply = models_module._ConvolutionReLU.apply
-    monkeypatch.setattr(models_module._ConvolutionReLU, "apply", lambda *a: fused_calls.append(1) or real_apply(*a))
+    real_apply = cpu_speed._ConvolutionReLU.apply
+    monkeypatch.setattr(cpu_speed._ConvolutionReLU, "apply", lambda *a: fused_calls.append(1) or real_apply(*a))
 
     def logits_and_gradients(fuse: bool):
-        model.fuse_conv_relu = fuse
         model.zero_grad()
-        logits = model(x)
+        logits = (cpu_speed.fast_forward(model) if fuse else model)(x)
         logits.square().sum().backward()
         return logits.detach(), [p.grad.clone() for p in model.parameters()]
 
@@ -277,15 +276,15 @@ def test_fused_conv_relu_gives_bit_for_bit_the_values_and_gradients_of_the_separ
 def test_cpu_micro_batches_train_cnn2d_like_whole_batches_up_to_float_reassociation(monkeypatch):
     dataset = tiny_images(size=12)
     config = RunConfig(dataset=dataset.name, model="cnn2d", epochs=2, batch_size=64, lr=0.02, loss="focal:2")
-    assert models_module.cpu_micro_batch_for("cnn2d", "cpu") == 64 < 128 == RunConfig().batch_size
+    assert cpu_speed.cpu_micro_batch_for("cnn2d", "cpu") == 64 < 128 == RunConfig().batch_size
     monkeypatch.setattr(train_module, "cpu_micro_batch_for", lambda name, device: 16)  # 4 parts per step
     split = train_run(config, dataset)
     monkeypatch.setattr(train_module, "cpu_micro_batch_for", lambda name, device: None)
     whole = train_run(config, dataset)
     assert_histories_close(whole.history, split.history, len(dataset.y_test))
-    assert models_module.cpu_micro_batch_for("resnet", "cpu") is None, "batch norm statistics need the whole batch"
-    assert models_module.cpu_micro_batch_for("cnn2d-stem", "cpu") is None, "measured faster in whole batches"
-    assert models_module.cpu_micro_batch_for("cnn2d", "cuda") is None
+    assert cpu_speed.cpu_micro_batch_for("resnet", "cpu") is None, "batch norm statistics need the whole batch"
+    assert cpu_speed.cpu_micro_batch_for("cnn2d-stem", "cpu") is None, "measured faster in whole batches"
+    assert cpu_speed.cpu_micro_batch_for("cnn2d", "cuda") is None
 
 
 def test_flushing_denormals_leaves_an_mae_run_bit_for_bit_unchanged(monkeypatch):
@@ -318,7 +317,7 @@ def test_evaluation_logits_do_not_depend_on_the_chunk_size_bit_for_bit(monkeypat
     logits = []
     with cpu_threads(1):
         for chunk in (64, 128, 256, 1000):  # remainders of 40, 104 and 232 images included
-            monkeypatch.setitem(train_module.EVAL_BATCH_SIZE, "cpu", chunk)
+            monkeypatch.setitem(cpu_speed.EVAL_BATCH_SIZE, "cpu", chunk)
             logits.append(train_module.predict_logits(model, x))
     assert all(torch.equal(logits[0], other) for other in logits[1:])
 
@@ -416,8 +415,8 @@ def test_the_printed_estimate_shares_the_epochs_among_workers_up_to_the_core_cou
 @pytest.mark.parametrize("count", [2, 3, 5])
 def test_shards_of_the_cli_plan_together_are_the_serial_plan_each_run_once(count):
     base = ["--experiments", "compare", "--datasets", "mnist1d", "mnist5k", "--seeds", "5"]
-    serial = plan(build_parser().parse_args(base))
-    shards = [plan(build_parser().parse_args([*base, "--shard", f"{index}/{count}"])) for index in range(1, count + 1)]
+    serial = plan_for_flags(base).configs
+    shards = [plan_for_flags([*base, "--shard", f"{index}/{count}"]).configs for index in range(1, count + 1)]
     ids = [config.run_id for part in shards for config in part]
     assert len(ids) == len(set(ids)), "no run in two shards"
     assert set(ids) == {config.run_id for config in serial}

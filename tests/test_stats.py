@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from lossdemo.stats import Interval, epochs_to_fraction, format_interval, mean_ci, paired_difference
+from lossdemo.report.stats import Interval, epochs_to_fraction, format_interval, mean_ci, paired_difference
 
 samples = st.lists(st.floats(0.0, 1.0), min_size=2, max_size=30)
 

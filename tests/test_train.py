@@ -17,7 +17,7 @@ import torch
 import lossdemo.train as train_module
 from lossdemo.checkpoints import load_checkpoint, restore_checkpoint
 from lossdemo.results import StoredRun, outcome_to_record
-from lossdemo.tables import final_accuracy_by_seed, results_table, summary_markdown
+from lossdemo.report.compare import final_accuracy_by_seed, results_table, summary_markdown
 from lossdemo.train import RunConfig, train_run
 from support import tiny_dataset
 

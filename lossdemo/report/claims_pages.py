@@ -53,7 +53,7 @@ def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
                      f"{cell_text(verdict.effect)} | {evidence} |")
     lines += [
         "",
-        f"Computed by `lossdemo.claims` from {run_count} stored runs. Effects are paired differences between "
+        f"Computed by `lossdemo.report.claims` from {run_count} stored runs. Effects are paired differences between "
         "runs with the same seed (same initial weights and batch order): mean, 95 % t-interval and n, the number "
         "of seeds. One setting is said to beat another only when that interval excludes 0; otherwise the claim "
         "that it does is marked as not holding. Rows from a paper check a published result against ours.",
