@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import http.server
 import json
 import os
@@ -105,6 +106,32 @@ def test_nav_lists_the_three_notebooks():
     notebooks = [page for page in _nav_pages(_mkdocs_config()["nav"]) if page.endswith(".ipynb")]
     assert notebooks == ["notebooks/quickstart.ipynb", "notebooks/focal-from-scratch.ipynb",
                          "notebooks/bring-your-own-data.ipynb"]
+
+
+def test_notebook_pages_name_the_repository_of_mkdocs_yml(built_site):
+    """The notebooks write <owner>/<name>; docs/hooks/notebook_links.py fills in repo_url's."""
+    repo_url = _mkdocs_config()["repo_url"].rstrip("/")
+    for source in _nav_pages(_mkdocs_config()["nav"]):
+        if source.endswith(".ipynb"):
+            page = (built_site / _page_url_path(source) / "index.html").read_text(encoding="utf-8")
+            assert "&lt;owner&gt;" not in page, f"{source}: the <owner>/<name> token was left unfilled"
+            assert f"pip install git+{repo_url}<" in page, f"{source}: no install line for {repo_url}"
+
+
+def test_api_signatures_are_wrapped_at_the_configured_line_length(built_site):
+    """mkdocstrings formats signatures only when a formatter (black, in the docs extra) is installed;
+    without one a long signature stays on one line and is clipped on the page."""
+    (plugin,) = [entry["mkdocstrings"] for entry in _mkdocs_config()["plugins"]
+                 if isinstance(entry, dict) and "mkdocstrings" in entry]
+    options = plugin["handlers"]["python"]["options"]
+    page = (built_site / "api" / "index.html").read_text(encoding="utf-8")
+    signatures = [re.sub(r"<[^>]+>", "", block) for block in
+                  re.findall(r'<div class="doc-signature[^"]*"[^>]*>(.*?)</div>', page, re.S)]
+    assert signatures, "the API page shows no separate signatures"
+    lines = [line for signature in signatures for line in html.unescape(signature).splitlines()]
+    too_long = [line for line in lines if len(line) > options["line_length"]]
+    assert too_long == [], f"signature lines longer than line_length {options['line_length']}: {too_long}"
+    assert any("\n" in signature.strip() for signature in signatures), "no signature was broken across lines"
 
 
 # --------------------------------------------------------------------------------------------
