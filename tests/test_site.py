@@ -3,7 +3,10 @@
 - the strict MkDocs build passes (broken links, missing includes, bad docstrings fail it);
 - in headless Chromium, served from 127.0.0.1 with no network: every nav page loads without
   console errors, every image loads, math is typeset (also in notebook pages), and the nav
-  reaches exactly the pages listed in mkdocs.yml;
+  reaches exactly the pages listed in mkdocs.yml; a reader whose system is dark gets the dark
+  scheme with the figures on white cards;
+- the built pages: API signatures wrapped at mkdocstrings' line_length, notebook pages with the
+  repository of mkdocs.yml filled in;
 - no page types a measured number by hand: measured numbers reach pages only through the
   generated files in docs/generated/.
 
@@ -243,7 +246,20 @@ def test_site_in_headless_chromium(built_site, tmp_path):
             expected = {base_url + _page_url_path(source) for source in nav_sources}
             assert reached == expected, (f"nav links missing: {sorted(expected - reached)}; "
                                          f"not in mkdocs.yml nav: {sorted(reached - expected)}")
+            assert home.evaluate("() => document.body.dataset.mdColorScheme") == "default", "light system, light site"
             home.close()
+
+            # A reader whose system is dark gets the dark scheme, and the figures on white cards.
+            dark_context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block",
+                                               color_scheme="dark")
+            dark_context.route("**/*", keep_local)
+            dark, problems = _open(dark_context, base_url + _page_url_path("experiment.md"))
+            assert not problems, f"experiment page, dark: {problems}"
+            assert dark.evaluate("() => document.body.dataset.mdColorScheme") == "slate", "dark system, dark site"
+            backgrounds = dark.eval_on_selector_all(".md-typeset img[src*='generated/']",
+                                                    "images => images.map(i => getComputedStyle(i).backgroundColor)")
+            assert backgrounds and set(backgrounds) == {"rgb(255, 255, 255)"}, f"figure backgrounds: {backgrounds}"
+            dark_context.close()
 
             # Every nav page: loads (200), no console errors, every image loaded.
             for source in nav_sources:
