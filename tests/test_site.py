@@ -3,7 +3,10 @@
 - the strict MkDocs build passes (broken links, missing includes, bad docstrings fail it);
 - in headless Chromium, served from 127.0.0.1 with no network: every nav page loads without
   console errors, every image loads, math is typeset (also in notebook pages), and the nav
-  reaches exactly the pages listed in mkdocs.yml;
+  reaches exactly the pages listed in mkdocs.yml; a reader whose system is dark gets the dark
+  scheme with the figures on white cards;
+- the built pages: API signatures wrapped at mkdocstrings' line_length, notebook pages with the
+  repository of mkdocs.yml filled in;
 - no page types a measured number by hand: measured numbers reach pages only through the
   generated files in docs/generated/.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import http.server
 import json
 import os
@@ -105,6 +109,32 @@ def test_nav_lists_the_three_notebooks():
     notebooks = [page for page in _nav_pages(_mkdocs_config()["nav"]) if page.endswith(".ipynb")]
     assert notebooks == ["notebooks/quickstart.ipynb", "notebooks/focal-from-scratch.ipynb",
                          "notebooks/bring-your-own-data.ipynb"]
+
+
+def test_notebook_pages_name_the_repository_of_mkdocs_yml(built_site):
+    """The notebooks write <owner>/<name>; docs/hooks/notebook_links.py fills in repo_url's."""
+    repo_url = _mkdocs_config()["repo_url"].rstrip("/")
+    for source in _nav_pages(_mkdocs_config()["nav"]):
+        if source.endswith(".ipynb"):
+            page = (built_site / _page_url_path(source) / "index.html").read_text(encoding="utf-8")
+            assert "&lt;owner&gt;" not in page, f"{source}: the <owner>/<name> token was left unfilled"
+            assert f"pip install git+{repo_url}<" in page, f"{source}: no install line for {repo_url}"
+
+
+def test_api_signatures_are_wrapped_at_the_configured_line_length(built_site):
+    """mkdocstrings formats signatures only when a formatter (black, in the docs extra) is installed;
+    without one a long signature stays on one line and is clipped on the page."""
+    (plugin,) = [entry["mkdocstrings"] for entry in _mkdocs_config()["plugins"]
+                 if isinstance(entry, dict) and "mkdocstrings" in entry]
+    options = plugin["handlers"]["python"]["options"]
+    page = (built_site / "api" / "index.html").read_text(encoding="utf-8")
+    signatures = [re.sub(r"<[^>]+>", "", block) for block in
+                  re.findall(r'<div class="doc-signature[^"]*"[^>]*>(.*?)</div>', page, re.S)]
+    assert signatures, "the API page shows no separate signatures"
+    lines = [line for signature in signatures for line in html.unescape(signature).splitlines()]
+    too_long = [line for line in lines if len(line) > options["line_length"]]
+    assert too_long == [], f"signature lines longer than line_length {options['line_length']}: {too_long}"
+    assert any("\n" in signature.strip() for signature in signatures), "no signature was broken across lines"
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,7 +246,20 @@ def test_site_in_headless_chromium(built_site, tmp_path):
             expected = {base_url + _page_url_path(source) for source in nav_sources}
             assert reached == expected, (f"nav links missing: {sorted(expected - reached)}; "
                                          f"not in mkdocs.yml nav: {sorted(reached - expected)}")
+            assert home.evaluate("() => document.body.dataset.mdColorScheme") == "default", "light system, light site"
             home.close()
+
+            # A reader whose system is dark gets the dark scheme, and the figures on white cards.
+            dark_context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block",
+                                               color_scheme="dark")
+            dark_context.route("**/*", keep_local)
+            dark, problems = _open(dark_context, base_url + _page_url_path("experiment.md"))
+            assert not problems, f"experiment page, dark: {problems}"
+            assert dark.evaluate("() => document.body.dataset.mdColorScheme") == "slate", "dark system, dark site"
+            backgrounds = dark.eval_on_selector_all(".md-typeset img[src*='generated/']",
+                                                    "images => images.map(i => getComputedStyle(i).backgroundColor)")
+            assert backgrounds and set(backgrounds) == {"rgb(255, 255, 255)"}, f"figure backgrounds: {backgrounds}"
+            dark_context.close()
 
             # Every nav page: loads (200), no console errors, every image loaded.
             for source in nav_sources:

@@ -1,4 +1,4 @@
-"""The GitHub Actions workflows parse and do what the project relies on them for.
+"""The GitHub Actions workflows and Dependabot's settings parse and do what the project relies on.
 
 GitHub only reads these files after a push, so a typo would otherwise surface as a silent
 missing check or a failed deployment. PyYAML reads the key ``on`` as the boolean True.
@@ -6,13 +6,23 @@ missing check or a failed deployment. PyYAML reads the key ``on`` as the boolean
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / ".github" / "workflows"
+PYTHON_CLASSIFIER = re.compile(r"^Programming Language :: Python :: (3\.\d+)$")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
 
 
@@ -75,21 +85,48 @@ def test_inputs_are_never_pasted_into_shell_scripts(workflow):
         assert "${{" not in script, f"pass expressions through env instead: {script}"
 
 
-def test_ci_tests_notebooks_and_strict_build_on_every_push_and_pull_request():
+def _pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_ci_runs_tests_notebooks_and_strict_build_once_on_every_push_and_pull_request():
     ci = _load("ci.yml")
     assert {"push", "pull_request"} <= set(_triggers(ci))
     runs = _runs(ci)
     assert 'pip install -e ".[test,docs]"' in runs
-    assert "pytest" in runs
-    assert "pytest --nbmake docs/notebooks" in runs
-    assert "mkdocs build --strict" in runs
-    # Install before testing, test before building.
-    assert runs.index('pip install -e ".[test,docs]"') < runs.index("pytest") < runs.index("mkdocs build --strict")
+    assert runs.index('pip install -e ".[test,docs]"') < runs.index("pytest"), "install before testing"
+    # One pytest covers all three: the notebooks through its addopts, the build through test_site.py.
+    pytest_options = _pyproject()["tool"]["pytest"]["ini_options"]
+    assert "--nbmake" in pytest_options["addopts"].split() and "docs/notebooks" in pytest_options["testpaths"]
+    assert (REPO / "tests" / "test_site.py").read_text(encoding="utf-8").count('"--strict"') >= 1
+    repeated = [run for run in runs if "pytest" in run and run != "pytest" or "mkdocs build" in run]
+    assert repeated == [], f"each check runs once, in the one pytest step; these repeat one: {repeated}"
     (job,) = ci["jobs"].values()
     upload = _step_using(job, "actions/upload-artifact")
     assert upload.get("if") == "always()", "keep the screenshot especially when a test failed"
     assert job["env"]["LOSSDEMO_ARTIFACTS_DIR"].endswith("artifacts")
     assert upload["with"]["path"].rstrip("/") == "artifacts"
+    assert "${{ matrix.python-version }}" in upload["with"]["name"], "one screenshot per Python version"
+
+
+def test_ci_tests_every_python_version_the_package_claims():
+    project = _pyproject()["project"]
+    claimed = sorted((match.group(1) for match in map(PYTHON_CLASSIFIER.match, project["classifiers"]) if match),
+                     key=_version)
+    minimum = re.fullmatch(r">=\s*(3\.\d+)", project["requires-python"].strip())
+    assert minimum, f"requires-python {project['requires-python']!r} is invalid; allowed: '>=3.N'"
+    assert claimed and claimed[0] == minimum.group(1), "the classifiers start at requires-python's minimum"
+    assert [_version(v) for v in claimed] == [(3, minor) for minor in range(_version(claimed[0])[1],
+                                                                          _version(claimed[-1])[1] + 1)], \
+        f"classifiers {claimed} skip a version"
+    (job,) = _load("ci.yml")["jobs"].values()
+    assert job["strategy"]["matrix"]["python-version"] == claimed, "ci.yml's matrix is pyproject's classifiers"
+    assert job["strategy"].get("fail-fast") is False, "a failure on one version should not cancel the others"
+    assert _step_using(job, "actions/setup-python")["with"]["python-version"] == "${{ matrix.python-version }}"
 
 
 def test_docs_deploys_from_main_with_least_privilege():
@@ -100,6 +137,8 @@ def test_docs_deploys_from_main_with_least_privilege():
 
     build, deploy = docs["jobs"]["build"], docs["jobs"]["deploy"]
     build_runs = [step["run"] for step in build["steps"] if "run" in step]
+    assert 'pip install -e ".[docs]"' in build_runs, "the site needs the docs extra, and only that"
+    assert not [run for run in build_runs if "[test" in run or ",test" in run]
     plots = next(i for i, run in enumerate(build_runs) if "python -m lossdemo.reproduce" in run)
     assert "--plots-only" in build_runs[plots] and "--results-dir results" in build_runs[plots]
     site = next(i for i, run in enumerate(build_runs) if run.startswith("mkdocs build"))
@@ -131,3 +170,43 @@ def test_reproduce_is_manual_on_a_chosen_runner_and_uploads_results():
     upload = _step_using(job, "actions/upload-artifact")
     assert "runs/" in upload["with"]["path"] and "docs/generated/" in upload["with"]["path"]
     assert upload["with"]["if-no-files-found"] == "error"
+
+
+def _notebook_imports() -> set[str]:
+    """Top-level modules the example notebooks import."""
+    modules = set()
+    for path in sorted((REPO / "docs" / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                source = "".join(cell["source"])
+                modules |= set(re.findall(r"^\s*(?:from|import)\s+(\w+)", source, re.MULTILINE))
+    return modules
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_docs_extra_alone_can_execute_the_notebooks():
+    """docs.yml installs only the docs extra, and the site build executes every notebook."""
+    project = _pyproject()["project"]
+    docs = {_requirement_name(requirement) for requirement in project["optional-dependencies"]["docs"]}
+    available = docs | {_requirement_name(requirement) for requirement in project["dependencies"]}
+    assert "ipykernel" in docs, "mkdocs-jupyter runs the notebooks on a Jupyter kernel"
+    distributions = importlib.metadata.packages_distributions()
+    missing = []
+    for module in sorted(_notebook_imports() - set(sys.stdlib_module_names) - {project["name"]}):
+        names = {name.lower().replace("_", "-") for name in distributions.get(module, [module])}
+        if not names & available:
+            missing.append(f"{module} ({', '.join(sorted(names))})")
+    assert missing == [], f"the notebooks import {missing}, which the docs extra and the runtime dependencies lack"
+
+
+def test_dependabot_updates_actions_and_python_dependencies_weekly():
+    dependabot = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert dependabot["version"] == 2
+    updates = {update["package-ecosystem"]: update for update in dependabot["updates"]}
+    assert set(updates) == {"github-actions", "pip"}
+    for ecosystem, update in updates.items():
+        assert update["directory"] == "/", f"{ecosystem}: the workflows and pyproject.toml are found from the root"
+        assert update["schedule"]["interval"] == "weekly", ecosystem

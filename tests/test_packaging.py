@@ -1,0 +1,140 @@
+"""The package's metadata agrees with itself: license, citation, version and addresses.
+
+The license is declared once as an SPDX expression (PEP 639) with the license text shipped in
+the wheel, and CITATION.cff repeats the version and the license for GitHub's "Cite this
+repository" button; these tests keep the copies equal to pyproject.toml.
+
+mkdocs.yml names the repository (``repo_url``) and the site (``site_url``). pyproject.toml and
+CITATION.cff have to repeat them, so they are checked equal; every other file derives them
+(the notebooks through docs/hooks/notebook_links.py), so renaming the repository is one edit in
+mkdocs.yml plus the two copies this test points at.
+
+    pytest tests/test_packaging.py -q
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The only files that may spell out the repository's or the site's address.
+NAMES_THE_ADDRESSES = {"mkdocs.yml", "pyproject.toml", "CITATION.cff"}
+# Not searched: git's store, the published runs, and what builds and tools leave behind.
+SKIPPED_ANYWHERE = {".git", "__pycache__", ".cache", ".venv", ".pytest_cache", ".hypothesis", "node_modules",
+                    ".ipynb_checkpoints"}
+SKIPPED_AT_THE_ROOT = {"results", "site", "build", "runs", "ci-artifacts"}
+# An SPDX license expression: identifiers joined by AND / OR / WITH, optionally in parentheses.
+SPDX_EXPRESSION = re.compile(r"^\(?[A-Za-z0-9.+-]+\)?(\s+(AND|OR|WITH)\s+\(?[A-Za-z0-9.+-]+\)?)*$")
+
+
+def _project() -> dict:
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def _citation() -> dict:
+    return yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+
+
+def _mkdocs() -> dict:
+    return yaml.safe_load((REPO_ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+
+
+def _bare(url: str) -> str:
+    """The address without scheme and trailing slash, as it would appear inside other text."""
+    return re.sub(r"^[a-z]+://", "", url.strip()).rstrip("/").lower()
+
+
+def files_naming(root: Path, addresses: set[str]) -> list[str]:
+    """Files under ``root`` (``/``-separated, relative) whose bytes contain one of ``addresses``,
+    compared case-insensitively, as host names and GitHub repositories are."""
+    needles = [address.lower().encode() for address in addresses]
+    found = []
+    for directory, subdirectories, names in os.walk(root):
+        at_root = Path(directory) == root
+        subdirectories[:] = sorted(
+            name for name in subdirectories
+            if name not in SKIPPED_ANYWHERE and not name.endswith(".egg-info")
+            and not (at_root and (name in SKIPPED_AT_THE_ROOT or name.startswith("runs-"))))
+        for name in names:
+            path = Path(directory) / name
+            if name in SKIPPED_ANYWHERE or not path.is_file():
+                continue
+            content = path.read_bytes().lower()
+            if any(needle in content for needle in needles):
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def test_the_license_is_an_spdx_expression_with_its_file_shipped():
+    project = _project()
+    license_ = project["license"]
+    assert isinstance(license_, str) and SPDX_EXPRESSION.match(license_), (
+        f"license {license_!r} is invalid; allowed: an SPDX expression such as \"MIT\" (PEP 639)")
+    assert project["license-files"], "license-files names the license text to ship in the wheel"
+    for pattern in project["license-files"]:
+        assert sorted(REPO_ROOT.glob(pattern)), f"license-files entry {pattern!r} matches no file"
+    assert (REPO_ROOT / "LICENSE").read_text(encoding="utf-8").startswith(f"{license_} License")
+    # PEP 639: a license classifier next to an SPDX expression is an error for build backends.
+    assert not [c for c in project.get("classifiers", []) if c.startswith("License ::")]
+
+
+def test_the_build_backend_understands_spdx_licenses():
+    requires = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]["requires"]
+    setuptools = next(requirement for requirement in requires if requirement.startswith("setuptools"))
+    minimum = re.search(r">=\s*(\d+)", setuptools)
+    assert minimum and int(minimum.group(1)) >= 77, f"{setuptools!r}: setuptools reads PEP 639 licenses from 77 on"
+
+
+def test_the_citation_file_is_complete():
+    citation = _citation()
+    assert citation["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors", "repository-code"):
+        assert citation.get(key), f"CITATION.cff needs {key!r}"
+    assert all(author.get("name") or author.get("family-names") for author in citation["authors"])
+
+
+def test_the_citation_repeats_the_version_and_license_of_pyproject():
+    citation, project = _citation(), _project()
+    assert str(citation["version"]) == project["version"], "update CITATION.cff's version with pyproject.toml's"
+    assert citation["license"] == project["license"]
+
+
+def test_pyproject_and_citation_repeat_the_addresses_in_mkdocs():
+    config, project, citation = _mkdocs(), _project(), _citation()
+    repo_url, site_url = config["repo_url"], config["site_url"]
+    urls = project["urls"]
+    assert urls["Source"] == repo_url and urls["Documentation"] == site_url, (
+        "pyproject.toml's [project.urls] must equal repo_url and site_url in mkdocs.yml")
+    for label, url in urls.items():
+        assert url.startswith((repo_url, site_url)), f"[project.urls] {label} = {url!r} is not under repo_url or site_url"
+    assert citation["repository-code"] == repo_url, "CITATION.cff's repository-code must equal repo_url in mkdocs.yml"
+    assert _bare(repo_url).endswith("/" + config["repo_name"].lower()), "repo_name must be the <owner>/<name> of repo_url"
+
+
+def test_no_other_file_names_the_repository_or_the_site():
+    config = _mkdocs()
+    addresses = {_bare(config["repo_url"]), _bare(config["site_url"])}
+    elsewhere = [path for path in files_naming(REPO_ROOT, addresses) if path not in NAMES_THE_ADDRESSES]
+    assert elsewhere == [], (
+        f"{elsewhere} spell out {sorted(addresses)}; derive it from mkdocs.yml instead (notebooks: write "
+        "<owner>/<name>, or link pages as ../page.md, and docs/hooks/notebook_links.py fills them in)")
+
+
+def test_the_address_search_finds_a_copy(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text("See HTTPS://GitHub.com/Owner/Name/issues.", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("nothing here", encoding="utf-8")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "run.json").write_text('{"url": "github.com/owner/name"}', encoding="utf-8")
+    assert files_naming(tmp_path, {_bare("https://github.com/owner/name")}) == ["docs/page.md"]
