@@ -28,16 +28,16 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 
+import _common
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-import _common
 from lossdemo import train as train_module
+from lossdemo.cpu_speed import eval_batch_size
 from lossdemo.data import load_dataset
 from lossdemo.losses import get_loss
 from lossdemo.models import build_model, memory_format_for
-from lossdemo.cpu_speed import eval_batch_size
 from lossdemo.train import CPU_THREADS_PER_RUN, RunConfig, cpu_threads, place_inputs, place_model, train_run
 
 GOAL_RATIO = 2.5
@@ -105,7 +105,10 @@ def denormals_kept():
 
 def median_epoch_seconds(dataset, threads: int, setting=None, loss: str = CONFIG.loss, model: str = CONFIG.model) -> float:
     stamps = []
-    callback = lambda epoch, metrics: stamps.append(time.perf_counter())  # noqa: E731
+
+    def callback(epoch, metrics):
+        stamps.append(time.perf_counter())
+
     with setting() if setting is not None else nullcontext():
         train_run(replace(CONFIG, loss=loss, model=model), dataset, on_epoch=callback, threads=threads)
     return _common.median([later - earlier for earlier, later in zip(stamps, stamps[1:])])
@@ -115,7 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--threads", type=int, default=CPU_THREADS_PER_RUN,
-                        help=f"intra-op threads for both the epoch and the GEMM (default {CPU_THREADS_PER_RUN}, as reproduce trains)")
+                        help=f"intra-op threads for both the epoch and the GEMM "
+                             f"(default {CPU_THREADS_PER_RUN}, as reproduce trains)")
     args = parser.parse_args()
     info = _common.machine_info()
     _common.print_header(f"compute efficiency: {CONFIG.model} epoch on mnist5k vs FLOPs / GEMM rate", info)
@@ -155,7 +159,8 @@ def main() -> None:
                     f"{reference:.1f} GFLOP/s (sgemm {sgemm:.1f}, 1×1 conv {conv1x1:.1f})"),
         _common.row("epoch / compute bound", f"{ratio:.2f}×", f"≤ {GOAL_RATIO}×", ratio <= GOAL_RATIO),
         _common.row(f"earlier model {EARLIER_MODEL} (full-resolution first layer): epoch, and its epoch / compute bound",
-                    f"{earlier_s:.3f} s ({earlier_s / epoch_s:.2f}× as long, {earlier_flops / 1e9:.1f} GFLOP), {earlier_ratio:.2f}×"),
+                    f"{earlier_s:.3f} s ({earlier_s / epoch_s:.2f}× as long, {earlier_flops / 1e9:.1f} GFLOP), "
+                    f"{earlier_ratio:.2f}×"),
         _common.row("NCHW epoch / channels-last epoch", f"{nchw_s / epoch_s:.2f}×"),
         _common.row("MAE epoch with denormals / flushed (same numbers either way)",
                     f"{_common.median(times['epoch_mae_denormals']) / _common.median(times['epoch_mae']):.2f}× "

@@ -23,9 +23,9 @@ import argparse
 import time
 import warnings
 
+import _common
 import torch
 
-import _common
 from lossdemo.data import Dataset, DatasetUnavailableError, load_dataset
 from lossdemo.stacked import train_stacked
 from lossdemo.train import RunConfig, train_run

@@ -32,6 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import _common
+
 from lossdemo.results import load_runs
 
 GOALS_S = {"quick": 60, "plots-only": 15, "default": 600, "claims": 1800}

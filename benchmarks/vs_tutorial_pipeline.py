@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
+import _common
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,6 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-import _common
 from lossdemo.data import load_dataset
 from lossdemo.experiments import REPORT_LOSSES
 from lossdemo.losses import get_loss
@@ -147,7 +146,8 @@ def main() -> None:
     with cpu_threads(args.threads):
         for config in configs:
             def ours(config=config):
-                accuracy["lossdemo"].append(train_run(config, load_dataset("mnist5k"), threads=args.threads).history["test_accuracy"][-1])
+                outcome = train_run(config, load_dataset("mnist5k"), threads=args.threads)
+                accuracy["lossdemo"].append(outcome.history["test_accuracy"][-1])
 
             def theirs(config=config):
                 accuracy["tutorial"].append(tutorial_run(config, raw, args.loader_workers)["test_accuracy"][-1])

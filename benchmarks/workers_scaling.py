@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import _common
+
 from lossdemo.results import load_runs
 from lossdemo.runner import execute
 from lossdemo.train import RunConfig
@@ -29,7 +30,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare (default 1 2)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating rounds (default 2)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per run (default 10: long enough that starting the worker processes, a few seconds, does not dominate)")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs per run (default 10: long enough that starting the worker processes, "
+                             "a few seconds, does not dominate)")
     parser.add_argument("--dataset", default="mnist5k", help="dataset of the plan (default mnist5k)")
     args = parser.parse_args()
     info = _common.machine_info()

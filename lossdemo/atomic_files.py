@@ -14,8 +14,9 @@ import re
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 TEMP_SUFFIX = ".tmp"
 # A write takes milliseconds; a temp file this old is a leftover even if its writer's pid was reused.

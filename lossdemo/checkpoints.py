@@ -74,7 +74,7 @@ def restore_checkpoint(path: Path, run_id: str, epochs: int, model: torch.nn.Mod
                 and isinstance(state.get("epoch"), int) and 1 <= state["epoch"] < epochs
                 and isinstance(state.get("history"), dict)):
             raise ValueError("not a checkpoint of this run")
-    except Exception as error:  # noqa: BLE001 - any unreadable checkpoint means "start from scratch"
+    except Exception as error:
         warnings.warn(f"ignoring checkpoint {path} ({type(error).__name__}: {error}); training from epoch 1",
                       stacklevel=2)
         return Resumed()

@@ -202,7 +202,7 @@ def _uint8_channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------------------- embedded datasets
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _embedded_arrays(name: str, cache_dir: Path) -> tuple[np.ndarray, ...]:
     """Normalised (x_train, y_train, x_test, y_test), from memory, else the .npz cache, else built."""
     cache_file = cache_dir / f"{name}-v{_EMBEDDED_CACHE_VERSION}.npz"

@@ -25,8 +25,8 @@ there too. The CLI prints the time a plan is estimated to take before it trains
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .data import DATASETS, class_names_of
 from .losses import parse_loss_spec

@@ -246,9 +246,8 @@ def parse_loss_spec(spec: str) -> LossSpec:
     name, has_colon, gamma_text = spec.partition(":")
     class_balanced = name.startswith("cb-")
     base_name = name.removeprefix("cb-")
-    if base_name in ("mae", "l1-logits", "ce") and not has_colon:
-        if base_name == "ce" or not class_balanced:
-            return LossSpec(base_name, None, class_balanced)
+    if base_name in ("mae", "l1-logits", "ce") and not has_colon and (base_name == "ce" or not class_balanced):
+        return LossSpec(base_name, None, class_balanced)
     if base_name != "focal":
         raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
     if not has_colon:

@@ -15,8 +15,8 @@ so an epoch still copies its numbers to the host once) and :func:`histogram_from
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -41,7 +41,7 @@ class ReliabilityHistogram:
         return {"count": list(self.count), "accuracy": list(self.accuracy), "confidence": list(self.confidence)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ReliabilityHistogram":
+    def from_dict(cls, data: dict) -> ReliabilityHistogram:
         return cls(tuple(data["count"]), tuple(data["accuracy"]), tuple(data["confidence"]))
 
 
@@ -59,7 +59,8 @@ def reliability_histogram(confidences: torch.Tensor, correct: torch.Tensor, num_
     if not (isinstance(num_bins, int) and num_bins >= 1):
         raise ValueError(f"num_bins {num_bins!r} is invalid; allowed: an integer >= 1")
     if confidences.shape != correct.shape or confidences.dim() != 1:
-        raise ValueError(f"confidences {tuple(confidences.shape)} and correct {tuple(correct.shape)} must be equal-length 1-D tensors")
+        raise ValueError(f"confidences {tuple(confidences.shape)} and correct {tuple(correct.shape)} "
+                         "must be equal-length 1-D tensors")
     confidences = confidences.detach().double().cpu()
     if len(confidences) and not bool(((confidences >= 0) & (confidences <= 1)).all()):
         raise ValueError("confidences must lie in [0, 1]; got values outside it")

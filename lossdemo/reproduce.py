@@ -34,15 +34,15 @@ from .cli_args import DEFAULT_FIGURES_DIR, DEFAULT_RESULTS_DIR, PUBLISHED_DIR, C
 if __name__ == "__main__":  # a mistyped flag fails now, before torch is imported (seconds)
     cli_args.precheck(sys.argv[1:])
 
-from tqdm.auto import tqdm  # noqa: E402  (after the pre-check, on purpose)
+from tqdm.auto import tqdm
 
-from .atomic_files import write_atomic  # noqa: E402
-from .data import DATASETS, DatasetUnavailableError, training_class_counts  # noqa: E402
-from .experiments import EXPERIMENTS, PROFILES, datasets_for, plan_runs, validate_names  # noqa: E402
-from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs  # noqa: E402
-from .run_config import RunConfig, RunStatus  # noqa: E402
-from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints  # noqa: E402
-from .train import DEVICES, resolve_device  # noqa: E402
+from .atomic_files import write_atomic
+from .data import DATASETS, DatasetUnavailableError, training_class_counts
+from .experiments import EXPERIMENTS, PROFILES, datasets_for, plan_runs, validate_names
+from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs
+from .run_config import RunConfig, RunStatus
+from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints
+from .train import DEVICES, resolve_device
 
 # Drawing (matplotlib, scipy) is imported where it is used: half of the start-up time, which a
 # mistyped flag should not have to wait for.
@@ -240,7 +240,7 @@ def _publish(plan: Plan, options: Options, stored: dict, log) -> None:
     for run in runs:
         content = run.path.read_bytes()
         load_run(run.path)  # re-validate right before copying
-        write_atomic(target / run.path.name, lambda handle: handle.write(content))
+        write_atomic(target / run.path.name, lambda handle, content=content: handle.write(content))
     log(f"published {len(runs)} runs into {target}")
 
 

@@ -24,16 +24,16 @@ import contextlib
 import datetime as _dt
 import multiprocessing
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .atomic_files import clean_stale_temp_files
 from .checkpoints import CHECKPOINTS_SUBDIR, checkpoint_path
 from .data import EMBEDDED_DATASETS, Dataset, load_dataset
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs, run_path, save_run
-from .stacked import plan_stacks, train_stacked
 from .run_config import RunConfig, RunStatus
+from .stacked import plan_stacks, train_stacked
 from .train import train_run
 
 try:

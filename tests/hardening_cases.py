@@ -17,9 +17,9 @@ Regenerate the page's tally after editing this file:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TALLY_PATH = REPO_ROOT / "docs" / "generated" / "hardening.md"
@@ -241,10 +241,12 @@ GUARANTEES: tuple[Guarantee, ...] = (
     Guarantee("Hygiene", "Notebooks hold no local paths", "tests/test_notebooks_meta.py::test_no_local_paths"),
     Guarantee("Hygiene", "Dependencies pinned to compatible ranges, `mkdocs<2`",
               "tests/test_hygiene.py::test_dependencies_have_compatible_ranges"),
-    Guarantee("Hygiene", "Workflows: actions pinned to a version", "tests/test_workflows.py::test_actions_are_pinned_to_a_version"),
+    Guarantee("Hygiene", "Workflows: actions pinned to a version",
+              "tests/test_workflows.py::test_actions_are_pinned_to_a_version"),
     Guarantee("Hygiene", "Workflows: least-privilege permissions, no secrets needed",
               "tests/test_workflows.py::test_workflows_only_read_the_repository_by_default"),
-    Guarantee("Hygiene", "CI runs the README's test command", "tests/test_readme.py::test_ci_extracts_exactly_the_readme_test_command"),
+    Guarantee("Hygiene", "CI runs the README's test command",
+              "tests/test_readme.py::test_ci_extracts_exactly_the_readme_test_command"),
 )
 
 

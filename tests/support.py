@@ -25,7 +25,7 @@ NO_NETWORK_ENV = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127
                   "no_proxy": "", "NO_PROXY": ""}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_dataset() -> Dataset:
     """The first 512 train / 256 test samples of mnist1d: a run of a few epochs takes well under a second."""
     full = load_dataset("mnist1d")

@@ -12,10 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from lossdemo.report import claims
-from lossdemo.report.claims import evaluate_claims
-from lossdemo.report.claims_pages import claim_pages, claims_files, stored_runs
-from lossdemo.report.verdicts import FAILS, HOLDS, reference
 from lossdemo.corruption import long_tail_counts
 from lossdemo.experiments import (
     EXPERIMENTS,
@@ -26,6 +22,10 @@ from lossdemo.experiments import (
     gamma_spec,
     spec_gamma,
 )
+from lossdemo.report import claims
+from lossdemo.report.claims import evaluate_claims
+from lossdemo.report.claims_pages import claim_pages, claims_files, stored_runs
+from lossdemo.report.verdicts import FAILS, HOLDS, reference
 from lossdemo.results import StoredRun
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,7 +204,8 @@ def test_label_noise_sensitivity_needs_a_drop_and_memorisation():
 def test_ce_favours_the_majority_is_judged_against_the_balanced_gap():
     head_heavy = [1.0, 1.0, 1.0, 0.8, 0.8, 0.8, 0.8, 0.2, 0.2, 0.2]
     even = [0.9] * 10
-    runs = seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=100.0), [0.6, 0.61, 0.6, 0.62, 0.6], per_class=head_heavy)
+    runs = seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=100.0), [0.6, 0.61, 0.6, 0.62, 0.6],
+                 per_class=head_heavy)
     runs += seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=1.0), [0.9] * 5, per_class=even)
     assert verdict_of("ce-favours-majority", runs).verdict == HOLDS
     balanced_gap_too = seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=100.0), [0.6] * 5, per_class=head_heavy)

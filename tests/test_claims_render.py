@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lossdemo.report.claims_pages import TABLE_NAME, claim_pages, render_claims, verdicts_file_name
 from lossdemo.experiments import default_configs
+from lossdemo.report.claims_pages import TABLE_NAME, claim_pages, render_claims, verdicts_file_name
 from lossdemo.report.render import REPORTS, render_experiment
 from lossdemo.results import StoredRun
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import tiny_dataset
 
 from lossdemo.corruption import (
     apply_label_noise,
@@ -20,7 +21,6 @@ from lossdemo.corruption import (
     symmetric_label_noise,
 )
 from lossdemo.train import RunConfig, prepare_training_set
-from support import tiny_dataset
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 
 import pytest
-
 from hardening_cases import BAD_INPUT_CASES, GUARANTEES, LIBRARY_CASES, TALLY_PATH, render_tally
 from support import REPO_ROOT
 

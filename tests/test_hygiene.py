@@ -12,7 +12,6 @@ import re
 import sys
 
 import pytest
-
 from support import REPO_ROOT
 
 if sys.version_info >= (3, 11):

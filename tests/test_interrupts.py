@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from support import run_cli, start_cli
 
 import lossdemo.atomic_files as atomic_files
 from lossdemo.checkpoints import CHECKPOINTS_SUBDIR
 from lossdemo.results import RUNS_SUBDIR, load_run, load_runs
-from support import run_cli, start_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

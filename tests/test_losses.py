@@ -35,7 +35,10 @@ def make_batch(seed, num_samples, num_classes, scale, dtype=torch.float64):
     return logits.to(dtype), targets
 
 
-def batches(max_samples=64, num_classes=st.integers(2, 12), scales=(0.1, 1.0, 3.0)):
+CLASS_COUNTS = st.integers(2, 12)
+
+
+def batches(max_samples=64, num_classes=CLASS_COUNTS, scales=(0.1, 1.0, 3.0)):
     """(logits float64 [N, C], targets [N]) with N in [1, max_samples] and logits of std in scales."""
     return st.builds(make_batch, seed=st.integers(0, 2**31 - 1), num_samples=st.integers(1, max_samples),
                      num_classes=num_classes, scale=st.sampled_from(scales))

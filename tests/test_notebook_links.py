@@ -50,7 +50,8 @@ def test_an_address_that_is_not_a_github_repository_is_refused(url):
 
 
 def test_the_repository_token_is_filled_in_as_rendered():
-    rendered = "<code>!pip install git+https://github.com/&lt;owner&gt;/&lt;name&gt;</code> where <code>&lt;owner&gt;/&lt;name&gt;</code>"
+    rendered = ("<code>!pip install git+https://github.com/&lt;owner&gt;/&lt;name&gt;</code> "
+                "where <code>&lt;owner&gt;/&lt;name&gt;</code>")
     assert hook.fill_repository(rendered, REPO_URL) == (
         "<code>!pip install git+https://github.com/someone/something</code> where <code>someone/something</code>")
 

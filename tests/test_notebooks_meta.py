@@ -46,7 +46,8 @@ def test_committed_without_outputs(path: Path):
         for index, cell in enumerate(_load(path)["cells"])
         if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
     ]
-    assert not dirty, f"{path.name}: outputs or execution counts in {dirty}; clear them with `jupyter nbconvert --clear-output --inplace {path.name}`"
+    assert not dirty, (f"{path.name}: outputs or execution counts in {dirty}; "
+                       f"clear them with `jupyter nbconvert --clear-output --inplace {path.name}`")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from support import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")

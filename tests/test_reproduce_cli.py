@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from hardening_cases import BASE_ARGS, BAD_INPUT_CASES, BadInput
-from lossdemo.results import RUNS_SUBDIR, SCHEMA_VERSION, load_runs
+from hardening_cases import BAD_INPUT_CASES, BASE_ARGS, BadInput
 from support import REPO_ROOT, run_cli
+
+from lossdemo.results import RUNS_SUBDIR, SCHEMA_VERSION, load_runs
 
 QUICK = ("--quick", "--losses", "ce", "mae", "--seeds", "2", "--epochs", "2")
 

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from support import lock_held_by_an_interrupted_process, tiny_dataset
 
 import lossdemo.data as data_module
 from lossdemo.checkpoints import checkpoint_path, load_checkpoint
@@ -17,7 +18,6 @@ from lossdemo.data import DatasetUnavailableError
 from lossdemo.results import RUNS_SUBDIR, load_run, load_runs, run_path, save_run
 from lossdemo.runner import execute, pending_runs, run_lock, shard, wants_checkpoints
 from lossdemo.train import RunConfig, train_run
-from support import lock_held_by_an_interrupted_process, tiny_dataset
 
 
 def plan(losses=("ce", "mae"), seeds=(0, 1), epochs=2) -> list[RunConfig]:
@@ -96,9 +96,8 @@ def test_a_run_whose_lock_holder_gave_up_is_trained_here(tmp_path):
 
 
 def test_locks_exclude_each_other_and_are_released(tmp_path):
-    with run_lock(tmp_path, "abc") as first:
-        with run_lock(tmp_path, "abc") as second:
-            assert first and not second
+    with run_lock(tmp_path, "abc") as first, run_lock(tmp_path, "abc") as second:
+        assert first and not second
     with run_lock(tmp_path, "abc") as again:
         assert again
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import lock_held_by_an_interrupted_process, tiny_dataset
 
 import lossdemo.cpu_speed as cpu_speed
 import lossdemo.stacked as stacked_module
@@ -24,13 +25,12 @@ from lossdemo.results import load_runs
 from lossdemo.runner import execute, shard
 from lossdemo.stacked import PER_RUN_FIELDS, plan_stacks, stack_key, train_stacked
 from lossdemo.train import (
-    RunConfig,
     EpochLayout,
+    RunConfig,
     cpu_threads,
     resolve_precision,
     train_run,
 )
-from support import lock_held_by_an_interrupted_process, tiny_dataset
 
 HISTORY_RTOL = 1e-4  # stacked and single runs differ only in the order of float additions
 BATCH_NORM_RTOL = 1e-3  # batch norm divides by a batch's spread, which magnifies those differences
@@ -212,8 +212,10 @@ def test_plan_stacks_puts_every_config_in_one_stack_of_compatible_runs(configs, 
 def test_one_sync_epoch_metrics_equal_the_plain_computation(seed, noisy, all_clean):
     generator = torch.Generator().manual_seed(seed)
     classes, n_train, n_test = 4, 40, 24
-    train_logits, test_logits = torch.randn(n_train, classes, generator=generator), torch.randn(n_test, classes, generator=generator)
-    y_train, y_test = torch.randint(0, classes, (n_train,), generator=generator), torch.randint(0, classes, (n_test,), generator=generator)
+    train_logits = torch.randn(n_train, classes, generator=generator)
+    test_logits = torch.randn(n_test, classes, generator=generator)
+    y_train = torch.randint(0, classes, (n_train,), generator=generator)
+    y_test = torch.randint(0, classes, (n_test,), generator=generator)
     flipped = torch.zeros(n_train, dtype=torch.bool) if all_clean else torch.rand(n_train, generator=generator) < 0.3
     loss_fn = get_loss("focal:2")
     indices = (flipped.nonzero().squeeze(1), (~flipped).nonzero().squeeze(1)) if noisy else (None, None)
@@ -224,7 +226,8 @@ def test_one_sync_epoch_metrics_equal_the_plain_computation(seed, noisy, all_cle
     def plain(logits, labels):
         correct = (logits.argmax(1) == labels).float()
         per_class = [float(correct[labels == c].mean()) if (labels == c).any() else 0.0 for c in range(classes)]
-        return float(loss_fn(logits, labels)), float(correct.mean()), float(torch.nn.functional.cross_entropy(logits, labels)), per_class, correct
+        ce = float(torch.nn.functional.cross_entropy(logits, labels))
+        return float(loss_fn(logits, labels)), float(correct.mean()), ce, per_class, correct
 
     train_loss, train_accuracy, train_ce, _, train_correct = plain(train_logits, y_train)
     test_loss, test_accuracy, test_ce, test_per_class, _ = plain(test_logits, y_test)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import tiny_dataset
 
 import lossdemo.train as train_module
 from lossdemo.checkpoints import load_checkpoint, restore_checkpoint
-from lossdemo.results import StoredRun, outcome_to_record
 from lossdemo.report.compare import final_accuracy_by_seed, results_table, summary_markdown
+from lossdemo.results import StoredRun, outcome_to_record
 from lossdemo.train import RunConfig, train_run
-from support import tiny_dataset
 
 EVERY_LOSS = ("mae", "l1-logits", "ce", "focal:0.5", "focal:2", "cb-ce", "cb-focal:2")
 HISTORY_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "train_ce", "test_ce",

@@ -14,7 +14,7 @@ from ..data import class_names_of
 from ..results import StoredRun
 from ..run_config import RunStatus
 from . import measures as m
-from .experiment_report import ExperimentReport, RenderContext
+from .experiment_report import ExperimentReport, RenderContext, write_per_dataset
 from .figures import draw_curves_figure, draw_per_class_figure
 from .measures import CONVERGENCE_FRACTION, group_runs
 from .output import runs_fingerprint
@@ -135,21 +135,18 @@ def compare_with_published(working: dict[str, Runs], published: dict[str, Runs])
 
 def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
     """Figures, tables and summaries of the ``compare`` experiment, per dataset. Returns {file: fingerprint}."""
-    written: dict[str, str] = {}
-    by_dataset = group_runs(runs, key=lambda run: run.config.dataset)
-    for dataset, dataset_runs in by_dataset.items():
+
+    def outputs(dataset, dataset_runs):
         by_loss = {loss: grouped for (_, loss), grouped in group_runs(dataset_runs).items()}
-        fingerprint = runs_fingerprint(dataset_runs)
-        class_names = class_names_of(dataset)
-        outputs = {
-            f"compare_{dataset}.png": lambda p: draw_curves_figure(by_loss, f"Four losses on {dataset}: mean ± 95 % CI over seeds", p),
-            f"compare_{dataset}_per_class.png": lambda p: draw_per_class_figure(by_loss, class_names, f"Final per-class test accuracy on {dataset}", p),
-            f"compare_{dataset}_table.md": lambda p: p.write_text(results_table(by_loss)),
-            f"compare_{dataset}_summary.md": lambda p: p.write_text(summary_markdown(dataset, by_loss)),
+        return {
+            ".png": lambda p: draw_curves_figure(by_loss, f"Four losses on {dataset}: mean ± 95 % CI over seeds", p),
+            "per_class.png": lambda p: draw_per_class_figure(
+                by_loss, class_names_of(dataset), f"Final per-class test accuracy on {dataset}", p),
+            "table.md": lambda p: p.write_text(results_table(by_loss)),
+            "summary.md": lambda p: p.write_text(summary_markdown(dataset, by_loss)),
         }
-        for name, draw in outputs.items():
-            draw(out_dir / name)
-            written[name] = fingerprint
+
+    written = write_per_dataset("compare", runs, out_dir, outputs)
     if runs:
         (out_dir / "compare_setup.md").write_text(setup_markdown([run.config for run in runs]))
         written["compare_setup.md"] = runs_fingerprint(runs)

@@ -7,9 +7,9 @@ tables and verdict rules, exported as one :class:`ExperimentReport` that ``rende
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ..experiments import EXPERIMENTS
 from ..results import StoredRun
@@ -55,12 +55,17 @@ def file_prefix(experiment: str) -> str:
 
 
 def write_per_dataset(experiment: str, runs: Runs, out_dir: Path, outputs) -> dict[str, str]:
-    """Call ``outputs(dataset, dataset_runs)`` -> {suffix: draw(path)} per dataset; record fingerprints."""
+    """Call ``outputs(dataset, dataset_runs)`` -> {suffix: draw(path)} per dataset; record fingerprints.
+
+    A file is named ``<prefix>_<dataset>_<suffix>``, or ``<prefix>_<dataset><suffix>`` for a bare
+    extension such as ``".png"`` (the experiment's main figure).
+    """
     written: dict[str, str] = {}
     for dataset, dataset_runs in group_runs(runs, key=lambda run: run.config.dataset).items():
         fingerprint = runs_fingerprint(dataset_runs)
         for suffix, draw in outputs(dataset, dataset_runs).items():
-            file_name = f"{file_prefix(experiment)}_{dataset}_{suffix}"
+            separator = "" if suffix.startswith(".") else "_"
+            file_name = f"{file_prefix(experiment)}_{dataset}{separator}{suffix}"
             draw(out_dir / file_name)
             written[file_name] = fingerprint
     return written

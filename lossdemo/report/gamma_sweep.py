@@ -78,7 +78,8 @@ def draw_reliability(runs_by_gamma: dict[float, Runs], title: str, path: Path) -
         centres = (np.arange(bins) + 0.5) / bins
         filled = np.array(pooled.count) > 0
         accuracy, confidence = np.array(pooled.accuracy), np.array(pooled.confidence)
-        axis.bar(centres[filled], accuracy[filled], width=1 / bins, color=ACCURACY_BAR_COLOUR, edgecolor="white", label="accuracy")
+        axis.bar(centres[filled], accuracy[filled], width=1 / bins, color=ACCURACY_BAR_COLOUR, edgecolor="white",
+                 label="accuracy")
         # The gap between accuracy and mean confidence, hatched (Guo et al. 2017's style): above the bar
         # when over-confident, inside it when under-confident.
         axis.bar(centres[filled], np.abs(confidence - accuracy)[filled], bottom=np.minimum(confidence, accuracy)[filled],
@@ -131,7 +132,8 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
 def _focal_half_best(index: RunIndex, dataset: str) -> Finding | None:
     best = reference("compare", dataset, loss="focal:0.5")
     others = ("ce", "focal:2", "mae")
-    differences = {loss: paired_measure(index, best, reference("compare", dataset, loss=loss), m.final_accuracy) for loss in others}
+    differences = {loss: paired_measure(index, best, reference("compare", dataset, loss=loss), m.final_accuracy)
+                   for loss in others}
     if any(d is None for d in differences.values()):
         return None
     closest = min(others, key=lambda loss: differences[loss].mean)
@@ -189,7 +191,8 @@ def _gamma_order(index: RunIndex, dataset: str) -> Finding | None:
         return None
     signs = (sign(first), sign(second))
     verdict = HOLDS if signs == (1, 1) else FAILS
-    detail = (f"Final test accuracy after 25 epochs, paired by seed: {beats('focal:0.5', 'ce', first)} ({format_difference(first)}); "
+    detail = (f"Final test accuracy after 25 epochs, paired by seed: {beats('focal:0.5', 'ce', first)} "
+              f"({format_difference(first)}); "
               f"{beats('ce', 'focal:2', second)} ({format_difference(second)}). The claim needs both to be positive.")
     return Finding(verdict, f"0.5 − 0: {format_difference(first)}; 0 − 2: {format_difference(second)}", detail)
 

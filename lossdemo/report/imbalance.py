@@ -7,8 +7,8 @@ the report's two imbalance claims and of Cui et al. 2019's two. The grid is ``EX
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..corruption import long_tail_counts
 from ..data import class_names_of
@@ -134,7 +134,8 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
         return {
             "accuracy.png": lambda p: draw_imbalance(grouped, losses, f"Long-tailed training sets on {dataset}", p),
             "per_class.png": lambda p: draw_per_class_figure(
-                at_largest, class_names_of(dataset), f"Final per-class test accuracy at imbalance ratio {largest:g} on {dataset}", p),
+                at_largest, class_names_of(dataset),
+                f"Final per-class test accuracy at imbalance ratio {largest:g} on {dataset}", p),
             "table.md": lambda p: p.write_text(imbalance_table(grouped, losses)),
             "counts.md": lambda p: p.write_text(imbalance_setup_table(configs, _class_sizes(dataset, context))),
         }
@@ -161,7 +162,8 @@ def _ce_favours_majority(index: RunIndex, dataset: str) -> Finding | None:
     head, tail = head_and_tail(list(index.seeds_of(skewed).values()))
     verdict = HOLDS if sign(extra_gap) > 0 else FAILS
     detail = (f"At imbalance ratio 100, CE's mean test accuracy on the {_count_word(len(head))} most frequent classes "
-              f"exceeds that on the {_count_word(len(tail))} rarest by {format_difference(gap)}; that is {format_difference(extra_gap)} more than the same classes' gap "
+              f"exceeds that on the {_count_word(len(tail))} rarest by {format_difference(gap)}; that is "
+              f"{format_difference(extra_gap)} more than the same classes' gap "
               "with balanced training data (classes differ in difficulty, so the balanced gap is the baseline).")
     return Finding(verdict, f"head − tail, ratio 100 vs 1: {format_difference(extra_gap)}", detail)
 

@@ -6,8 +6,8 @@ the verdicts of the report's two label-noise claims. The grid is ``EXPERIMENTS["
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
@@ -102,7 +102,8 @@ def label_noise_table(runs: dict[tuple[float, str, str], Runs], losses: Sequence
                 continue
             noisy = rate > 0
             lines.append(
-                f"| {rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} | `{loss}` | {complete_count(group)} | "
+                f"| {rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} | `{loss}` | "
+                f"{complete_count(group)} | "
                 f"{cell(group, m.final_accuracy)} | {cell(group, m.best_accuracy)} | "
                 f"{cell(group, lambda run: float(m.best_epoch(run)), scale=1, digits=0)} | {cell(group, m.memorisation_gap)} | "
                 f"{cell(group, m.final_flipped_fit) if noisy else '—'} | {cell(group, m.final_clean_fit) if noisy else '—'} |")
@@ -168,7 +169,8 @@ def _focal_fixes_noise(index: RunIndex, dataset: str) -> Finding | None:
     if others:
         detail += " `focal:2` − `ce` at the other noise settings: " + "; ".join(others) + "."
     if mae is not None:
-        detail += f" For comparison, at 40 % symmetric noise the bounded loss {beats('mae', 'ce', mae)} ({format_difference(mae)})."
+        detail += (f" For comparison, at 40 % symmetric noise the bounded loss {beats('mae', 'ce', mae)} "
+                   f"({format_difference(mae)}).")
     return Finding(verdict, "; ".join(f"`{loss}` − `ce`: {format_difference(d)}" for loss, d in differences.items()), detail)
 
 

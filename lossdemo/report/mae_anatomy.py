@@ -6,8 +6,8 @@ the table, and the verdicts of the report's two MAE claims. The grid is ``EXPERI
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
@@ -207,7 +207,8 @@ def _mae_stall_explanation(index: RunIndex, dataset: str) -> Finding | None:
     lifted = [name for name, gain in (("switching to Adam", adam_gain), ("training four times longer", long_gain))
               if sign(gain) > 0]
     detail = (f"Same loss, same network, MAE's final test accuracy: Adam (lr 1e-3) instead of SGD changes it by "
-              f"{format_difference(adam_gain)}, 100 instead of 25 SGD epochs by {format_difference(long_gain)}. CE − MAE under the same "
+              f"{format_difference(adam_gain)}, 100 instead of 25 SGD epochs by {format_difference(long_gain)}. "
+              "CE − MAE under the same "
               "recipe: " + "; ".join(f"{name} {format_difference(gap)}" for name, gap in ce_gaps.items()) + ". Classes per run "
               f"whose final test accuracy is below {m.ABANDONED_BELOW * 100:.0f} %: "
               + "; ".join(f"{name} {value.mean:.1f}" for name, value in abandoned.items())

@@ -9,8 +9,8 @@ with the same seed share initial weights and batch order (paired comparisons, ``
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Callable, Iterable
 
 from ..metrics import ReliabilityHistogram, balanced_accuracy, group_accuracy
 from ..results import StoredRun
@@ -38,7 +38,7 @@ def complete(runs: Iterable[StoredRun]) -> list[StoredRun]:
     return [run for run in runs if run.status == RunStatus.COMPLETE]
 
 
-def by_seed(runs: Iterable[StoredRun], measure: "Measure") -> dict[int, float]:
+def by_seed(runs: Iterable[StoredRun], measure: Measure) -> dict[int, float]:
     """``measure`` of every complete run, by seed."""
     return {run.config.seed: measure(run) for run in complete(runs)}
 

@@ -53,7 +53,8 @@ def timings_markdown(runs: list[StoredRun]) -> str:
         per_run = mean_ci([run.record["metadata"]["wall_time_s"] for run in group]).mean
         per_epoch = mean_ci([run.record["metadata"]["wall_time_s"] / len(run.history["test_accuracy"]) for run in group]).mean
         platforms = sorted({run.record["metadata"].get("platform", "unknown").split("-with-")[0] for run in group})
-        lines.append(f"| `{dataset}` | `{model}` | {device} | {len(group)} | {per_run:.1f} | {per_epoch:.2f} | {', '.join(platforms)} |")
+        lines.append(f"| `{dataset}` | `{model}` | {device} | {len(group)} | {per_run:.1f} | {per_epoch:.2f} "
+                     f"| {', '.join(platforms)} |")
     lines.append("")
     lines.append("Wall time includes the full-set evaluation after every epoch. Read from the stored runs' metadata; "
                  "the machine that produced them may have been busy with other work.")

@@ -7,8 +7,8 @@ losses are compared seed by seed: the paired difference removes most of the seed
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from scipy import stats as _scipy_stats
 

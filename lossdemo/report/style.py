@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -18,7 +18,7 @@ import matplotlib
 # explicit MPLBACKEND alone so figures still show inline in Jupyter.
 if "MPLBACKEND" not in os.environ and "ipykernel" not in sys.modules:
     matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot is imported)
+import matplotlib.pyplot as plt
 
 STYLE_PATH = Path(__file__).with_name("lossdemo.mplstyle")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..experiments import EXPERIMENTS, plan_runs
 from ..run_config import RunConfig
@@ -77,7 +77,7 @@ def _finite(values: dict[int, float]) -> dict[int, float]:
     return {seed: value for seed, value in values.items() if not math.isnan(value)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _seed_zero_grid(experiment: str, dataset: str) -> tuple[RunConfig, ...]:
     return tuple(plan_runs(EXPERIMENTS[experiment], (dataset,), None, 1, None))
 
