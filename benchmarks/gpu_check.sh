@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Every GPU check of issue #5 in one call of the device tool, on a CUDA machine whose python3 already
-# has torch (nothing can be installed there). The embedded datasets' packages are not needed: the
-# tests read mnist1d from its .npz cache, carried in .gpu-data/ (git-ignored). Prepare once, here:
+# The project's GPU checks in one go, on a CUDA machine whose python3 already has torch (for a
+# machine that cannot install packages: the embedded datasets' packages are not needed, the tests
+# read mnist1d from its .npz cache). Prepare the cache once, on a machine with lossdemo installed:
 #
 #     mkdir -p .gpu-data && cp ~/.cache/lossdemo/mnist1d-v1.npz .gpu-data/   # run lossdemo once to make it
 #
-# then call the device tool with command "bash benchmarks/gpu_check.sh", carry [".gpu-data"] and a
-# timeout_s near 540. What it writes under $OUT comes back: the GPU's name, the test log, the
-# benchmark log and benchmarks/results/gpu.json, which goes into this repository as the record.
+# then, from the repository root on the GPU machine (with .gpu-data/ copied along; it is git-ignored):
+#
+#     OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh
+#
+# It writes the GPU's name, the test log, the benchmark log and benchmarks/results/gpu.json into
+# $OUT; gpu.json goes into this repository as the record of the measurement.
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD" LOSSDEMO_DATA_DIR="$PWD/.gpu-data"
 OUT="${OUT:-/tmp/lossdemo-gpu-check}"

@@ -19,9 +19,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from support import REPO_ROOT
+
 TALLY_PATH = REPO_ROOT / "docs" / "generated" / "hardening.md"
 # Every CLI case runs on a throw-away results and figures directory, so a case that wrongly
 # succeeded could never write into the repository.

@@ -1,6 +1,8 @@
-"""Helpers shared by the hardening tests: a tiny dataset and the real CLI in a subprocess.
+"""Helpers shared by the tests: the repository's paths, fake stored runs, a tiny dataset, and the
+real CLI in a subprocess.
 
-Not a conftest: tests import what they use, so each file says where its helpers come from.
+Test files import what they use from here, so each says where its helpers come from;
+``conftest.py`` offers the same helpers as fixtures and declares the markers.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ import threading
 from pathlib import Path
 
 from lossdemo.data import Dataset, load_dataset
+from lossdemo.results import StoredRun
+from lossdemo.run_config import RunConfig, RunStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCS_DIR = REPO_ROOT / "docs"
+GENERATED_DIR = DOCS_DIR / "generated"
+NOTEBOOK_DIR = DOCS_DIR / "notebooks"
+PUBLISHED_DIR = REPO_ROOT / "results"
+WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 TINY_TRAIN, TINY_TEST = 512, 256
 # Any proxy-aware download fails at once with "connection refused" (port 9 is "discard"), so no
 # test can reach or wait on the network, whatever network the machine has.
@@ -88,3 +97,13 @@ def _default_sigint() -> None:
     # ignored, and Python then never installs its Ctrl-C handler. Give the CLI the SIGINT a user's
     # terminal would, so the signal tests test the CLI rather than how the suite was launched.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def stored_run(config: RunConfig, history: dict, status: str = RunStatus.COMPLETE, record: dict | None = None) -> StoredRun:
+    """A stored run as ``load_run`` would return it, without a file: the one way tests fake one.
+
+    ``history`` holds only what the code under test reads; ``record`` replaces the whole record
+    (e.g. ``results.outcome_to_record`` of a real outcome).
+    """
+    record = record if record is not None else {"history": history, "status": str(status)}
+    return StoredRun(path=Path(f"{config.run_id}.json"), config=config, record=record)

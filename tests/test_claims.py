@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from support import GENERATED_DIR, PUBLISHED_DIR, REPO_ROOT, stored_run
 
 from lossdemo.corruption import long_tail_counts
 from lossdemo.experiments import (
@@ -28,9 +28,6 @@ from lossdemo.report.claims_pages import claim_pages, claims_files, stored_runs
 from lossdemo.report.verdicts import FAILS, HOLDS, reference
 from lossdemo.results import StoredRun
 
-REPO = Path(__file__).resolve().parents[1]
-PUBLISHED = REPO / "results"
-GENERATED = REPO / "docs" / "generated"
 # Seconds per full mnist1d training epoch on an idle 2-core CPU (25 epochs took about 2.3 s).
 MNIST1D_SECONDS_PER_EPOCH = 0.092
 FULL_PROFILE_BUDGET_S = 30 * 60
@@ -111,14 +108,13 @@ def fake_run(config, final_accuracy: float, **history) -> StoredRun:
     """A complete stored run whose last-epoch numbers are the given ones (earlier epochs: worse)."""
     per_class = history.pop("per_class", [final_accuracy] * 10)
     best = history.pop("best", final_accuracy)
-    record = {"history": {
+    return stored_run(config, {
         "test_accuracy": [final_accuracy / 2, best, final_accuracy],
         "test_per_class_accuracy": [per_class, per_class, per_class],
         "train_accuracy": [history.pop("train_accuracy", 0.9)] * 3,
         "test_ece": [history.pop("ece", 0.05)] * 3,
         **{name: [value] * 3 for name, value in history.items()},
-    }, "status": "complete"}
-    return StoredRun(path=Path("synthetic.json"), config=config, record=record)
+    })
 
 
 def seeds(config, values, **history) -> list[StoredRun]:
@@ -219,7 +215,7 @@ def test_not_tested_claims_say_so():
 
 
 def test_every_claim_links_to_a_section_of_an_existing_page():
-    docs_claims = REPO / "docs" / "claims"
+    docs_claims = REPO_ROOT / "docs" / "claims"
     for claim in claims.CLAIMS:
         if not claim.evidence:
             continue
@@ -233,12 +229,12 @@ def test_every_claim_links_to_a_section_of_an_existing_page():
 
 
 def test_generated_claims_files_match_the_committed_results():
-    runs = stored_runs([PUBLISHED])
+    runs = stored_runs([PUBLISHED_DIR])
     expected = claims_files(runs)
     stale = []
     for name, text in expected.items():
-        path = GENERATED / name
+        path = GENERATED_DIR / name
         if not path.is_file() or path.read_text() != text:
             stale.append(name)
-    assert not stale, (f"{stale} in docs/generated disagree with the verdicts recomputed from {PUBLISHED}; "
+    assert not stale, (f"{stale} in docs/generated disagree with the verdicts recomputed from {PUBLISHED_DIR}; "
                        "regenerate with: python -m lossdemo.report.claims_pages --results-dir results")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
+from support import stored_run
 
 from lossdemo.experiments import default_configs
 from lossdemo.report.claims_pages import TABLE_NAME, claim_pages, render_claims, verdicts_file_name
@@ -29,7 +29,7 @@ def synthetic_run(config, rng: random.Random) -> StoredRun:
     if config.label_noise > 0:
         history["train_accuracy_on_flipped"] = [0.05 * epoch for epoch in range(EPOCHS_SHOWN)]
         history["train_accuracy_on_clean"] = accuracy
-    return StoredRun(path=Path(f"{config.run_id}.json"), config=config, record={"history": history, "status": "complete"})
+    return stored_run(config, history)
 
 
 @pytest.fixture(scope="module")

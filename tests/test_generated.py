@@ -14,49 +14,47 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import GENERATED_DIR, PUBLISHED_DIR, REPO_ROOT
 
 from lossdemo.experiments import EXPERIMENTS
 from lossdemo.report.site_files import README_TABLE_END, README_TABLE_START
 
-REPO = Path(__file__).resolve().parents[1]
-GENERATED = REPO / "docs" / "generated"
-PUBLISHED = REPO / "results"
 # Written by benchmarks/ and tests/hardening_cases.py, not by reproduce; each has its own freshness check.
 NOT_FROM_RESULTS = {"benchmarks.md", "hardening.md"}  # hardening.md: by tests/hardening_cases.py
 
-pytestmark = pytest.mark.skipif(not (PUBLISHED / "runs").is_dir(), reason="no committed results in results/runs")
+pytestmark = pytest.mark.skipif(not (PUBLISHED_DIR / "runs").is_dir(), reason="no committed results in results/runs")
 
 
 @pytest.fixture(scope="module")
 def redrawn(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("generated")
     command = [sys.executable, "-m", "lossdemo.reproduce", "--plots-only", "--no-progress",
-               "--results-dir", str(PUBLISHED), "--published-dir", str(PUBLISHED),
+               "--results-dir", str(PUBLISHED_DIR), "--published-dir", str(PUBLISHED_DIR),
                "--figures-dir", str(out), "--experiments", *EXPERIMENTS]
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
     return out
 
 
 def test_every_generated_markdown_file_matches_the_committed_results(redrawn):
-    committed = {p.name for p in GENERATED.glob("*.md")} - NOT_FROM_RESULTS
+    committed = {p.name for p in GENERATED_DIR.glob("*.md")} - NOT_FROM_RESULTS
     fresh = {p.name for p in redrawn.glob("*.md")}
     assert committed == fresh, f"only committed: {sorted(committed - fresh)}; only redrawn: {sorted(fresh - committed)}"
-    stale = [name for name in sorted(fresh) if (GENERATED / name).read_text() != (redrawn / name).read_text()]
+    stale = [name for name in sorted(fresh) if (GENERATED_DIR / name).read_text() != (redrawn / name).read_text()]
     assert not stale, f"generated files differ from what results/ produces (rerun --plots-only): {stale}"
 
 
 def test_no_figure_is_older_than_its_results(redrawn):
-    committed = json.loads((GENERATED / "manifest.json").read_text())
+    committed = json.loads((GENERATED_DIR / "manifest.json").read_text())
     fresh = json.loads((redrawn / "manifest.json").read_text())
     stale = sorted(name for name in fresh if committed.get(name) != fresh[name])
     assert not stale, f"figures drawn from other data than results/ holds now: {stale}"
-    missing = sorted(name for name in fresh if not (GENERATED / name).is_file())
+    missing = sorted(name for name in fresh if not (GENERATED_DIR / name).is_file())
     assert not missing, f"generated files missing from docs/generated: {missing}"
 
 
 def test_readme_headline_table_is_the_generated_one():
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
     start = readme.index(README_TABLE_START) + len(README_TABLE_START)
     table = readme[start: readme.index(README_TABLE_END)].strip()
-    assert table == (GENERATED / "compare_mnist1d_table.md").read_text().strip()
+    assert table == (GENERATED_DIR / "compare_mnist1d_table.md").read_text().strip()

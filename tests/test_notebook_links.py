@@ -16,8 +16,10 @@ from types import SimpleNamespace
 
 import pytest
 from mkdocs.structure.files import File, Files
+from support import DOCS_DIR
 
-HOOK_PATH = Path(__file__).resolve().parents[1] / "docs" / "hooks" / "notebook_links.py"
+HOOK_PATH = DOCS_DIR / "hooks" / "notebook_links.py"
+
 REPO_URL = "https://github.com/someone/something"
 
 

@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 
 import pytest
+from support import NOTEBOOK_DIR
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "docs" / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 # Roots of local file systems on the machines these notebooks are written and run on.
 LOCAL_PATH = re.compile(r"(?<![\w.~-])/(?:work|home|tmp|root)(?![\w.-])")

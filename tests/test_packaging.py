@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import REPO_ROOT
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     tomllib = pytest.importorskip("tomli")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # The only files that may spell out the repository's or the site's address.
 NAMES_THE_ADDRESSES = {"mkdocs.yml", "pyproject.toml", "CITATION.cff"}
 # Not searched: git's store, the published runs, and what builds and tools leave behind.

@@ -37,9 +37,9 @@ from urllib.parse import urldefrag, urlparse
 
 import pytest
 import yaml
+from support import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs"
+DOCS = REPO_ROOT / "docs"
 # Folders under docs/ that are not hand-written pages.
 NOT_HAND_WRITTEN = ("generated", "notebooks", "assets")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -78,7 +78,7 @@ def _page_url_path(source: str) -> str:
 
 @functools.cache
 def _mkdocs_config() -> dict:
-    return yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
+    return yaml.safe_load((REPO_ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +88,7 @@ def built_site(tmp_path_factory) -> Path:
     started = time.perf_counter()
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
-        cwd=REPO,  # snippet paths (base_path: docs) are relative to the working directory
+        cwd=REPO_ROOT,  # snippet paths (base_path: docs) are relative to the working directory
         capture_output=True, text=True, timeout=900,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
@@ -344,7 +344,7 @@ def test_hand_written_pages_exist():
 @pytest.mark.parametrize("page", hand_written_pages(DOCS), ids=lambda path: path.relative_to(DOCS).as_posix())
 def test_no_measured_number_is_typed_into_a_page(page):
     offending = hand_typed_numbers(page.read_text(encoding="utf-8"))
-    assert not offending, (f"{page.relative_to(REPO)} types numbers by hand: {offending}. Include them from "
+    assert not offending, (f"{page.relative_to(REPO_ROOT)} types numbers by hand: {offending}. Include them from "
                            "docs/generated/ instead, or wrap a published paper's numbers in "
                            "<!-- published: ... --> ... <!-- /published -->")
 

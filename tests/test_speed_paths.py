@@ -81,6 +81,7 @@ def test_stacked_runs_match_single_runs_on_cnn1d_with_different_losses_seeds_and
         assert_histories_close(single.history, together.history, len(dataset.y_test))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, channels", [("cnn2d-stem", 1), ("cnn2d", 1), ("resnet", 3)])
 def test_stacked_runs_match_single_runs_on_image_models_including_batch_norm(model, channels):
     dataset = tiny_images(channels=channels)
@@ -92,6 +93,7 @@ def test_stacked_runs_match_single_runs_on_image_models_including_batch_norm(mod
                                rtol=BATCH_NORM_RTOL if model == "resnet" else HISTORY_RTOL)
 
 
+@pytest.mark.slow
 def test_stacked_resnet_under_bf16_autocast_trains_like_single_bf16_runs():
     """The GPU default (bf16 autocast, batch norm, vmap) exercised on the CPU: same losses to bf16 accuracy."""
     dataset = tiny_images(channels=3)
@@ -136,6 +138,7 @@ def test_a_diverging_run_stops_alone_and_leaves_the_others_untouched(monkeypatch
         assert_histories_close(singles[index].history, stacked[index].history, len(dataset.y_test))
 
 
+@pytest.mark.slow
 def test_execute_with_stack_stores_what_one_run_at_a_time_stores(tmp_path):
     """``--stack`` end to end below the CLI: stacks form by recipe, every run is stored once, numbers match."""
     dataset = tiny_dataset()

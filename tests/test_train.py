@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from support import tiny_dataset
+from support import stored_run, tiny_dataset
 
 import lossdemo.train as train_module
 from lossdemo.checkpoints import load_checkpoint, restore_checkpoint
@@ -97,7 +97,7 @@ def test_a_loss_that_turns_nan_later_is_marked_diverged_at_that_epoch(monkeypatc
 
 
 def _stored(outcome) -> StoredRun:
-    return StoredRun(path=Path(f"{outcome.config.run_id}.json"), config=outcome.config, record=outcome_to_record(outcome))
+    return stored_run(outcome.config, {}, record=outcome_to_record(outcome))
 
 
 def test_diverged_runs_are_counted_not_averaged_in_tables():

@@ -10,24 +10,22 @@ import importlib.metadata
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from support import REPO_ROOT, WORKFLOWS_DIR
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     tomllib = pytest.importorskip("tomli")
 
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOWS = REPO / ".github" / "workflows"
 PYTHON_CLASSIFIER = re.compile(r"^Programming Language :: Python :: (3\.\d+)$")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
 
 
 def _load(name: str) -> dict:
-    return yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    return yaml.safe_load((WORKFLOWS_DIR / name).read_text(encoding="utf-8"))
 
 
 def _triggers(workflow: dict) -> dict:
@@ -86,7 +84,7 @@ def test_inputs_are_never_pasted_into_shell_scripts(workflow):
 
 
 def _pyproject() -> dict:
-    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -102,7 +100,7 @@ def test_ci_runs_tests_notebooks_and_strict_build_once_on_every_push_and_pull_re
     # One pytest covers all three: the notebooks through its addopts, the build through test_site.py.
     pytest_options = _pyproject()["tool"]["pytest"]["ini_options"]
     assert "--nbmake" in pytest_options["addopts"].split() and "docs/notebooks" in pytest_options["testpaths"]
-    assert (REPO / "tests" / "test_site.py").read_text(encoding="utf-8").count('"--strict"') >= 1
+    assert (REPO_ROOT / "tests" / "test_site.py").read_text(encoding="utf-8").count('"--strict"') >= 1
     repeated = [run for run in runs if "pytest" in run and run != "pytest" or "mkdocs build" in run]
     assert repeated == [], f"each check runs once, in the one pytest step; these repeat one: {repeated}"
     (job,) = ci["jobs"].values()
@@ -175,7 +173,7 @@ def test_reproduce_is_manual_on_a_chosen_runner_and_uploads_results():
 def _notebook_imports() -> set[str]:
     """Top-level modules the example notebooks import."""
     modules = set()
-    for path in sorted((REPO / "docs" / "notebooks").glob("*.ipynb")):
+    for path in sorted((REPO_ROOT / "docs" / "notebooks").glob("*.ipynb")):
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             if cell["cell_type"] == "code":
                 source = "".join(cell["source"])
@@ -203,7 +201,7 @@ def test_the_docs_extra_alone_can_execute_the_notebooks():
 
 
 def test_dependabot_updates_actions_and_python_dependencies_weekly():
-    dependabot = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    dependabot = yaml.safe_load((REPO_ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
     assert dependabot["version"] == 2
     updates = {update["package-ecosystem"]: update for update in dependabot["updates"]}
     assert set(updates) == {"github-actions", "pip"}

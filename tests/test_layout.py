@@ -1,0 +1,95 @@
+"""The package's layout holds: an experiment is added in one place, and the report never imports training.
+
+The walk-through in docs/architecture.md ("Adding an experiment") is exercised here step by step.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import REPO_ROOT
+
+from lossdemo import experiments, reproduce
+from lossdemo.experiments import Experiment, register_experiment
+from lossdemo.report import render as render_module
+from lossdemo.report.experiment_report import ExperimentReport, write_per_dataset, write_setup
+from lossdemo.report.measures import final_accuracy, group_runs
+from lossdemo.report.render import register_report
+from lossdemo.report.tables import cell
+from lossdemo.report.verdicts import FAILS, HOLDS, Claim, Finding, level_measure, reference
+from lossdemo.run_config import RunConfig
+
+TRAINING_MODULES = ("lossdemo.train", "lossdemo.stacked", "lossdemo.runner", "lossdemo.cpu_speed", "lossdemo.checkpoints")
+
+
+def _tiny_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    return [RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs, batch_size=256)
+            for dataset in datasets for loss in losses for seed in range(seeds)]
+
+
+def _render_tiny(runs, out_dir: Path, context) -> dict[str, str]:
+    def outputs(dataset, dataset_runs):
+        by_loss = group_runs(dataset_runs, key=lambda run: run.config.loss)
+        rows = [f"| `{loss}` | {cell(group, final_accuracy)} |" for loss, group in by_loss.items()]
+        return {"table.md": lambda path: path.write_text("| loss | final test accuracy (%) |\n|---|---:|\n"
+                                                         + "\n".join(rows) + "\n")}
+
+    return write_per_dataset("tiny", runs, out_dir, outputs) | write_setup("tiny", runs, out_dir)
+
+
+def _above_chance(index, dataset: str) -> Finding | None:
+    level = level_measure(index, reference("tiny", dataset, loss="ce"), final_accuracy)
+    if level is None:
+        return None
+    return Finding(HOLDS if level.low > 0.1 else FAILS, f"{level.mean:.3f}", "CE after one epoch, against 1/C.")
+
+
+@pytest.fixture
+def tiny_experiment():
+    """Registers the "tiny" experiment and its report, as docs/architecture.md says; removed afterwards."""
+    register_experiment(Experiment(name="tiny", question="Does CE beat chance after one epoch?", losses=("ce",),
+                                   epochs=1, grid=_tiny_grid, datasets=("mnist1d",), epochs_reason="a smoke test"))
+    claim = Claim("tiny-above-chance", "CE beats chance after one epoch.", "report", ("tiny",), "", "tiny", _above_chance)
+    register_report("tiny", ExperimentReport(render=_render_tiny, claims=(claim,)))
+    try:
+        yield "tiny"
+    finally:
+        experiments.EXPERIMENTS.pop("tiny", None)
+        render_module.REPORTS.pop("tiny", None)
+
+
+@pytest.mark.slow
+def test_an_experiment_registered_as_the_walkthrough_says_trains_and_renders(tiny_experiment, tmp_path):
+    figures = tmp_path / "figures"
+    code = reproduce.run(["--experiments", tiny_experiment, "--seeds", "2", "--workers", "1", "--no-progress",
+                          "--results-dir", str(tmp_path / "runs"), "--figures-dir", str(figures)])
+    assert code == 0
+    table = (figures / "tiny_mnist1d_table.md").read_text()
+    assert "| `ce` |" in table and "±" in table, table
+    assert "**Question.** Does CE beat chance after one epoch?" in (figures / "tiny_setup.md").read_text()
+    verdicts = (figures / "tiny_verdicts.md").read_text()
+    assert "**CE beats chance after one epoch.**" in verdicts
+    assert "tiny-above-chance" not in (figures / "claims_table.md").read_text()  # ids are anchors, not shown
+    assert "CE beats chance after one epoch." in (figures / "claims_table.md").read_text()
+
+
+def test_registering_something_that_is_not_an_experiment_is_a_one_line_error():
+    with pytest.raises(TypeError, match="is invalid; allowed: an Experiment"):
+        register_experiment("tiny")
+    with pytest.raises(TypeError, match="is invalid; allowed: an ExperimentReport"):
+        register_report("tiny", lambda runs, out_dir, context: {})
+
+
+def test_every_experiment_has_a_report_and_every_report_an_experiment():
+    assert list(render_module.REPORTS) == list(experiments.EXPERIMENTS)
+
+
+def test_the_report_package_imports_no_training_code():
+    """Drawing the site from stored runs must not need the training loop (nor its torch state)."""
+    code = ("import sys; import lossdemo.report.render, lossdemo.report.claims_pages, lossdemo.report.site_files; "
+            f"print(sorted(m for m in {TRAINING_MODULES!r} if m in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "[]", completed.stdout
