@@ -18,7 +18,13 @@ PROG = "python -m lossdemo.reproduce"
 EXIT_USAGE = 2
 DEFAULT_RESULTS_DIR = Path("runs")
 PUBLISHED_DIR = Path("results")
-DEFAULT_FIGURES_DIR = Path("docs", "generated")
+# The published site, drawn from PUBLISHED_DIR's runs only; a local reproduce draws into
+# LOCAL_FIGURES_DIR (git-ignored), which `mkdocs serve` shows in its place (docs/hooks/local_results.py).
+SITE_FIGURES_DIR = Path("docs", "generated")
+LOCAL_FIGURES_DIR = Path("docs", "local")
+# Seeds are planned run by run; a thousand seeds of the --full plan are already tens of thousands of
+# runs, and a mistyped count (an extra zero or three) would otherwise plan for minutes in silence.
+MAX_SEEDS = 1000
 
 
 class UsageError(Exception):
@@ -61,13 +67,15 @@ def _number_or_text(text: str) -> int | float | str:
     return text
 
 
-def positive_int(name: str):
+def positive_int(name: str, maximum: int | None = None):
     """An argparse type for a count; the message is the one ``RunConfig`` gives for the same value."""
 
     def parse(text: str) -> int:
         value = _number_or_text(text)
         if not isinstance(value, int) or value <= 0:
             raise argparse.ArgumentTypeError(f"{name} {value!r} is invalid; allowed: an integer > 0")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{name} {value!r} is invalid; allowed: an integer from 1 to {maximum}")
         return value
 
     return parse
@@ -80,6 +88,13 @@ def _device_type(devices: tuple[str, ...]):
         return text
 
     return parse
+
+
+def directory_path(text: str) -> Path:
+    """An argparse type for a directory flag: an empty value is an error, not the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: a directory path")
+    return Path(text)
 
 
 def shard_spec(text: str) -> tuple[int, int]:
@@ -107,7 +122,7 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                         help="datasets (default: the profile's)" + allowed(choices and choices.datasets))
     parser.add_argument("--losses", nargs="+", metavar="SPEC",
                         help="loss specs (default: the experiment's), e.g. mae l1-logits ce focal:0.5 focal:2")
-    parser.add_argument("--seeds", type=positive_int("seeds"), metavar="N",
+    parser.add_argument("--seeds", type=positive_int("seeds", MAX_SEEDS), metavar="N",
                         help="number of seeds, 0..N-1 (default: the profile's)")
     parser.add_argument("--epochs", type=positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
     parser.add_argument("--device", default="cpu", type=_device_type(choices.devices) if choices else str, metavar="DEVICE",
@@ -120,13 +135,16 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                              "at once as one stacked model with torch.func.vmap, to fill a GPU that one small run "
                              "leaves idle; slower than --workers on a CPU; stacked runs are not checkpointed "
                              "(default: 1, no stacking)")
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
+    parser.add_argument("--results-dir", type=directory_path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
                         help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")
-    parser.add_argument("--published-dir", type=Path, default=PUBLISHED_DIR, metavar="DIR",
+    parser.add_argument("--published-dir", type=directory_path, default=PUBLISHED_DIR, metavar="DIR",
                         help=f"committed results to compare with and --publish into (default: {PUBLISHED_DIR})")
-    parser.add_argument("--figures-dir", type=Path, metavar="DIR",
-                        help=f"where figures and tables go (default: {DEFAULT_FIGURES_DIR}; with --quick: RESULTS_DIR/figures)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="cache for downloaded datasets (default: ~/.cache/lossdemo)")
+    parser.add_argument("--figures-dir", type=directory_path, metavar="DIR",
+                        help=f"where figures and tables go (default: {LOCAL_FIGURES_DIR}, which mkdocs serve shows; "
+                             f"{SITE_FIGURES_DIR}, the published site, when drawing the whole --full plan from "
+                             f"--published-dir; with --quick: RESULTS_DIR/figures)")
+    parser.add_argument("--data-dir", type=directory_path, metavar="DIR",
+                        help="cache for downloaded datasets (default: ~/.cache/lossdemo)")
     parser.add_argument("--shard", type=shard_spec, metavar="K/N", help="run only the K-th of N deterministic slices of the plan")
     parser.add_argument("--quick", action="store_true", help="tiny profile for tests and CI (seconds)")
     parser.add_argument("--full", action="store_true",
@@ -160,8 +178,8 @@ def check_directory(path: Path, flag: str, writable: bool = True) -> None:
                          f"allowed: a directory you can write to") from None
 
 
-def check_flags(args: argparse.Namespace) -> Path:
-    """Conflicting flags and unusable directories; returns the figures directory."""
+def check_flags(args: argparse.Namespace) -> None:
+    """Conflicting flags and unusable directories (a default figures directory is checked once chosen)."""
     if args.quick and args.full:
         raise UsageError("--quick and --full conflict: pick one profile")
     if args.plots_only and args.force:
@@ -176,12 +194,31 @@ def check_flags(args: argparse.Namespace) -> Path:
     if args.stack > 1 and args.checkpoint:
         raise UsageError(f"--stack {args.stack} and --checkpoint conflict: stacked runs are not checkpointed")
     check_directory(args.results_dir, "--results-dir", writable=not args.plots_only)
-    figures_dir = args.figures_dir or (args.results_dir / "figures" if args.quick else DEFAULT_FIGURES_DIR)
-    check_directory(figures_dir, "--figures-dir")
+    if args.figures_dir is not None:
+        check_directory(args.figures_dir, "--figures-dir")
     if args.data_dir is not None:
         check_directory(args.data_dir, "--data-dir", writable=False)
     if args.publish:
         check_directory(args.published_dir, "--published-dir")
+
+
+def choose_figures_dir(args: argparse.Namespace, draws_the_published_site: bool) -> Path:
+    """Where generated files go: the flag if given, else RESULTS_DIR/figures with --quick, the
+    published site when drawing the whole published plan, and the local folder otherwise.
+
+    Raises UsageError when ``--figures-dir`` names the published site for any other plan: the
+    committed site must always agree with the committed results (``tests/test_generated.py``).
+    """
+    if args.figures_dir is not None:
+        if args.figures_dir.resolve() == SITE_FIGURES_DIR.resolve() and not draws_the_published_site:
+            raise UsageError(f"--figures-dir {str(args.figures_dir)!r} is the published site, drawn only from the "
+                             f"whole published plan; allowed: --full --plots-only --results-dir {PUBLISHED_DIR} "
+                             f"(after --publish), or another directory such as {LOCAL_FIGURES_DIR}")
+        return args.figures_dir
+    if args.quick:
+        return args.results_dir / "figures"
+    figures_dir = SITE_FIGURES_DIR if draws_the_published_site else LOCAL_FIGURES_DIR
+    check_directory(figures_dir, "--figures-dir")
     return figures_dir
 
 
@@ -227,13 +264,12 @@ class Options:
     @property
     def writes_the_site(self) -> bool:
         """Whether generated files go to the committed site (``docs/generated``)."""
-        return self.figures_dir.resolve() == DEFAULT_FIGURES_DIR.resolve()
+        return self.figures_dir.resolve() == SITE_FIGURES_DIR.resolve()
 
 
 def options_from_args(args: argparse.Namespace, all_experiments: tuple[str, ...], device_type: str,
-                      cpu_count: int) -> Options:
+                      cpu_count: int, figures_dir: Path) -> Options:
     """Resolve the parsed flags (already through :func:`check_flags`) into :class:`Options`."""
-    figures_dir = check_flags(args)
     profile = "quick" if args.quick else "full" if args.full else "default"
     experiments = tuple(dict.fromkeys(args.experiments or (all_experiments if args.full else ("compare",))))
     workers = args.workers

@@ -73,6 +73,8 @@ class Experiment:
         datasets: the experiment's own default datasets, used when ``--datasets`` is not given;
             None means the profile's (see :func:`datasets_for`).
         epochs_reason: why ``epochs`` is long enough for the effect to show.
+        accepts_loss: which loss specs ``--losses`` may give this experiment (None: any), with
+            ``allowed_losses`` saying so in words for the error message.
     """
 
     name: str
@@ -82,6 +84,8 @@ class Experiment:
     grid: Callable[[tuple[str, ...], tuple[str, ...], int, int], list[RunConfig]]
     datasets: tuple[str, ...] | None = None
     epochs_reason: str = ""
+    accepts_loss: Callable[[str], bool] | None = None
+    allowed_losses: str = ""
 
 
 def _compare_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
@@ -151,6 +155,12 @@ def spec_gamma(spec: str) -> float:
     return 0.0 if parsed.name == "ce" else float(parsed.gamma)
 
 
+def is_gamma_spec(spec: str) -> bool:
+    """Whether ``spec`` is a point of the γ sweep: ``ce`` (γ = 0) or ``focal:<γ>`` without class weights."""
+    parsed = parse_loss_spec(spec)
+    return not parsed.class_balanced and parsed.name in ("ce", "focal")
+
+
 def _gamma_sweep_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     return _compare_grid(datasets, losses, seeds, epochs)
 
@@ -210,6 +220,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         grid=_gamma_sweep_grid,
         datasets=("mnist1d",),
         epochs_reason="the report's run length, at which it ranked γ = 0.5 > 0 > 2",
+        accepts_loss=is_gamma_spec,
+        allowed_losses="ce (γ = 0) or focal:<γ>",
     ),
     "mae-anatomy": Experiment(
         name="mae-anatomy",
@@ -242,6 +254,11 @@ def validate_names(experiments, datasets, losses) -> None:
             raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
     for spec in losses:
         parse_loss_spec(spec)
+    for name in experiments:
+        experiment = EXPERIMENTS[name]
+        for spec in losses:
+            if experiment.accepts_loss is not None and not experiment.accepts_loss(spec):
+                raise ValueError(f"loss {spec!r} is invalid for experiment {name!r}; allowed: {experiment.allowed_losses}")
 
 
 def datasets_for(experiment: Experiment, requested: tuple[str, ...] | None, profile: Profile) -> tuple[str, ...]:

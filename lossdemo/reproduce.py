@@ -18,6 +18,7 @@ in flight is not (runs on the real datasets resume from their last per-epoch che
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import signal
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cli_args
-from .cli_args import DEFAULT_FIGURES_DIR, DEFAULT_RESULTS_DIR, PUBLISHED_DIR, Choices, Options, UsageError  # noqa: F401 (re-exported)
+from .cli_args import DEFAULT_RESULTS_DIR, PUBLISHED_DIR, Choices, Options, UsageError  # noqa: F401 (re-exported)
 
 if __name__ == "__main__":  # a mistyped flag fails now, before torch is imported (seconds)
     cli_args.precheck(sys.argv[1:])
@@ -283,8 +284,9 @@ def run(argv: list[str] | None = None) -> int:
         f"(one JSON file per run); took {_format_duration(time.perf_counter() - started)}")
     headline = options.figures_dir / HEADLINE_TABLE.replace("_table.md", ".png")
     if headline in written:
+        shown = options.writes_the_site or options.figures_dir.resolve() == cli_args.LOCAL_FIGURES_DIR.resolve()
         site = (" or see them on every page of the site with `mkdocs serve` (after pip install -e \".[docs]\")"
-                if options.writes_the_site else "")
+                if shown else "")
         log(f"next: open {headline} (the comparison's curves){site}")
     return EXIT_OK
 
@@ -295,11 +297,23 @@ def _validated(argv: list[str]) -> tuple[Options, Plan]:
     cli_args.check_flags(args)
     # --device auto means the device it resolves to; --plots-only trains nothing, anywhere.
     device_type = "cpu" if args.plots_only else resolve_device(args.device).type
-    options = cli_args.options_from_args(args, tuple(EXPERIMENTS), device_type, os.cpu_count() or 1)
+    # The plan does not depend on the figures directory; it is resolved once the plan is known.
+    options = cli_args.options_from_args(args, tuple(EXPERIMENTS), device_type, os.cpu_count() or 1, Path("."))
     plan = make_plan(options)
     if not plan.configs:
         raise UsageError(f"shard {options.shard[0]}/{options.shard[1]} of this plan is empty; allowed: fewer shards")
-    return options, plan
+    figures_dir = cli_args.choose_figures_dir(args, draws_the_published_site(options, plan))
+    return dataclasses.replace(options, figures_dir=figures_dir), plan
+
+
+def draws_the_published_site(options: Options, plan: Plan) -> bool:
+    """Whether this invocation draws exactly the published plan from the published runs: the only
+    case that may write the committed site (``docs/generated``) and the README's headline table."""
+    if not options.same_results_and_published or options.shard:
+        return False
+    full = make_plan(dataclasses.replace(options, profile="full", experiments=tuple(EXPERIMENTS), datasets=None,
+                                         losses=None, seeds=None, epochs=None, shard=None))
+    return {config.run_id for config in plan.configs} == {config.run_id for config in full.configs}
 
 
 def plan_for_flags(argv: list[str]) -> Plan:

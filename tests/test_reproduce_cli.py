@@ -140,8 +140,8 @@ def test_quick_reproduce_end_to_end_in_a_temp_dir(quick_results):
 
 @pytest.mark.skipif(not (REPO_ROOT / "results" / RUNS_SUBDIR).is_dir(), reason="no committed results in results/runs")
 def test_a_local_reproduce_leaves_the_published_run_time_table_as_committed(tmp_path):
-    """The README's reproduce writes into docs/generated; its wall times must not replace the published
-    ones there, or the README's test command, run next in the same clone, finds the site stale."""
+    """The run-time table documents the published runs' wall times, also when a local reproduce draws
+    it (into docs/local, which the site then shows): this machine's times are not the published ones."""
     published = REPO_ROOT / "results"
     completed = run_cli(*QUICK, "--results-dir", "mine", "--figures-dir", "figures", "--published-dir", str(published),
                         cwd=tmp_path)

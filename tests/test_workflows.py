@@ -166,7 +166,7 @@ def test_reproduce_is_manual_on_a_chosen_runner_and_uploads_results():
     train = next(step["run"] for step in job["steps"] if "lossdemo.reproduce" in step.get("run", ""))
     assert '--device "$DEVICE"' in train and "--plots-only" not in train and "--quick" not in train
     upload = _step_using(job, "actions/upload-artifact")
-    assert "runs/" in upload["with"]["path"] and "docs/generated/" in upload["with"]["path"]
+    assert "runs/" in upload["with"]["path"] and "docs/local/" in upload["with"]["path"]
     assert upload["with"]["if-no-files-found"] == "error"
 
 

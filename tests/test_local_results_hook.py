@@ -1,0 +1,57 @@
+"""docs/hooks/local_results.py shows a reader's own figures in place of the published ones.
+
+A local reproduce draws into docs/local/ (tests/test_readme_promise.py checks that it never touches
+docs/generated/); this hook makes `mkdocs serve` show those files, and says so on the page.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from support import DOCS_DIR
+
+HOOK_PATH = DOCS_DIR / "hooks" / "local_results.py"
+PAGE = """# A page
+
+--8<-- "generated/compare_mnist1d_table.md"
+
+![curves](../generated/compare_mnist1d.png) and ![shapes](../generated/loss_shapes_ce.png)
+
+Again: ![curves](../generated/compare_mnist1d.png)
+"""
+
+
+def _load_hook():
+    spec = importlib.util.spec_from_file_location("local_results", HOOK_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hook = _load_hook()
+
+
+def test_only_files_the_local_run_drew_are_swapped_in(tmp_path):
+    local = tmp_path / "local"
+    local.mkdir()
+    for name in ("compare_mnist1d_table.md", "compare_mnist1d.png"):
+        (local / name).write_text("x")
+    text, swapped = hook.swap_in_local_files(PAGE, local)
+    assert swapped == ["compare_mnist1d_table.md", "compare_mnist1d.png"]
+    assert '--8<-- "local/compare_mnist1d_table.md"' in text
+    assert text.count("](../local/compare_mnist1d.png)") == 2
+    assert "](../generated/loss_shapes_ce.png)" in text, "a file the local run did not draw stays the published one"
+
+
+def test_a_page_with_local_files_says_which_and_where_the_published_ones_are(tmp_path):
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "compare_mnist1d.png").write_text("x")
+    page = hook.on_page_markdown(PAGE, page=None, config={"docs_dir": str(tmp_path)}, files=None)
+    assert page.startswith('!!! note "Drawn from your local runs"')
+    assert "`compare_mnist1d.png`" in page and "docs/generated/" in page
+
+
+def test_without_a_local_folder_pages_are_built_as_written(tmp_path):
+    assert hook.on_page_markdown(PAGE, page=None, config={"docs_dir": str(tmp_path)}, files=None) == PAGE
+    (tmp_path / "local").mkdir()  # present but empty: still nothing to swap, and no note
+    assert hook.on_page_markdown(PAGE, page=None, config={"docs_dir": str(tmp_path)}, files=None) == PAGE
