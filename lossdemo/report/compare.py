@@ -139,7 +139,7 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
     def outputs(dataset, dataset_runs):
         by_loss = {loss: grouped for (_, loss), grouped in group_runs(dataset_runs).items()}
         return {
-            ".png": lambda p: draw_curves_figure(by_loss, f"Four losses on {dataset}: mean ± 95 % CI over seeds", p),
+            ".png": lambda p: draw_curves_figure(by_loss, f"{len(by_loss)} losses on {dataset}: mean ± 95 % CI over seeds", p),
             "per_class.png": lambda p: draw_per_class_figure(
                 by_loss, class_names_of(dataset), f"Final per-class test accuracy on {dataset}", p),
             "table.md": lambda p: p.write_text(results_table(by_loss)),

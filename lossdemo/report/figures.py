@@ -17,15 +17,16 @@ from ..run_config import RunStatus
 from .measures import Measure, complete
 from .output import save_figure
 from .stats import mean_ci
-from .style import loss_colour, plt, use_style
+from .style import loss_colour, new_figure
 
 Runs = list[StoredRun]
 
+# (history key, panel title, y-axis label)
 _PANELS = (
-    ("train_loss", "train loss (its own loss)"),
-    ("test_loss", "test loss (its own loss)"),
-    ("train_accuracy", "train accuracy"),
-    ("test_accuracy", "test accuracy"),
+    ("train_loss", "training set", "loss, each its own (log scale)"),
+    ("test_loss", "test set", "loss, each its own (log scale)"),
+    ("train_accuracy", "training set", "accuracy"),
+    ("test_accuracy", "test set", "accuracy"),
 )
 
 
@@ -60,12 +61,11 @@ def accuracy_curve(runs: Runs, metric: str):
 
 def draw_curves_figure(runs_by_loss: dict[str, list[StoredRun]], title: str, path: Path) -> Path:
     """2×2 panels (train/test × loss/accuracy) vs epoch, one colour per loss, mean ± 95 % CI."""
-    use_style()
-    figure, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    figure, axes = new_figure(6.6, rows=2, columns=2, sharex=True)
     for index, (loss, runs) in enumerate(runs_by_loss.items()):
         colour = loss_colour(loss, index)
         finished = complete(runs)
-        for axis, (metric, label) in zip(axes.flat, _PANELS):
+        for axis, (metric, _, _) in zip(axes.flat, _PANELS):
             if finished:
                 mean, low, high = mean_band([run.history[metric] for run in finished])
                 if "accuracy" in metric:  # a t-interval knows nothing of [0, 1]; don't draw impossible values
@@ -78,31 +78,30 @@ def draw_curves_figure(runs_by_loss: dict[str, list[StoredRun]], title: str, pat
                     values = [np.nan if v is None else v for v in run.history[metric]]
                     axis.plot(range(1, len(values) + 1), values, color=colour, linestyle=":", marker="x",
                               label=f"{loss} seed {run.config.seed} diverged")
-            axis.set_title(label)
+    for axis, (_, panel_title, y_label) in zip(axes.flat, _PANELS):
+        axis.set_title(panel_title)
+        axis.set_ylabel(y_label)
     for axis in axes[1]:
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for axis in axes[:, 0]:
-        axis.set_ylabel("value")
     for axis in axes[0]:
         axis.set_yscale("log")  # losses of different families differ by orders of magnitude
     handles, labels = axes[1, 1].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), bbox_to_anchor=(0.5, -0.02))
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), bbox_to_anchor=(0.5, -0.01))
     figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
     return save_figure(figure, path)
 
 
 def draw_per_class_figure(runs_by_loss: dict[str, list[StoredRun]], class_names, title: str, path: Path) -> Path:
     """Heatmap of final per-class test accuracy (mean over complete seeds): abandoned classes show as dark cells."""
-    use_style()
     losses = list(runs_by_loss)
     matrix = np.full((len(losses), len(class_names)), np.nan)
     for row, loss in enumerate(losses):
         finals = [run.history["test_per_class_accuracy"][-1] for run in complete(runs_by_loss[loss])]
         if finals:
             matrix[row] = np.mean(finals, axis=0)
-    figure, axis = plt.subplots(figsize=(1.0 + 0.6 * len(class_names), 0.9 + 0.5 * len(losses)))
+    figure, axis = new_figure(1.2 + 0.45 * len(losses))
     image = axis.imshow(matrix * 100, vmin=0, vmax=100, cmap="viridis", aspect="auto")
     axis.set_xticks(range(len(class_names)), class_names)
     axis.set_yticks(range(len(losses)), losses)
@@ -110,7 +109,7 @@ def draw_per_class_figure(runs_by_loss: dict[str, list[StoredRun]], class_names,
     axis.grid(False)
     for (row, col), value in np.ndenumerate(matrix):
         if not np.isnan(value):
-            axis.text(col, row, f"{value * 100:.0f}", ha="center", va="center", fontsize=8,
+            axis.text(col, row, f"{value * 100:.0f}", ha="center", va="center", fontsize="small",
                       color="white" if value < 0.6 else "black")
     figure.colorbar(image, ax=axis, label="final test accuracy (%)")
     axis.set_title(title)

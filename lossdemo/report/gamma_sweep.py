@@ -22,7 +22,7 @@ from .figures import point
 from .measures import RunIndex, group_runs
 from .output import save_figure
 from .stats import format_difference, format_interval, format_level
-from .style import ACCURACY_BAR_COLOUR, GAP_COLOUR, NEUTRAL_COLOUR, SERIES_COLOUR, plt, use_style
+from .style import ACCURACY_BAR_COLOUR, GAP_COLOUR, NEUTRAL_COLOUR, SERIES_COLOUR, new_figure
 from .tables import FOOTER, cell, complete_count
 from .verdicts import FAILS, HOLDS, Claim, Finding, beats, level_measure, paired_measure, reference, sign
 
@@ -33,10 +33,9 @@ RANKING_NAME = "gamma_sweep_ranking.md"
 
 def draw_gamma_sweep(runs_by_gamma: dict[float, Runs], title: str, path: Path) -> Path:
     """Final test accuracy (left) and final test ECE (right) against γ; γ = 0 is cross-entropy."""
-    use_style()
     gammas = sorted(runs_by_gamma)
     positions = np.arange(len(gammas))
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, (left, right) = new_figure(3.8, columns=2)
     for axis, measure, label in ((left, m.final_accuracy, "final test accuracy (%)"),
                                  (right, m.final_ece, "final test ECE, 15 bins (%)")):
         points = [point(runs_by_gamma[gamma], measure) for gamma in gammas]
@@ -58,14 +57,13 @@ def draw_reliability(runs_by_gamma: dict[float, Runs], title: str, path: Path) -
     The ECE printed in each panel is that of the pooled bins, which is lower than the mean of the
     seeds' ECEs (errors of opposite sign in different seeds cancel when pooled).
     """
-    use_style()
     gammas = sorted(runs_by_gamma)
     columns = 4
     rows = -(-len(gammas) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.1 * columns, 3.1 * rows), sharex=True, sharey=True,
-                                squeeze=False)
-    for axis in axes.flat[len(gammas):]:
-        axis.set_visible(False)
+    figure, axes = new_figure(2.1 * rows + 0.9, rows=rows, columns=columns, sharex=True, sharey=True, squeeze=False)
+    spare = list(axes.flat[len(gammas):])  # empty slots of the last row: the legend goes in the first
+    for axis in spare:
+        axis.axis("off")
     for axis, gamma in zip(axes.flat, gammas):
         histograms = [h for h in (m.final_reliability(run) for run in m.complete(runs_by_gamma[gamma])) if h]
         axis.plot([0, 1], [0, 1], color=NEUTRAL_COLOUR, linestyle=":", linewidth=1)
@@ -85,17 +83,22 @@ def draw_reliability(runs_by_gamma: dict[float, Runs], title: str, path: Path) -
         axis.bar(centres[filled], np.abs(confidence - accuracy)[filled], bottom=np.minimum(confidence, accuracy)[filled],
                  width=1 / bins, facecolor="none", edgecolor=GAP_COLOUR, hatch="////", linewidth=0.8,
                  label="gap to the bin's mean confidence")
-        axis.text(0.04, 0.92, f"pooled ECE {expected_calibration_error(pooled) * 100:.1f} %", fontsize=8,
+        axis.text(0.04, 0.92, f"ECE {expected_calibration_error(pooled) * 100:.1f} %", fontsize="small",
                   transform=axis.transAxes)
-    for axis in axes[-1]:
-        axis.set_xlabel("confidence")
+    for column in range(columns):  # the lowest drawn panel of each column carries the x axis
+        lowest = max(row for row in range(rows) if row * columns + column < len(gammas))
+        axes[lowest, column].set_xlabel("confidence")
+        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
     for axis in axes[:, 0]:
         axis.set_ylabel("accuracy")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        figure.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.03))
+        if spare:
+            spare[0].legend(handles, ["accuracy", "gap to the mean confidence"], loc="center")
+        else:
+            figure.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.03))
     figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.tight_layout()
     return save_figure(figure, path)
 
 

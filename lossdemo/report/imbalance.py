@@ -22,7 +22,7 @@ from .figures import draw_per_class_figure, point
 from .measures import RunIndex, group_runs
 from .output import save_figure
 from .stats import format_difference, format_level
-from .style import NEUTRAL_COLOUR, loss_colour_in, plt, use_style
+from .style import NEUTRAL_COLOUR, loss_colour_in, new_figure, plt
 from .tables import FOOTER, cell, complete_count, ordered_losses
 from .verdicts import FAILS, HOLDS, Claim, Finding, beats, level_measure, paired_measure, reference, sign
 
@@ -41,15 +41,16 @@ def head_and_tail(runs: Runs) -> tuple[list[int], list[int]]:
 
 
 def draw_imbalance(runs: dict[tuple[float, str], Runs], losses: Sequence[str], title: str, path: Path) -> Path:
-    """Against the imbalance ratio: test accuracy, balanced accuracy, and head (solid) vs tail (dashed)."""
-    use_style()
-    figure, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
+    """Against the imbalance ratio: test accuracy, balanced accuracy, and head (solid) vs tail (dashed);
+    the fourth panel holds the legends."""
+    figure, grid = new_figure(6.6, rows=2, columns=2)
+    axes, legend_panel = [grid[0, 0], grid[0, 1], grid[1, 0]], grid[1, 1]
     ratios = sorted({ratio for ratio, _ in runs})
     head, tail = head_and_tail([run for group in runs.values() for run in group])
     panels = ((axes[0], [(m.final_accuracy, "-")], "test accuracy"),
-              (axes[1], [(m.final_balanced_accuracy, "-")], "balanced accuracy (mean over classes)"),
+              (axes[1], [(m.final_balanced_accuracy, "-")], "balanced accuracy"),
               (axes[2], [(m.final_head_accuracy, "-"), (m.final_tail_accuracy, "--")],
-               f"{len(head)} most frequent (head) vs {len(tail)} rarest (tail) classes"))
+               f"{len(head)} most frequent vs {len(tail)} rarest classes"))
     for axis, series, panel_title in panels:
         for loss in losses:
             colour = loss_colour_in(loss, losses)
@@ -61,10 +62,16 @@ def draw_imbalance(runs: dict[tuple[float, str], Runs], losses: Sequence[str], t
         axis.set_xticks(ratios, [f"{ratio:g}" for ratio in ratios])
         axis.set_xlabel("imbalance ratio (largest / smallest class)")
         axis.set_title(panel_title)
-    axes[0].set_ylabel("test accuracy (%) on the balanced test set")
-    axes[0].legend(fontsize=8)
-    axes[2].legend([plt.Line2D([], [], color=NEUTRAL_COLOUR), plt.Line2D([], [], color=NEUTRAL_COLOUR, linestyle="--")],
-                   [f"head (classes {m.class_span(head)})", f"tail (classes {m.class_span(tail)})"], fontsize=8, loc="lower left")
+    for axis in (axes[0], axes[2]):
+        axis.set_ylabel("test accuracy (%)")
+    axes[1].sharey(axes[0])
+    legend_panel.axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    losses_legend = legend_panel.legend(handles, labels, title="loss", loc="upper left")
+    legend_panel.add_artist(losses_legend)
+    legend_panel.legend([plt.Line2D([], [], color=NEUTRAL_COLOUR), plt.Line2D([], [], color=NEUTRAL_COLOUR, linestyle="--")],
+                        [f"head (classes {m.class_span(head)})", f"tail (classes {m.class_span(tail)})"],
+                        title="bottom-left panel", loc="lower left")
     figure.suptitle(title)
     figure.tight_layout()
     return save_figure(figure, path)

@@ -20,7 +20,7 @@ from .figures import accuracy_curve, point
 from .measures import RunIndex, group_runs
 from .output import save_figure
 from .stats import format_difference, format_level
-from .style import NEUTRAL_COLOUR, loss_colour_in, plt, use_style
+from .style import NEUTRAL_COLOUR, loss_colour_in, new_figure
 from .tables import FOOTER, cell, complete_count, ordered_losses
 from .verdicts import FAILS, HOLDS, Claim, Finding, beats, level_measure, paired_measure, reference, sign
 
@@ -30,8 +30,7 @@ Runs = list[StoredRun]
 def draw_noise_accuracy(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str], title: str, path: Path) -> Path:
     """Final (solid) and best-epoch (dashed) test accuracy against the symmetric noise rate, per loss;
     the class-pair (asymmetric) condition as separate open markers."""
-    use_style()
-    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    figure, axis = new_figure(4.8)
     for loss in losses:
         colour = loss_colour_in(loss, losses)
         rates = sorted({rate for rate, kind, spec in runs if kind == "symmetric" and spec == loss})
@@ -51,19 +50,18 @@ def draw_noise_accuracy(runs: dict[tuple[float, str, str], Runs], losses: Sequen
     axis.set_xlabel("share of training labels flipped (%)")
     axis.set_ylabel("test accuracy (%)")
     axis.set_title(title)
-    axis.legend(ncol=2, fontsize=8, loc="lower left")
+    axis.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small")
     return save_figure(figure, path)
 
 
 def draw_noise_memorisation(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str], title: str, path: Path) -> Path:
-    """Per noisy condition (columns): test accuracy over epochs (top) and training accuracy on the
-    clean (solid) and flipped (dashed) samples, measured against the labels trained on (bottom)."""
-    use_style()
+    """Per noisy condition (rows): test accuracy over epochs (left) and training accuracy on the
+    clean (solid) and flipped (dashed) samples, measured against the labels trained on (right)."""
     conditions = sorted({(rate, kind) for rate, kind, _ in runs if rate > 0}, key=lambda c: (c[1] != "symmetric", c[0]))
-    figure, axes = plt.subplots(2, len(conditions), figsize=(3.3 * len(conditions), 6.4), sharex=True, sharey="row",
-                                squeeze=False)
-    for column, (rate, kind) in enumerate(conditions):
-        top, bottom = axes[0, column], axes[1, column]
+    figure, axes = new_figure(2.2 * len(conditions) + 1.2, rows=len(conditions), columns=2, sharex=True, sharey=True,
+                              squeeze=False)
+    for row, (rate, kind) in enumerate(conditions):
+        top, bottom = axes[row, 0], axes[row, 1]
         for loss in losses:
             group = runs.get((rate, kind, loss))
             if not group:
@@ -78,15 +76,18 @@ def draw_noise_memorisation(runs: dict[tuple[float, str, str], Runs], losses: Se
                 epochs, mean, low, high = curve
                 axis.plot(epochs, mean * 100, color=colour, linestyle=style, label=label)
                 axis.fill_between(epochs, low * 100, high * 100, color=colour, alpha=0.15, linewidth=0)
-        top.set_title(f"{rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} noise")
-        bottom.set_xlabel("epoch")
-        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0, 0].set_ylabel("test accuracy (%)")
-    axes[1, 0].set_ylabel("training accuracy vs. given label (%)")
-    handles, labels = axes[1, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), bbox_to_anchor=(0.5, -0.06), fontsize=8)
+        condition = f"{rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} noise"
+        top.set_title(f"{condition}: test set", fontsize="medium")
+        bottom.set_title(f"{condition}: training set", fontsize="medium")
+        top.set_ylabel("accuracy (%)")
+    axes[-1, 0].set_xlabel("epoch")
+    axes[-1, 1].set_xlabel("epoch")
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), bbox_to_anchor=(0.5, 0.0),
+                  title="training accuracy against the labels trained on, on the clean and on the flipped samples")
     figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
     return save_figure(figure, path)
 
 

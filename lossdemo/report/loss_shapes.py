@@ -22,7 +22,7 @@ import torch
 
 from .. import losses
 from .output import save_figure
-from .style import LOSS_SHAPE_SLOTS, NEUTRAL_COLOUR, loss_colour, plt, use_style
+from .style import LOSS_SHAPE_SLOTS, NEUTRAL_COLOUR, loss_colour, new_figure, plt
 
 NUM_CLASSES = 10
 FOCAL_GAMMAS = (0.5, 1.0, 2.0, 5.0)
@@ -136,7 +136,7 @@ def _style_for(spec: str) -> dict:
 def _draw_against_probability(curves: Sequence[LossCurve], title: str, reference: LossCurve | None,
                               num_classes: int) -> plt.Figure:
     """Two panels against p_y: the loss (left) and the push on the true logit (right)."""
-    figure, (loss_axes, push_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (loss_axes, push_axes) = new_figure(3.7, columns=2)
     if reference is not None:  # cross-entropy as a dashed yardstick on the other losses' figures
         for axes, values in ((loss_axes, reference.loss), (push_axes, reference.true_logit_push)):
             axes.plot(reference.true_probability, values, linestyle="--", color=NEUTRAL_COLOUR,
@@ -154,29 +154,31 @@ def _draw_against_probability(curves: Sequence[LossCurve], title: str, reference
     loss_axes.set_ylabel("loss")
     loss_axes.set_title("loss")
     push_axes.set_ylabel(r"$-\partial \ell / \partial z_y$")
-    push_axes.set_title("push on the true logit (dotted line: chance, $1/C$)")
+    push_axes.set_title("push on the true logit (dotted: chance, $1/C$)")
     push_axes.set_ylim(bottom=min(0.0, float(min(np.min(c.true_logit_push) for c in curves))) - 0.02)
-    loss_axes.legend(loc="upper right")  # every loss is small at the top right, so nothing is hidden
+    loss_axes.legend(loc="upper right", fontsize="small")  # every loss is small at the top right, so nothing is hidden
     figure.suptitle(title)
+    figure.tight_layout()
     return figure
 
 
 def _draw_l1_logits(curve: LossCurve, num_classes: int) -> plt.Figure:
     """Two panels against z_y: the loss has a kink at z_y = 1 and a flat-magnitude gradient."""
-    figure, (loss_axes, push_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (loss_axes, push_axes) = new_figure(3.7, columns=2)
     style = _style_for(curve.spec)
     loss_axes.plot(curve.true_logit, curve.loss, **style)
     push_axes.plot(curve.true_logit, curve.true_logit_push, **style)
     for axes in (loss_axes, push_axes):
         axes.axvline(1.0, color=NEUTRAL_COLOUR, linestyle=":", linewidth=1)
-        axes.set_xlabel("$z_y$, raw true-class logit (other logits at 0)")
+        axes.set_xlabel("$z_y$, raw true-class logit\n(other logits at 0)")
     loss_axes.set_ylabel("loss")
     loss_axes.set_title("loss")
     push_axes.set_ylabel(r"$-\partial \ell / \partial z_y$")
-    push_axes.set_title(f"push on the true logit: $\\pm 1/C$ with $C = {num_classes}$")
+    push_axes.set_title(f"push on the true logit: $\\pm 1/C$, $C = {num_classes}$")
     bound = 1.6 / num_classes
     push_axes.set_ylim(-bound, bound)
     figure.suptitle("l1-logits: nn.L1Loss between raw logits and the one-hot target")
+    figure.tight_layout()
     return figure
 
 
@@ -189,7 +191,10 @@ def _draw_all(curves: dict[str, LossCurve], l1_curve: LossCurve, num_classes: in
     loss_axes.plot(l1_curve.true_probability, l1_curve.loss, **l1_style)
     push_axes.plot(l1_curve.true_probability, l1_curve.true_logit_push, **l1_style)
     push_axes.set_ylim(bottom=-1.5 / num_classes)
-    loss_axes.legend(loc="upper right")
+    loss_axes.get_legend().remove()  # seven curves: the legend goes below both panels
+    handles, labels = loss_axes.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, 0.0))
+    figure.tight_layout(rect=(0, 0.24, 1, 1))
     return figure
 
 
@@ -205,7 +210,6 @@ def draw_loss_shape_figures(out_dir: Path, num_classes: int = NUM_CLASSES) -> li
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    use_style()
     curves = probability_curves(num_classes=num_classes)
     l1_curve = l1_logits_curve(num_classes=num_classes)
     focal_curves = [curve for spec, curve in curves.items() if spec.startswith("focal:")]

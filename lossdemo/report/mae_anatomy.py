@@ -22,7 +22,7 @@ from .loss_shapes import probability_curves
 from .measures import RunIndex, group_runs
 from .output import ANALYTIC, save_figure
 from .stats import format_difference, format_level
-from .style import NEUTRAL_COLOUR, loss_colour, plt, use_style
+from .style import NEUTRAL_COLOUR, loss_colour, new_figure, plt
 from .tables import FOOTER, cell, complete_count
 from .verdicts import FAILS, HOLDS, Claim, Finding, level_measure, paired_measure, reference, sign
 
@@ -35,10 +35,9 @@ def draw_per_class_over_epochs(runs_by_loss: dict[str, Runs], title: str, path: 
     Seeds are shown separately rather than averaged, because different seeds abandon different classes
     and a mean would blur a dead class into a slow one.
     """
-    use_style()
     losses = list(runs_by_loss)
-    figure, axes = plt.subplots(len(losses), seeds, figsize=(3.6 * seeds, 2.9 * len(losses)), sharex=True,
-                                sharey=True, squeeze=False)
+    figure, axes = new_figure(2.4 * len(losses) + 1.2, rows=len(losses), columns=seeds, sharex=True, sharey=True,
+                              squeeze=False)
     class_colours = plt.get_cmap("tab10")
     for row, loss in enumerate(losses):
         finished = m.complete(runs_by_loss[loss])[:seeds]
@@ -54,23 +53,22 @@ def draw_per_class_over_epochs(runs_by_loss: dict[str, Runs], title: str, path: 
                 axis.plot(epochs, per_class[:, class_index], color=class_colours(class_index % 10), linewidth=1.2,
                           label=f"class {class_index}")
             axis.set_title(f"{loss}, seed {run.config.seed}: {m.abandoned_classes(run)} classes < "
-                           f"{m.ABANDONED_BELOW * 100:.0f} %", fontsize=9)
+                           f"{m.ABANDONED_BELOW * 100:.0f} %", fontsize="medium")
         axes[row, 0].set_ylabel("per-class test accuracy (%)")
     for axis in axes[-1]:
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=10, bbox_to_anchor=(0.5, -0.04), fontsize=8)
+    figure.legend(handles, labels, loc="lower center", ncol=5, bbox_to_anchor=(0.5, 0.0))
     figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
     return save_figure(figure, path)
 
 
 def draw_recipes(runs: dict[tuple[str, int, str], Runs], title: str, path: Path) -> Path:
     """Test accuracy over epochs for MAE and CE, SGD (left) and Adam (right), 25 (solid) and 100 (dashed) epochs."""
-    use_style()
     optimizers = [name for name in ("sgd", "adam") if any(key[0] == name for key in runs)]
-    figure, axes = plt.subplots(1, len(optimizers), figsize=(5.6 * len(optimizers), 4.2), sharey=True, squeeze=False)
+    figure, axes = new_figure(4.0, columns=len(optimizers), sharey=True, squeeze=False)
     lengths = sorted({epochs for _, epochs, _ in runs})
     for axis, optimizer in zip(axes[0], optimizers):
         for (name, epochs, loss), group in sorted(runs.items()):
@@ -87,7 +85,7 @@ def draw_recipes(runs: dict[tuple[str, int, str], Runs], title: str, path: Path)
         lr = next(group[0].config.lr for key, group in runs.items() if key[0] == optimizer and group)
         axis.set_title(f"{'SGD' if optimizer == 'sgd' else 'Adam'}, lr {lr:g}")
         axis.set_xlabel("epoch")
-        axis.legend(fontsize=8)
+        axis.legend(fontsize="small")
     axes[0, 0].set_ylabel("test accuracy (%)")
     figure.suptitle(title)
     figure.tight_layout()
@@ -100,10 +98,9 @@ def draw_true_logit_push(path: Path, specs: Sequence[str] = ("mae", "ce", "focal
     MAE's push is 2·p_y(1 − p_y) against CE's 1 − p_y: at p_y = 1/C it is a fifth of CE's, and it
     vanishes as p_y → 0, so an example (or a whole class) the network gets badly wrong barely moves.
     """
-    use_style()
     curves = probability_curves(specs)
     reference = curves["ce"].true_logit_push
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, (left, right) = new_figure(3.8, columns=2)
     for index, (spec, curve) in enumerate(curves.items()):
         colour = loss_colour(spec, index + 1)
         left.plot(curve.true_probability, curve.true_logit_push, color=colour, label=spec)

@@ -40,10 +40,35 @@ ACCURACY_BAR_COLOUR = "#0072B2"
 GAP_COLOUR = "#D55E00"
 NEUTRAL_COLOUR = "grey"  # reference lines and legend keys that stand for every loss
 
+# The site shows a figure scaled to its content column, about DISPLAY_WIDTH_PX wide on a desktop
+# screen (Material for MkDocs with its navigation). Figures are drawn COLUMN_WIDTH_IN wide, so that
+# the style's smallest text (9 pt legends) lands at MIN_TEXT_PX or more there; a wider figure gets
+# proportionally larger text. A click opens any figure full size (the site's lightbox).
+DISPLAY_WIDTH_PX = 688
+MIN_TEXT_PX = 11
+COLUMN_WIDTH_IN = 7.2
+_TEXT_SIZES = ("font.size", "axes.titlesize", "axes.labelsize", "legend.fontsize", "xtick.labelsize",
+               "ytick.labelsize", "figure.titlesize")
 
-def use_style() -> None:
-    """Apply the shared style to the current Matplotlib session."""
+
+def use_style(width_in: float = COLUMN_WIDTH_IN) -> None:
+    """Apply the shared style, with text large enough for a figure ``width_in`` inches wide to be
+    legible at the site's column width."""
     plt.style.use(STYLE_PATH)
+    shown_px_per_point = DISPLAY_WIDTH_PX / (width_in * 72)
+    smallest_point = matplotlib.rcParams["legend.fontsize"]
+    scale = max(1.0, MIN_TEXT_PX / (smallest_point * shown_px_per_point))
+    if scale > 1.0:
+        for key in _TEXT_SIZES:
+            size = matplotlib.rcParams[key]
+            if isinstance(size, (int, float)):
+                matplotlib.rcParams[key] = size * scale
+
+
+def new_figure(height_in: float, rows: int = 1, columns: int = 1, width_in: float = COLUMN_WIDTH_IN, **subplots):
+    """``plt.subplots`` in the shared style, sized for the site's column: (figure, axes)."""
+    use_style(width_in)
+    return plt.subplots(rows, columns, figsize=(width_in, height_in), **subplots)
 
 
 def loss_colour(spec: str, index: int = 0) -> str:
