@@ -43,7 +43,7 @@ def verdicts_file_name(page: str) -> str:
 def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
     """The "report, checked" table: one row per claim."""
     lines = [
-        "| # | claim (paraphrased) | from | verdict | effect (95 % CI over seeds) | evidence |",
+        "| # | claim (paraphrased) | from | verdict | effect, points or % (95 % CI) | evidence |",
         "|---:|---|---|---|---|---|",
     ]
     for number, verdict in enumerate(verdicts, start=1):
@@ -53,10 +53,11 @@ def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
                      f"{cell_text(verdict.effect)} | {evidence} |")
     lines += [
         "",
-        f"Computed by `lossdemo.report.claims` from {run_count} stored runs. Effects are paired differences between "
-        "runs with the same seed (same initial weights and batch order): mean, 95 % t-interval and n, the number "
-        "of seeds. One setting is said to beat another only when that interval excludes 0; otherwise the claim "
-        "that it does is marked as not holding. Rows from a paper check a published result against ours.",
+        f"Computed by `lossdemo.report.claims` from {run_count} stored runs. Effects are paired differences in "
+        "percentage points between runs with the same seed (same initial weights and batch order), or levels in %: "
+        "mean and 95 % t-interval over seeds; the evidence sections give the number of seeds and the details. One "
+        "setting is said to beat another only when that interval excludes 0; otherwise the claim that it does is "
+        "marked as not holding. Rows from a paper check a published result against ours.",
     ]
     return "\n".join(lines) + "\n"
 

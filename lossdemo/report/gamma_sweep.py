@@ -143,7 +143,7 @@ def _focal_half_best(index: RunIndex, dataset: str) -> Finding | None:
     signs = {loss: sign(d) for loss, d in differences.items()}
     verdict = HOLDS if all(s > 0 for s in signs.values()) else FAILS
     detail = "; ".join(f"{beats('focal:0.5', loss, d)} ({format_difference(d)})" for loss, d in differences.items())
-    return Finding(verdict, f"`focal:0.5` − `{closest}`: {format_difference(differences[closest])}",
+    return Finding(verdict, f"`focal:0.5` − `{closest}`: {format_difference(differences[closest], short=True)}",
                    f"Final test accuracy after 25 epochs, paired by seed: {detail}.")
 
 
@@ -165,7 +165,7 @@ def _converges_by_25(index: RunIndex, dataset: str) -> Finding | None:
         verdict = f"depends on (the loss: more epochs help {', '.join(f'`{x}`' for x in improved)})"
     largest = max(losses, key=lambda loss: gains[loss].mean)
     detail = "; ".join(f"`{loss}` {format_difference(gain)}" for loss, gain in gains.items())
-    return Finding(verdict, f"100 − 25 epochs, `{largest}`: {format_difference(gains[largest])}",
+    return Finding(verdict, f"100 − 25 epochs, `{largest}`: {format_difference(gains[largest], short=True)}",
                    "Final test accuracy of a 100-epoch run minus that of a 25-epoch run (same recipe, "
                    f"same seeds): {detail}. A gain means 25 epochs had not converged.")
 
@@ -183,7 +183,7 @@ def _gamma_sensitive(index: RunIndex, dataset: str) -> Finding | None:
     detail = (f"Over γ ∈ {{0, 0.25, 0.5, 1, 2, 3, 5}} the best mean final test accuracy is `{best}`'s and the worst "
               f"`{worst}`'s; best − worst = {format_difference(spread)}. Picking the extremes of seven means after the fact "
               "flatters this interval a little; the figure shows the whole curve.")
-    return Finding(verdict, f"`{best}` − `{worst}`: {format_difference(spread)}", detail)
+    return Finding(verdict, f"`{best}` − `{worst}`: {format_difference(spread, short=True)}", detail)
 
 
 def _gamma_order(index: RunIndex, dataset: str) -> Finding | None:
@@ -197,7 +197,8 @@ def _gamma_order(index: RunIndex, dataset: str) -> Finding | None:
     detail = (f"Final test accuracy after 25 epochs, paired by seed: {beats('focal:0.5', 'ce', first)} "
               f"({format_difference(first)}); "
               f"{beats('ce', 'focal:2', second)} ({format_difference(second)}). The claim needs both to be positive.")
-    return Finding(verdict, f"0.5 − 0: {format_difference(first)}; 0 − 2: {format_difference(second)}", detail)
+    effect = f"0.5 − 0: {format_difference(first, short=True)}; 0 − 2: {format_difference(second, short=True)}"
+    return Finding(verdict, effect, detail)
 
 
 def _mukhoti_calibration(index: RunIndex, dataset: str) -> Finding | None:
@@ -217,7 +218,7 @@ def _mukhoti_calibration(index: RunIndex, dataset: str) -> Finding | None:
                    f"(ResNets trained to 100 % training accuracy for hundreds of epochs); here CE reaches "
                    f"{format_level(ce_train)} training accuracy in 25 epochs with weight decay, so it is not over-confident to "
                    "begin with, and focal loss's push towards lower confidence overshoots.")
-    return Finding(verdict, f"ECE focal:3 − ce: {format_difference(difference)}", detail)
+    return Finding(verdict, f"ECE focal:3 − ce: {format_difference(difference, short=True)}", detail)
 
 
 def longer_training_markdown(index: RunIndex, datasets: list[str]) -> str:

@@ -172,7 +172,7 @@ def _ce_favours_majority(index: RunIndex, dataset: str) -> Finding | None:
               f"exceeds that on the {_count_word(len(tail))} rarest by {format_difference(gap)}; that is "
               f"{format_difference(extra_gap)} more than the same classes' gap "
               "with balanced training data (classes differ in difficulty, so the balanced gap is the baseline).")
-    return Finding(verdict, f"head − tail, ratio 100 vs 1: {format_difference(extra_gap)}", detail)
+    return Finding(verdict, f"head − tail, ratio 100 vs 1: {format_difference(extra_gap, short=True)}", detail)
 
 
 def _focal_fixes_imbalance(index: RunIndex, dataset: str) -> Finding | None:
@@ -193,7 +193,8 @@ def _focal_fixes_imbalance(index: RunIndex, dataset: str) -> Finding | None:
         verdict = "depends on (γ and ratio: helps only for " + ", ".join(f"`{loss}` at {ratio:g}" for loss, ratio in helped) + ")"
     detail = "Balanced test accuracy (mean of per-class accuracies), focal − CE, paired by seed: " + "; ".join(
         f"ratio {ratio:g}, {beats(loss, 'ce', d)} ({format_difference(d)})" for (loss, ratio), d in results.items()) + "."
-    return Finding(verdict, f"`focal:2` − `ce` at ratio 100: {format_difference(results[('focal:2', 100.0)])}", detail)
+    effect = f"`focal:2` − `ce` at ratio 100: {format_difference(results[('focal:2', 100.0)], short=True)}"
+    return Finding(verdict, effect, detail)
 
 
 _CUI_PUBLISHED = ("Cui et al. report, on long-tailed CIFAR-10 at ratio 100 (ResNet-32), 29.64 % top-1 error for "
@@ -217,7 +218,7 @@ def _cui_class_balanced(index: RunIndex, dataset: str) -> Finding | None:
                    "steps for the same step budget and the head classes are under-fitted. mnist1d's rarest class also "
                    "keeps only a few samples (CIFAR-10's keeps 50), and a small CNN trains on a short schedule here "
                    "rather than a ResNet-32 for 200 epochs.")
-    return Finding(verdict, f"`cb-ce` − `ce`: {format_difference(cb)}", detail)
+    return Finding(verdict, f"`cb-ce` − `ce`: {format_difference(cb, short=True)}", detail)
 
 
 def _cui_focal_alone(index: RunIndex, dataset: str) -> Finding | None:
@@ -229,7 +230,7 @@ def _cui_focal_alone(index: RunIndex, dataset: str) -> Finding | None:
     verdict = HOLDS if sign(focal) <= 0 else FAILS
     detail = (f"At ratio 100, balanced test accuracy: {beats('focal:2', 'ce', focal)} ({format_difference(focal)}); the claim "
               f"holds unless focal loss beats CE. {_CUI_PUBLISHED}")
-    return Finding(verdict, f"`focal:2` − `ce`: {format_difference(focal)}", detail)
+    return Finding(verdict, f"`focal:2` − `ce`: {format_difference(focal, short=True)}", detail)
 
 
 CLAIMS = (

@@ -143,7 +143,7 @@ def _ce_noise_sensitive(index: RunIndex, dataset: str) -> Finding | None:
               f"{format_difference(drop)} against clean labels, and its best epoch was better than its last by "
               f"{format_difference(gap)}: by the end it predicts the wrong training label for {format_level(fit)} of the flipped "
               "samples, i.e. it memorises them.")
-    return Finding(verdict, f"best − final at 40 % noise: {format_difference(gap)}", detail)
+    return Finding(verdict, f"best − final at 40 % noise: {format_difference(gap, short=True)}", detail)
 
 
 def _focal_fixes_noise(index: RunIndex, dataset: str) -> Finding | None:
@@ -172,7 +172,8 @@ def _focal_fixes_noise(index: RunIndex, dataset: str) -> Finding | None:
     if mae is not None:
         detail += (f" For comparison, at 40 % symmetric noise the bounded loss {beats('mae', 'ce', mae)} "
                    f"({format_difference(mae)}).")
-    return Finding(verdict, "; ".join(f"`{loss}` − `ce`: {format_difference(d)}" for loss, d in differences.items()), detail)
+    effect = "; ".join(f"`{loss}` − `ce`: {format_difference(d, short=True)}" for loss, d in differences.items())
+    return Finding(verdict, effect, detail)
 
 
 CLAIMS = (

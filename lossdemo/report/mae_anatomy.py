@@ -170,12 +170,12 @@ def _mae_near_40(index: RunIndex, dataset: str) -> Finding | None:
     else:
         verdict, phrase = "depends on (the seed: the interval straddles 50 %)", "around one half"
     detail = f"MAE's final test accuracy with the report's recipe (SGD, 25 epochs) is {format_level(sgd)}."
-    effect = f"25 epochs: {format_level(sgd)}"
+    effect = f"25 epochs: {format_level(sgd, short=True)}"
     longer = level_measure(index, reference("mae-anatomy", dataset, loss="mae", optimizer="sgd", epochs=100),
                            m.final_accuracy)
     if longer is not None:
         detail += f" The same recipe over 100 epochs ends at {format_level(longer)}."
-        effect += f"; 100 epochs: {format_level(longer)}"
+        effect += f"; 100 epochs: {format_level(longer, short=True)}"
         if verdict != FAILS and longer.low > 0.5:
             verdict = f"depends on (the run length: {phrase} after 25 epochs, above it after 100)"
     adam = level_measure(index, reference("mae-anatomy", dataset, loss="mae", optimizer="adam", epochs=25), m.final_accuracy)
@@ -218,7 +218,8 @@ def _mae_stall_explanation(index: RunIndex, dataset: str) -> Finding | None:
         detail += f" {' and '.join(lifted).capitalize()} {verb} the same loss, so its minimum is not what holds it back."
     else:
         verdict = "undecided (neither Adam nor more epochs lifts MAE here)"
-    effect = f"100 − 25 epochs: {format_difference(long_gain)}; Adam − SGD: {format_difference(adam_gain)}"
+    effect = (f"100 − 25 epochs: {format_difference(long_gain, short=True)}; "
+              f"Adam − SGD: {format_difference(adam_gain, short=True)}")
     return Finding(verdict, effect, detail)
 
 

@@ -76,7 +76,10 @@ def format_difference(interval: Interval, *, short: bool = False, n_label: str =
     return f"{mean:+.1f} points (95 % CI {low:+.1f} to {high:+.1f}, n = {interval.n}{n_label})"
 
 
-def format_level(interval: Interval) -> str:
-    """A mean in percent with its CI: ``"52.3 % (95 % CI 48.0 to 56.6, n = 5)"``."""
+def format_level(interval: Interval, *, short: bool = False) -> str:
+    """A mean in percent with its CI: ``"52.3 % (95 % CI 48.0 to 56.6, n = 5)"``, or with ``short``
+    ``"52.3 % (48.0 to 56.6)"``."""
+    if short:
+        return f"{interval.mean * 100:.1f} % ({interval.low * 100:.1f} to {interval.high * 100:.1f})"
     return (f"{interval.mean * 100:.1f} % (95 % CI {interval.low * 100:.1f} to {interval.high * 100:.1f}, "
             f"n = {interval.n})")
