@@ -164,8 +164,9 @@ def test_damaged_mnist5k_file_raises_one_line_error_naming_it(tmp_path):
     garbage.write_bytes(b"not a zip file")
     np.savez_compressed(wrong_shape, images=np.zeros((10, 28, 28), np.uint8), labels=np.zeros(10, np.uint8))
     np.savez_compressed(bad_label, images=np.zeros((5000, 28, 28), np.uint8), labels=np.full(5000, 10, np.uint8))
-    for path, fragment in ((garbage, "not a readable .npz archive"), (wrong_shape, "images uint8 (10, 28, 28) is invalid; allowed"),
-                           (bad_label, "labels uint8 (5000,) is invalid; allowed"), (tmp_path / "absent.npz", "FileNotFoundError")):
+    cases = ((garbage, "not a readable .npz archive"), (wrong_shape, "images uint8 (10, 28, 28) is invalid; allowed"),
+             (bad_label, "labels uint8 (5000,) is invalid; allowed"), (tmp_path / "absent.npz", "FileNotFoundError"))
+    for path, fragment in cases:
         with pytest.raises(DatasetUnavailableError) as raised:
             data._read_mnist5k_digits(path)
         message = str(raised.value)
