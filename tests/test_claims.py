@@ -136,7 +136,8 @@ def test_a_clear_and_consistent_ranking_holds():
     runs = _report_ranking_runs([0.92, 0.93, 0.91, 0.92, 0.94], [0.90, 0.91, 0.89, 0.90, 0.92], [0.88, 0.89, 0.87, 0.88, 0.90])
     assert verdict_of("gamma-order", runs).verdict == HOLDS
     assert verdict_of("focal-half-best", runs).verdict == HOLDS
-    assert "n = 5" in verdict_of("gamma-order", runs).effect
+    assert "n = 5" in verdict_of("gamma-order", runs).detail
+    assert verdict_of("gamma-order", runs).effect.startswith("mnist1d: 0.5 − 0: +2.0 (")
 
 
 def test_a_reversed_ranking_does_not_hold():
@@ -191,7 +192,7 @@ def test_label_noise_sensitivity_needs_a_drop_and_memorisation():
     runs += seeds(noisy, [0.60, 0.62, 0.58, 0.61, 0.60], best=0.75, train_accuracy_on_flipped=0.5)
     found = verdict_of("ce-noise-sensitive", runs)
     assert found.verdict == HOLDS
-    assert found.effect.startswith("mnist1d: best − final at 40 % noise: +14.8 points")  # 0.75 − mean(final)
+    assert found.effect.startswith("mnist1d: best − final at 40 % noise: +14.8 (")  # 0.75 − mean(final)
     no_memorisation = seeds(clean, [0.90, 0.91, 0.92, 0.90, 0.91])
     no_memorisation += seeds(noisy, [0.80, 0.81, 0.80, 0.79, 0.80], train_accuracy_on_flipped=0.1)
     assert verdict_of("ce-noise-sensitive", no_memorisation).verdict == FAILS
