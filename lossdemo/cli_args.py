@@ -14,7 +14,25 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import __version__
+
 PROG = "python -m lossdemo.reproduce"
+EXAMPLES = f"""examples:
+  {PROG}
+      the report's comparison on the embedded datasets, on the CPU
+  {PROG} --quick
+      a smoke test of every stage, in seconds
+  {PROG} --full
+      everything on the site, the claims experiments included
+  {PROG} --losses ce focal:2 --seeds 3 --epochs 50
+      a narrower or longer plan
+  {PROG} --full --plots-only --results-dir results
+      redraw the published site (docs/generated/) from the committed runs
+  {PROG} --datasets cifar10 --device cuda --seeds 3 --stack 15
+      the CIFAR-10 comparison on a GPU, runs stacked
+
+Your runs go to --results-dir (default runs/) and their figures to docs/local/, which
+`mkdocs serve` shows; the committed site, docs/generated/, is drawn from results/ only."""
 EXIT_USAGE = 2
 DEFAULT_RESULTS_DIR = Path("runs")
 PUBLISHED_DIR = Path("results")
@@ -112,8 +130,9 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     def allowed(names: tuple[str, ...] | None) -> str:
         return f"; allowed: {', '.join(names)}" if names else ""
 
-    parser = _Parser(prog=PROG, description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
-                     add_help=choices is not None)
+    parser = _Parser(prog=PROG, description=description, epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter, add_help=choices is not None)
+    parser.add_argument("--version", action="version", version=f"lossdemo {__version__}")
     if choices is None:
         parser.add_argument("-h", "--help", action=_HelpFromFullParser, nargs=0)
     parser.add_argument("--experiments", nargs="+", metavar="NAME",
@@ -149,7 +168,7 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--quick", action="store_true", help="tiny profile for tests and CI (seconds)")
     parser.add_argument("--full", action="store_true",
                         help="everything on the site: compare on both embedded datasets plus every claims "
-                             "experiment on mnist1d, 5 seeds (tens of minutes on a 2-core CPU; the estimate is printed first)")
+                             "experiment on mnist1d, 5 seeds (the time estimate is printed before training)")
     parser.add_argument("--plots-only", action="store_true", help="redraw figures from stored results; never train")
     parser.add_argument("--force", action="store_true", help="retrain runs even if stored")
     parser.add_argument("--publish", action="store_true", help="copy the finished runs into --published-dir")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import json
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import torch
 from hardening_cases import BAD_INPUT_CASES, BASE_ARGS, BadInput
 from support import REPO_ROOT, run_cli
 
+import lossdemo
+from lossdemo.cli_args import EXAMPLES, PROG
+from lossdemo.reproduce import build_parser, plan_for_flags
 from lossdemo.results import RUNS_SUBDIR, SCHEMA_VERSION, load_runs
 
 QUICK = ("--quick", "--losses", "ce", "mae", "--seeds", "2", "--epochs", "2")
@@ -104,6 +108,23 @@ def test_help_lists_every_flag_and_exits_0(tmp_path):
     for flag in ("--experiments", "--datasets", "--losses", "--seeds", "--epochs", "--device", "--results-dir",
                  "--quick", "--plots-only", "--force", "--publish", "--checkpoint", "--shard", "--workers", "--stack"):
         assert flag in completed.stdout
+    assert "examples:" in completed.stdout
+
+
+def test_version_prints_the_package_version_and_exits_0(tmp_path):
+    completed = run_cli("--version", cwd=tmp_path)
+    assert completed.returncode == 0
+    assert completed.stdout.strip() == f"lossdemo {lossdemo.__version__}"
+
+
+def test_every_example_in_the_help_is_a_valid_command_line():
+    commands = [shlex.split(line.strip())[3:] for line in EXAMPLES.splitlines()
+                if line.strip().startswith(PROG)]
+    assert len(commands) >= 5
+    for argv in commands:
+        build_parser().parse_args(argv)  # a flag or value the CLI does not know raises UsageError here
+        if "cuda" not in argv:  # planning resolves the device, and this machine may have no GPU
+            assert plan_for_flags(argv).configs
 
 
 # ----------------------------------------------------------------------------- end to end
