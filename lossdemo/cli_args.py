@@ -9,8 +9,10 @@ Both passes share these definitions, so a bad value gets the same one-line messa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,13 +117,62 @@ def directory_path(text: str) -> Path:
     return Path(text)
 
 
-def shard_spec(text: str) -> tuple[int, int]:
+SHARD_ALLOWED = "K/N with integers 1 <= K <= N, or auto"
+
+
+def shard_spec(text: str) -> tuple[int, int] | str:
+    """``K/N``, or ``auto``: the slice from a Slurm array's or a Kubernetes indexed Job's environment."""
+    if text == "auto":
+        return text
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: K/N with integers 1 <= K <= N") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: {SHARD_ALLOWED}") from None
     if not 1 <= index <= count:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: K/N with integers 1 <= K <= N")
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: {SHARD_ALLOWED}")
+    return index, count
+
+
+def _environment_int(environment: Mapping[str, str], name: str) -> int:
+    value = environment[name]
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"--shard auto: {name}={value!r} is invalid; allowed: an integer") from None
+
+
+def shard_from_environment(environment: Mapping[str, str], count: int | None) -> tuple[int, int]:
+    """(K, N) for ``--shard auto``, from the job scheduler's variables.
+
+    * Slurm job array: ``SLURM_ARRAY_TASK_ID`` minus ``SLURM_ARRAY_TASK_MIN`` plus 1 of
+      ``SLURM_ARRAY_TASK_COUNT`` (``--array=1-8`` and ``--array=0-7`` both give K = 1..8 of 8);
+      ``count`` (``--shard-count``) replaces the array's count when given.
+    * Kubernetes indexed Job: ``JOB_COMPLETION_INDEX`` (0-based) plus 1 of ``count``, which the
+      Job's ``completions`` must equal (Kubernetes does not tell a pod the count).
+
+    Raises UsageError, in one line, for a missing or inconsistent environment.
+    """
+    if "SLURM_ARRAY_TASK_ID" in environment:
+        task = _environment_int(environment, "SLURM_ARRAY_TASK_ID")
+        first = _environment_int(environment, "SLURM_ARRAY_TASK_MIN") if "SLURM_ARRAY_TASK_MIN" in environment else 1
+        if count is None:
+            if "SLURM_ARRAY_TASK_COUNT" not in environment:
+                raise UsageError("--shard auto: SLURM_ARRAY_TASK_COUNT is not set; allowed: a Slurm job array, "
+                                 "or --shard-count N")
+            count = _environment_int(environment, "SLURM_ARRAY_TASK_COUNT")
+        index, source = task - first + 1, f"SLURM_ARRAY_TASK_ID={task} with SLURM_ARRAY_TASK_MIN={first}"
+    elif "JOB_COMPLETION_INDEX" in environment:
+        if count is None:
+            raise UsageError("--shard auto in a Kubernetes indexed Job needs --shard-count N; allowed: N = the Job's "
+                             "completions")
+        index = _environment_int(environment, "JOB_COMPLETION_INDEX") + 1
+        source = f"JOB_COMPLETION_INDEX={index - 1}"
+    else:
+        raise UsageError("--shard auto found neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX; allowed: "
+                         "--shard K/N, or --shard auto inside a Slurm job array or a Kubernetes indexed Job")
+    if not (count >= 1 and 1 <= index <= count):
+        raise UsageError(f"--shard auto: {source} gives shard {index} of {count}; allowed: 1 <= K <= N "
+                         f"(array indices contiguous, --shard-count equal to the number of tasks)")
     return index, count
 
 
@@ -164,7 +215,13 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                              f"--published-dir; with --quick: RESULTS_DIR/figures)")
     parser.add_argument("--data-dir", type=directory_path, metavar="DIR",
                         help="cache for downloaded datasets (default: ~/.cache/lossdemo)")
-    parser.add_argument("--shard", type=shard_spec, metavar="K/N", help="run only the K-th of N deterministic slices of the plan")
+    parser.add_argument("--shard", type=shard_spec, metavar="K/N",
+                        help="train only the K-th of N slices of the plan (round-robin over its sorted runs, sizes "
+                             "differ by at most one); auto: K and N from a Slurm job array's or a Kubernetes indexed "
+                             "Job's environment")
+    parser.add_argument("--shard-count", type=positive_int("shard count"), metavar="N",
+                        help="N for --shard auto: required in a Kubernetes indexed Job (its completions), "
+                             "replaces SLURM_ARRAY_TASK_COUNT in a Slurm array")
     parser.add_argument("--quick", action="store_true", help="tiny profile for tests and CI (seconds)")
     parser.add_argument("--full", action="store_true",
                         help="everything on the site: compare on both embedded datasets plus every claims "
@@ -212,6 +269,12 @@ def check_flags(args: argparse.Namespace) -> None:
                          f"pick one of them")
     if args.stack > 1 and args.checkpoint:
         raise UsageError(f"--stack {args.stack} and --checkpoint conflict: stacked runs are not checkpointed")
+    if args.plots_only and args.shard:
+        raise UsageError("--plots-only and --shard conflict: shards only train; draw once, unsharded, after the last "
+                         "shard (the merge)")
+    if args.shard_count is not None and args.shard != "auto":
+        raise UsageError(f"--shard-count {args.shard_count} is only for --shard auto; allowed: --shard K/N alone, "
+                         f"or --shard auto --shard-count N")
     check_directory(args.results_dir, "--results-dir", writable=not args.plots_only)
     if args.figures_dir is not None:
         check_directory(args.figures_dir, "--figures-dir")
@@ -286,6 +349,13 @@ class Options:
         return self.figures_dir.resolve() == SITE_FIGURES_DIR.resolve()
 
 
+def resolve_shard(args: argparse.Namespace, environment: Mapping[str, str] | None = None) -> tuple[int, int] | None:
+    """``--shard`` as (K, N), reading the scheduler's environment for ``auto``; None without ``--shard``."""
+    if args.shard == "auto":
+        return shard_from_environment(os.environ if environment is None else environment, args.shard_count)
+    return args.shard
+
+
 def options_from_args(args: argparse.Namespace, all_experiments: tuple[str, ...], device_type: str,
                       cpu_count: int, figures_dir: Path) -> Options:
     """Resolve the parsed flags (already through :func:`check_flags`) into :class:`Options`."""
@@ -299,7 +369,7 @@ def options_from_args(args: argparse.Namespace, all_experiments: tuple[str, ...]
         losses=tuple(args.losses) if args.losses else None, seeds=args.seeds, epochs=args.epochs,
         device=args.device, device_type=device_type, workers=workers, stack=args.stack,
         results_dir=args.results_dir, published_dir=args.published_dir, figures_dir=figures_dir,
-        data_dir=args.data_dir, shard=args.shard, plots_only=args.plots_only, force=args.force,
+        data_dir=args.data_dir, shard=resolve_shard(args), plots_only=args.plots_only, force=args.force,
         publish=args.publish, checkpoint=args.checkpoint, no_progress=args.no_progress,
     )
 

@@ -260,6 +260,10 @@ def run(argv: list[str] | None = None) -> int:
             options, plan = _validated(argv)
         except (UsageError, ValueError, TypeError) as error:
             return _fail(log, error, EXIT_USAGE)
+        if options.shard and not plan.configs:  # more shards than runs: nothing to do here, and that is fine
+            log(f"shard {options.shard[0]}/{options.shard[1]} of this plan is empty (more shards than runs); "
+                f"nothing to train")
+            return EXIT_OK
         if socket.getdefaulttimeout() is None:
             socket.setdefaulttimeout(NETWORK_TIMEOUT_S)
         if not options.plots_only:
@@ -300,8 +304,6 @@ def _validated(argv: list[str]) -> tuple[Options, Plan]:
     # The plan does not depend on the figures directory; it is resolved once the plan is known.
     options = cli_args.options_from_args(args, tuple(EXPERIMENTS), device_type, os.cpu_count() or 1, Path("."))
     plan = make_plan(options)
-    if not plan.configs:
-        raise UsageError(f"shard {options.shard[0]}/{options.shard[1]} of this plan is empty; allowed: fewer shards")
     figures_dir = cli_args.choose_figures_dir(args, draws_the_published_site(options, plan))
     return dataclasses.replace(options, figures_dir=figures_dir), plan
 

@@ -57,8 +57,15 @@ class ExecutionSummary:
 
 
 def shard(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
-    """Deterministic K/N split by run id, so N machines together do every run exactly once."""
-    return [config for config in configs if int(config.run_id, 16) % count == index - 1]
+    """Slice ``index`` (1-based) of ``count``: round-robin over the plan's distinct runs sorted by run id.
+
+    Every run is in exactly one slice, the slices' sizes differ by at most one run, and the slice
+    depends only on the set of runs, not on the order the plan lists them in. A run that the plan
+    lists twice (experiments share runs) stays in one slice; the slice keeps the plan's order.
+    """
+    ranked = sorted({config.run_id for config in configs})
+    mine = {run_id for position, run_id in enumerate(ranked) if position % count == index - 1}
+    return [config for config in configs if config.run_id in mine]
 
 
 def pending_runs(configs: list[RunConfig], results_dir: Path, force: bool,

@@ -69,10 +69,18 @@ def lock_held_by_an_interrupted_process(results_dir: Path, run_id: str, release_
         other.join()
 
 
-def cli_env() -> dict[str, str]:
-    """Environment for CLI subprocesses: one torch thread each (tests run several at once), no network."""
+# Set by job schedulers, read by `--shard auto`: a suite run inside a cluster job must not inherit them.
+SCHEDULER_VARIABLES = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_COUNT",
+                       "JOB_COMPLETION_INDEX")
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """Environment for CLI subprocesses: one torch thread each (tests run several at once), no network,
+    no job-scheduler variables unless given in ``extra``."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", **NO_NETWORK_ENV)
-    env.pop("PYTHONWARNINGS", None)
+    for name in ("PYTHONWARNINGS", *SCHEDULER_VARIABLES):
+        env.pop(name, None)
+    env.update(extra)
     return env
 
 

@@ -152,20 +152,34 @@ def test_docs_deploys_from_main_with_least_privilege():
     assert deploy["environment"]["url"] == "${{ steps.deployment.outputs.page_url }}"
 
 
-def test_reproduce_is_manual_on_a_chosen_runner_and_uploads_results():
+def test_reproduce_is_manual_on_chosen_runners_fans_out_over_shards_and_merges():
     reproduce = _load("reproduce.yml")
     triggers = _triggers(reproduce)
     assert set(triggers) == {"workflow_dispatch"}
     inputs = triggers["workflow_dispatch"]["inputs"]
     assert inputs["runner"]["default"] == "ubuntu-latest"
     assert {"auto", "cpu", "cuda"} <= set(inputs["device"]["options"])
+    assert reproduce["env"]["DEVICE"] == "${{ inputs.device }}"
+    assert reproduce["env"]["SHARDS"] == "${{ inputs.shards }}"
 
-    (job,) = reproduce["jobs"].values()
-    assert job["runs-on"] == "${{ inputs.runner }}"
-    assert job["env"]["DEVICE"] == "${{ inputs.device }}"
-    train = next(step["run"] for step in job["steps"] if "lossdemo.reproduce" in step.get("run", ""))
-    assert '--device "$DEVICE"' in train and "--plots-only" not in train and "--quick" not in train
-    upload = _step_using(job, "actions/upload-artifact")
+    train, merge = reproduce["jobs"]["train"], reproduce["jobs"]["merge"]
+    assert train["runs-on"] == "${{ inputs.runner }}"
+    shards = train["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, len(shards) + 1))
+    assert max(int(option) for option in inputs["shards"]["options"]) <= len(shards), "every chosen shard has a job"
+    command = next(step["run"] for step in train["steps"] if "lossdemo.reproduce" in step.get("run", ""))
+    assert '--device "$DEVICE"' in command and '--shard "$SHARD/$SHARDS"' in command
+    assert "--plots-only" not in command and "--quick" not in command
+    assert _step_using(train, "actions/upload-artifact")["with"]["name"] == "runs-shard-${{ matrix.shard }}"
+
+    assert merge["needs"] == "train"
+    download = _step_using(merge, "actions/download-artifact")["with"]
+    assert download["pattern"] == "runs-shard-*" and download["merge-multiple"] is True
+    drawing = next(step["run"] for step in merge["steps"] if "lossdemo.reproduce" in step.get("run", ""))
+    assert "--plots-only" in drawing and "--shard" not in drawing
+    profile_lines = [line for line in command.splitlines() if "flag=" in line]
+    assert profile_lines == [line for line in drawing.splitlines() if "flag=" in line], "the merge plans what the shards do"
+    upload = _step_using(merge, "actions/upload-artifact")
     assert "runs/" in upload["with"]["path"] and "docs/local/" in upload["with"]["path"]
     assert upload["with"]["if-no-files-found"] == "error"
 
