@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import signal
 import subprocess
@@ -115,3 +116,11 @@ def stored_run(config: RunConfig, history: dict, status: str = RunStatus.COMPLET
     """
     record = record if record is not None else {"history": history, "status": str(status)}
     return StoredRun(path=Path(f"{config.run_id}.json"), config=config, record=record)
+
+
+def load_docs_hook(name: str):
+    """The MkDocs hook ``docs/hooks/<name>.py`` as a module (hooks are files, not an importable package)."""
+    spec = importlib.util.spec_from_file_location(name, DOCS_DIR / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

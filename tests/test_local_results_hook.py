@@ -6,11 +6,8 @@ docs/generated/); this hook makes `mkdocs serve` show those files, and says so o
 
 from __future__ import annotations
 
-import importlib.util
+from support import load_docs_hook
 
-from support import DOCS_DIR
-
-HOOK_PATH = DOCS_DIR / "hooks" / "local_results.py"
 PAGE = """# A page
 
 --8<-- "generated/compare_mnist1d_table.md"
@@ -20,15 +17,7 @@ PAGE = """# A page
 Again: ![curves](../generated/compare_mnist1d.png)
 """
 
-
-def _load_hook():
-    spec = importlib.util.spec_from_file_location("local_results", HOOK_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hook = _load_hook()
+hook = load_docs_hook("local_results")
 
 
 def test_only_files_the_local_run_drew_are_swapped_in(tmp_path):

@@ -9,28 +9,19 @@ missing page, an address that is not a GitHub repository).
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from mkdocs.structure.files import File, Files
-from support import DOCS_DIR
+from support import load_docs_hook
 
-HOOK_PATH = DOCS_DIR / "hooks" / "notebook_links.py"
 
 REPO_URL = "https://github.com/someone/something"
 
 
-def _load_hook():
-    spec = importlib.util.spec_from_file_location("notebook_links", HOOK_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hook = _load_hook()
+hook = load_docs_hook("notebook_links")
 
 
 def _site(tmp_path: Path, *sources: str) -> Files:
