@@ -17,7 +17,6 @@ import pytest
 from mkdocs.structure.files import File, Files
 from support import load_docs_hook
 
-
 REPO_URL = "https://github.com/someone/something"
 
 
