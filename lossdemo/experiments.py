@@ -197,9 +197,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         epochs=100,
         grid=_label_noise_grid,
         datasets=("mnist1d",),
-        epochs_reason=("memorising wrong labels comes after learning the clean ones: in a prototype (mnist1d, "
-                       "40 % noise) CE's test accuracy peaked near epoch 25 and fell steadily to epoch 100 while "
-                       "it fitted half of the flipped labels; at 25 epochs almost none of that had happened"),
+        epochs_reason=("a network learns the clean labels first and fits the flipped ones later, so the runs must "
+                       "go on well past the report's 25 epochs for memorisation to show (the memorisation figure "
+                       "shows when it starts)"),
     ),
     "imbalance": Experiment(
         name="imbalance",
@@ -209,8 +209,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         grid=_imbalance_grid,
         datasets=("mnist1d",),
         epochs_reason=("25 epochs on the balanced set (the report's length); long-tailed sets get proportionally "
-                       "more epochs (61 at ratio 10, 101 at ratio 100 on mnist1d) so every run takes the same "
-                       "number of SGD steps"),
+                       "more epochs, rounded to whole epochs, so every run takes about the same number of SGD "
+                       "steps (the class counts table gives each ratio's epochs)"),
     ),
     "gamma-sweep": Experiment(
         name="gamma-sweep",

@@ -19,7 +19,7 @@ from .figures import draw_curves_figure, draw_per_class_figure
 from .measures import CONVERGENCE_FRACTION, group_runs
 from .output import runs_fingerprint
 from .stats import Interval, format_difference, format_interval, mean_ci, paired_difference
-from .tables import setup_markdown
+from .tables import FOOTER, cell, complete_count, setup_markdown
 
 Runs = list[StoredRun]
 
@@ -55,6 +55,20 @@ def results_table(runs_by_loss: dict[str, Runs]) -> str:
         lines.append(f"| `{loss}` | {len(complete)} | {final} | {best} | {convergence} | {diverged} |")
     lines.append("")
     lines.append("Mean ± half-width of the 95 % t-interval over seeds. Diverged runs are counted, not averaged.")
+    return "\n".join(lines) + "\n"
+
+
+def calibration_table(runs_by_loss: dict[str, Runs]) -> str:
+    """One row per loss: how confident the final model is on the test set, and how well that matches."""
+    lines = ["| loss | seeds | test accuracy (%) | mean confidence (%) | confidence − accuracy (points) "
+             "| test ECE (%) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for loss, runs in runs_by_loss.items():
+        lines.append(f"| `{loss}` | {complete_count(runs)} | {cell(runs, m.final_accuracy)} | "
+                     f"{cell(runs, m.final_mean_confidence)} | {cell(runs, m.final_overconfidence)} | "
+                     f"{cell(runs, m.final_ece)} |")
+    lines += ["", FOOTER + " Confidence is the probability the model gives its predicted class; ECE is the "
+              "expected calibration error over 15 equal-width confidence bins (Guo et al. 2017)."]
     return "\n".join(lines) + "\n"
 
 
@@ -144,6 +158,7 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
                 by_loss, class_names_of(dataset), f"Final per-class test accuracy on {dataset}", p),
             "table.md": lambda p: p.write_text(results_table(by_loss)),
             "summary.md": lambda p: p.write_text(summary_markdown(dataset, by_loss)),
+            "calibration.md": lambda p: p.write_text(calibration_table(by_loss)),
         }
 
     written = write_per_dataset("compare", runs, out_dir, outputs)

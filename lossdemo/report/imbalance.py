@@ -107,24 +107,34 @@ def mean_class_balanced_weight(dataset_class_sizes: int, ratio: float, num_class
     return sum(n * w for n, w in zip(counts, weights)) / sum(counts)
 
 
-def imbalance_setup_table(configs: list[RunConfig], class_sizes: tuple[int, int] | None) -> str:
-    """Per ratio: training-set class counts, epochs, and the mean class-balanced weight per sample.
+def imbalance_setup_table(configs: list[RunConfig], class_sizes: tuple[int, int, int] | None) -> str:
+    """Per ratio: training-set class counts, the realised ratio, epochs and SGD steps, and the mean
+    class-balanced weight per sample.
 
-    ``class_sizes`` is (smallest training class, number of classes) of the dataset, None if unknown.
+    ``class_sizes`` is (smallest training class, number of classes, training samples) of the
+    balanced dataset, None if unknown.
     """
     if class_sizes is None:
         return "Class counts not shown: the dataset is not available on the machine that drew this page.\n"
-    smallest_class, num_classes = class_sizes
-    lines = ["| ratio | training samples per class (class 0 … 9) | total | epochs | mean class-balanced weight per sample |",
-             "|---:|---|---:|---:|---:|"]
+    smallest_class, num_classes, balanced_total = class_sizes
+    lines = ["| ratio | training samples per class (class 0 … 9) | total | largest / smallest | epochs | SGD steps "
+             "| mean class-balanced weight per sample |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
     for ratio in sorted({config.imbalance_ratio for config in configs}):
         counts = (long_tail_counts(smallest_class, ratio, num_classes) if ratio != 1 else None)
-        epochs = sorted({config.epochs for config in configs if config.imbalance_ratio == ratio})
+        at_ratio = [config for config in configs if config.imbalance_ratio == ratio]
+        epochs = sorted({config.epochs for config in at_ratio})
         shown = ", ".join(map(str, counts)) if counts else "all (the full training set)"
         total = sum(counts) if counts else "all"
+        realised = f"{max(counts) / min(counts):.0f}" if counts else "—"
+        # Steps per run as train_run takes them: whole batches only, every epoch.
+        steps = ", ".join(str(epoch * max(1, (sum(counts) if counts else balanced_total) // at_ratio[0].batch_size))
+                          for epoch in epochs)
         weight = f"{mean_class_balanced_weight(smallest_class, ratio, num_classes):.2f}" if counts else "≈ 1"
-        lines.append(f"| {ratio:g} | {shown} | {total} | {', '.join(map(str, epochs))} | {weight} |")
-    lines += ["", "Class-balanced weights (Cui et al. 2019, β = 0.999) sum to the number of classes over classes; the "
+        lines.append(f"| {ratio:g} | {shown} | {total} | {realised} | {', '.join(map(str, epochs))} | {steps} | {weight} |")
+    lines += ["", "\"Ratio\" names the condition; the class sizes are rounded down to whole samples from the smallest "
+              "class up, so the realised largest / smallest ratio can differ from it. "
+              "Class-balanced weights (Cui et al. 2019, β = 0.999) sum to the number of classes over classes; the "
               "loss is a plain mean over samples, so a weight below 1 per sample is a proportionally smaller step."]
     return "\n".join(lines) + "\n"
 
@@ -150,13 +160,14 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
     return write_per_dataset("imbalance", runs, out_dir, outputs) | write_setup("imbalance", runs, out_dir)
 
 
-def _class_sizes(dataset: str, context: RenderContext) -> tuple[int, int] | None:
-    """(smallest training class, number of classes), or None when the dataset is not on this machine.
+def _class_sizes(dataset: str, context: RenderContext) -> tuple[int, int, int] | None:
+    """(smallest training class, number of classes, training samples), or None when the dataset is not
+    on this machine.
 
     The long-tail profile starts from the smallest class of the balanced training split.
     """
     counts = context.train_class_counts.get(dataset)
-    return (min(counts), len(counts)) if counts else None
+    return (min(counts), len(counts), sum(counts)) if counts else None
 
 
 def _ce_favours_majority(index: RunIndex, dataset: str) -> Finding | None:

@@ -170,7 +170,7 @@ def _focal_fixes_noise(index: RunIndex, dataset: str) -> Finding | None:
     if others:
         detail += " `focal:2` − `ce` at the other noise settings: " + "; ".join(others) + "."
     if mae is not None:
-        detail += (f" For comparison, at 40 % symmetric noise the bounded loss {beats('mae', 'ce', mae)} "
+        detail += (f" For comparison with a bounded loss, at 40 % symmetric noise {beats('mae', 'ce', mae)} "
                    f"({format_difference(mae)}).")
     effect = "; ".join(f"`{loss}` − `ce`: {format_difference(d, short=True)}" for loss, d in differences.items())
     return Finding(verdict, effect, detail)

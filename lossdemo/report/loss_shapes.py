@@ -198,6 +198,29 @@ def _draw_all(curves: dict[str, LossCurve], l1_curve: LossCurve, num_classes: in
     return figure
 
 
+PUSH_TABLE_PROBABILITIES = (1 / NUM_CLASSES, 0.5, 0.9)  # chance at C = 10, a coin flip, a confident hit
+
+
+def push_table_markdown(specs: Sequence[str] = PROBABILITY_SPECS, num_classes: int = NUM_CLASSES) -> str:
+    """The push on the true logit at a few values of p_y, absolute and as a share of cross-entropy's.
+
+    A worked example computed by autograd from ``lossdemo.losses``, like the figures: at chance a
+    focal loss pushes harder than cross-entropy, MAE much less; near p_y = 1 every push fades.
+    """
+    probabilities = np.array(PUSH_TABLE_PROBABILITIES)
+    curves = probability_curves(specs, num_classes, probabilities)
+    reference = curves["ce"].true_logit_push
+    header = " | ".join(f"$p_y = {p:g}$" for p in probabilities)
+    lines = [f"| loss | {header} |", "|---|" + "---:|" * len(probabilities)]
+    for spec, curve in curves.items():
+        cells = " | ".join(f"{push:.3f} ({push / ce:.2f}× CE)" for push, ce in zip(curve.true_logit_push, reference))
+        lines.append(f"| {_style_for(spec)['label']} | {cells} |")
+    lines += ["", f"The push $-\\partial \\ell / \\partial z_y$ on one example whose true class has probability "
+              f"$p_y$ and whose other {num_classes - 1} classes share the rest equally, computed by autograd from "
+              "`lossdemo.losses`; in brackets, as a multiple of cross-entropy's push at the same $p_y$."]
+    return "\n".join(lines) + "\n"
+
+
 def draw_loss_shape_figures(out_dir: Path, num_classes: int = NUM_CLASSES) -> list[Path]:
     """Write the loss-shape PNGs used by the loss pages into ``out_dir``.
 

@@ -160,15 +160,21 @@ def final_reliability(run: StoredRun) -> ReliabilityHistogram | None:
     return ReliabilityHistogram.from_dict(data) if data else None
 
 
+def final_mean_confidence(run: StoredRun) -> float:
+    """Mean top-class probability on the test set at the end; NaN where it was not recorded."""
+    histogram = final_reliability(run)
+    if histogram is None or not sum(histogram.count):
+        return float("nan")
+    return sum(n * c for n, c in zip(histogram.count, histogram.confidence)) / sum(histogram.count)
+
+
 def final_overconfidence(run: StoredRun) -> float:
     """Mean confidence minus accuracy on the test set at the end (> 0: over-confident)."""
     histogram = final_reliability(run)
     if histogram is None or not sum(histogram.count):
         return float("nan")
-    total = sum(histogram.count)
-    confidence = sum(n * c for n, c in zip(histogram.count, histogram.confidence)) / total
-    accuracy = sum(n * a for n, a in zip(histogram.count, histogram.accuracy)) / total
-    return confidence - accuracy
+    accuracy = sum(n * a for n, a in zip(histogram.count, histogram.accuracy)) / sum(histogram.count)
+    return final_mean_confidence(run) - accuracy
 
 
 def final_train_accuracy(run: StoredRun) -> float:

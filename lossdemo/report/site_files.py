@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..results import StoredRun
-from .loss_shapes import draw_loss_shape_figures
+from .loss_shapes import draw_loss_shape_figures, push_table_markdown
 from .output import ANALYTIC, runs_fingerprint
 from .stats import mean_ci
 
@@ -68,6 +68,8 @@ def write_site_files(out_dir: Path, parser: argparse.ArgumentParser, timing_runs
     there are any, so reproducing them elsewhere leaves the committed table as it is.
     """
     written = {path.name: ANALYTIC for path in draw_loss_shape_figures(out_dir)}
+    (out_dir / "loss_shapes_push.md").write_text(push_table_markdown())
+    written["loss_shapes_push.md"] = ANALYTIC
     (out_dir / "cli_help.md").write_text(cli_help_markdown(parser))
     written["cli_help.md"] = "cli"
     (out_dir / "timings.md").write_text(timings_markdown(timing_runs))
