@@ -170,6 +170,12 @@ def validate_record(record: object, source: str) -> RunConfig:
         raise ResultsFileError(f"{source}: history 'test_per_class_accuracy' must hold lists of numbers in [0, 1]")
     if record["status"] == RunStatus.DIVERGED and not _is_int(record.get("diverged_epoch")):
         raise ResultsFileError(f"{source}: marked diverged but diverged_epoch is {record.get('diverged_epoch')!r}")
+    if "val_accuracy" in history:  # runs with a validation split: selection reads it, so check it like the test's
+        if not isinstance(history["val_accuracy"], list) or not all(_is_fraction(v) for v in history["val_accuracy"]):
+            raise ResultsFileError(f"{source}: history 'val_accuracy' holds a value that is not a number in [0, 1]")
+        if len(history["val_accuracy"]) != len(history["test_accuracy"]):
+            raise ResultsFileError(f"{source}: history 'val_accuracy' has {len(history['val_accuracy'])} epochs, "
+                                   f"the others {len(history['test_accuracy'])}")
     lengths = {len(history[key]) for key in _REQUIRED_HISTORY}
     if len(lengths) != 1:
         raise ResultsFileError(f"{source}: history lists have different lengths {sorted(lengths)}")

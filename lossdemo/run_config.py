@@ -38,6 +38,8 @@ class RunStatus(str, Enum):
 
 
 STORED_STATUSES = (RunStatus.COMPLETE.value, RunStatus.DIVERGED.value)
+# Fields added to RunConfig after runs were published, with the value every earlier run had.
+_ADDED_FIELDS = {"validation_fraction": 0.0}
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class RunConfig:
     label_noise: float = 0.0
     label_noise_kind: str = "symmetric"
     imbalance_ratio: float = 1.0
+    # Share of each class of the training split held out for validation (lossdemo.splits). 0: none,
+    # as in the runs stored before validation splits existed.
+    validation_fraction: float = 0.0
 
     def __post_init__(self):
         _require(isinstance(self.loss, str), f"loss spec {self.loss!r} must be a string")
@@ -87,6 +92,10 @@ class RunConfig:
             _is_finite_number(self.imbalance_ratio) and self.imbalance_ratio >= 1,
             f"imbalance ratio {self.imbalance_ratio!r} is invalid; allowed: a finite number >= 1",
         )
+        _require(
+            _is_finite_number(self.validation_fraction) and 0 <= self.validation_fraction < 0.5,
+            f"validation fraction {self.validation_fraction!r} is invalid; allowed: a number in [0, 0.5)",
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -100,8 +109,14 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        """Stable name of the run: a hash of the canonical JSON of the config."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable name of the run: a hash of the canonical JSON of the config.
+
+        A field added after runs were stored is left out of the hash while it has the value those
+        runs implicitly had (:data:`_ADDED_FIELDS`), so their ids, and file names, stay valid.
+        """
+        fields = {name: value for name, value in self.to_dict().items()
+                  if not (name in _ADDED_FIELDS and value == _ADDED_FIELDS[name])}
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

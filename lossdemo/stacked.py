@@ -155,7 +155,12 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
     n_train = y_train.shape[1]
     steps_per_epoch = max(1, n_train // recipe.batch_size)
     scheduler = build_scheduler(recipe, optimizer, steps_per_epoch)
-    layouts = [EpochLayout(dataset.num_classes, noisy=indices[0] is not None) for indices in noise_indices]
+    has_validation = training_sets[0].x_val is not None  # validation_fraction is part of the shared recipe
+    layouts = [EpochLayout(dataset.num_classes, noisy=indices[0] is not None, validation=has_validation)
+               for indices in noise_indices]
+    if has_validation:  # each seed holds out its own samples (same count per class, so one shape)
+        x_val = torch.stack([training_set.x_val for training_set in training_sets]).to(device)  # (K, Nv, ...)
+        y_val = torch.stack([training_set.y_val for training_set in training_sets]).to(device)  # (K, Nv)
     generators = [torch.Generator().manual_seed(config.seed) for config in configs]  # train_run's batch orders
     run_axis = torch.arange(runs, device=device).unsqueeze(1)  # (K, 1)
 
@@ -190,9 +195,11 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
             scheduler.step()
 
         train_logits, test_logits = predict(x_train, not shared_inputs), predict(x_test, False)
+        val_logits = predict(x_val, True) if has_validation else None
         values = torch.cat([
             layouts[k].encode(train_logits[k], test_logits[k], y_train[k], y_test, loss_fns[k], *noise_indices[k],
-                              [tensor[k] for tensor in params.values()])
+                              [tensor[k] for tensor in params.values()],
+                              val_logits[k] if has_validation else None, y_val[k] if has_validation else None)
             for k in training
         ]).tolist()  # the epoch's one host sync, for all runs
         offset = 0

@@ -19,7 +19,9 @@ The recipe is the same for every loss, so that only the loss differs between run
 Every epoch the model is evaluated in eval mode on the *full* train and test sets: the run's own
 loss, accuracy, cross-entropy (a yardstick shared by all losses), per-class test accuracy, and the
 test set's expected calibration error (15 bins, ``lossdemo.metrics``; the last epoch's reliability
-histogram is kept as ``final_test_reliability``).
+histogram is kept as ``final_test_reliability``). With ``validation_fraction`` above 0 a stratified
+validation split is held out of the training data and evaluated the same way (``val_*`` entries):
+choices such as the stopping epoch are made on it, never on the test split.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from .losses import get_loss
 from .metrics import ECE_BINS, expected_calibration_error, histogram_from_sums, reliability_sums
 from .models import build_model, memory_format_for, resolve_model_name
 from .run_config import RunConfig, RunOutcome, RunStatus
+from .splits import validation_split
 
 __all__ = ["RunConfig", "RunOutcome", "RunStatus", "train_run", "predict_logits", "prepare_training_set"]
 
@@ -52,6 +55,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 CPU_THREADS_PER_RUN = 1
 # Corruptions draw from their own stream, so changing them never changes init or batch order.
 _CORRUPTION_SEED_OFFSET = 1_000_003
+_VALIDATION_SEED_OFFSET = 2_000_029
 
 
 def resolve_device(device: str) -> torch.device:
@@ -79,12 +83,25 @@ class TrainingSet:
     y: torch.Tensor  # the labels trained on (noisy where label noise is on)
     flipped: torch.Tensor | None  # bool mask of samples whose label was changed, or None without noise
     class_counts: list[int]
+    x_val: torch.Tensor | None = None  # the validation split (clean, stratified), or None without one
+    y_val: torch.Tensor | None = None
 
 
 def prepare_training_set(config: RunConfig, dataset: Dataset) -> TrainingSet:
-    """Apply the config's imbalance and label noise to the training split (the test split stays clean)."""
+    """Hold out the config's validation split, then apply its imbalance and label noise to the rest.
+
+    The validation split is carved first, from the clean, balanced training split, so it is clean
+    and balanced like the test split: choices made on it (stopping epoch, learning rate) judge the
+    same task the test split does. The test split is never touched.
+    """
     x, y = dataset.x_train, dataset.y_train
     # Label range and dtypes were checked when the Dataset was built (Dataset.__post_init__).
+    x_val = y_val = None
+    if config.validation_fraction > 0:
+        kept, held_out = validation_split(y, config.validation_fraction, dataset.num_classes,
+                                          config.seed + _VALIDATION_SEED_OFFSET)
+        x_val, y_val = x[held_out], y[held_out]
+        x, y = x[kept], y[kept]
     corruption_seed = config.seed + _CORRUPTION_SEED_OFFSET
     if config.imbalance_ratio != 1:
         kept = long_tail_indices(y, config.imbalance_ratio, dataset.num_classes, corruption_seed)
@@ -95,7 +112,7 @@ def prepare_training_set(config: RunConfig, dataset: Dataset) -> TrainingSet:
         flipped = noisy != y
         y = noisy
     class_counts = torch.bincount(y, minlength=dataset.num_classes).tolist()
-    return TrainingSet(x=x, y=y, flipped=flipped, class_counts=class_counts)
+    return TrainingSet(x=x, y=y, flipped=flipped, class_counts=class_counts, x_val=x_val, y_val=y_val)
 
 
 def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
@@ -232,6 +249,7 @@ class EpochLayout:
 
     num_classes: int
     noisy: bool  # whether the run has label noise (two more numbers: fit on flipped and on clean samples)
+    validation: bool = False  # whether the run has a validation split (one more split's numbers)
 
     @property
     def split_width(self) -> int:
@@ -239,11 +257,11 @@ class EpochLayout:
 
     @property
     def width(self) -> int:
-        return 2 * self.split_width + (2 if self.noisy else 0) + 3 * ECE_BINS + 1
+        return (2 + self.validation) * self.split_width + (2 if self.noisy else 0) + 3 * ECE_BINS + 1
 
     def encode_metrics(self, train_logits, test_logits, y_train, y_test, loss_fn,
-                       flipped_index=None, clean_index=None) -> torch.Tensor:
-        """Both splits' metrics (and, with noise, the fits on flipped and clean samples) as one device tensor."""
+                       flipped_index=None, clean_index=None, val_logits=None, y_val=None) -> torch.Tensor:
+        """The splits' metrics (and, with noise, the fits on flipped and clean samples) as one device tensor."""
         train, train_correct = _split_values(train_logits, y_train, loss_fn, self.num_classes)
         test, _ = _split_values(test_logits, y_test, loss_fn, self.num_classes)
         parts = [train, test]
@@ -251,13 +269,16 @@ class EpochLayout:
             empty = torch.full((1,), math.nan, device=train.device)
             flipped_accuracy = train_correct[flipped_index].mean().reshape(1) if len(flipped_index) else empty
             parts += [flipped_accuracy, train_correct[clean_index].mean().reshape(1)]
+        if self.validation:
+            parts.append(_split_values(val_logits, y_val, loss_fn, self.num_classes)[0])
         return torch.cat(parts)
 
     def encode(self, train_logits, test_logits, y_train, y_test, loss_fn, flipped_index, clean_index,
-               params) -> torch.Tensor:
+               params, val_logits=None, y_val=None) -> torch.Tensor:
         """The whole record (``width`` numbers) as one float32 device tensor."""
         return torch.cat([
-            self.encode_metrics(train_logits, test_logits, y_train, y_test, loss_fn, flipped_index, clean_index),
+            self.encode_metrics(train_logits, test_logits, y_train, y_test, loss_fn, flipped_index, clean_index,
+                                val_logits, y_val),
             reliability_sums(test_logits, y_test),  # (3 * ECE_BINS,) for the test set's ECE
             _weights_finite(params),
         ])
@@ -280,6 +301,11 @@ class EpochLayout:
             flipped_accuracy, clean_accuracy = values[2 * width : 2 * width + 2]
             metrics["train_accuracy_on_flipped"] = None if math.isnan(flipped_accuracy) else flipped_accuracy
             metrics["train_accuracy_on_clean"] = clean_accuracy
+        if self.validation:
+            start = 2 * width + (2 if self.noisy else 0)
+            val = values[start : start + width]
+            metrics.update({"val_loss": _finite_or_none(val[0]), "val_accuracy": val[1],
+                            "val_ce": _finite_or_none(val[2]), "val_per_class_accuracy": val[3:]})
         return metrics
 
     def decode(self, values: list[float]) -> EpochRecord:
@@ -369,7 +395,12 @@ def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.d
     # Drop a ragged last batch: batch norm cannot train on a batch of one, and equal-size batches keep steps comparable.
     steps_per_epoch = max(1, n_train // config.batch_size)
     scheduler = build_scheduler(config, optimizer, steps_per_epoch)
-    layout = EpochLayout(dataset.num_classes, noisy=training_set.flipped is not None)
+    layout = EpochLayout(dataset.num_classes, noisy=training_set.flipped is not None,
+                         validation=training_set.x_val is not None)
+    x_val = y_val = None
+    if training_set.x_val is not None:
+        x_val = place_inputs(training_set.x_val, torch_device, memory_format)
+        y_val = training_set.y_val.to(torch_device)
     shuffle_generator = torch.Generator().manual_seed(config.seed)  # batch order: same for every loss
 
     outcome = RunOutcome(config=config, device=str(torch_device), precision=precision)
@@ -394,9 +425,10 @@ def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.d
             optimizer.step()
             scheduler.step()
 
+        val_logits = predict_logits(model, x_val, precision) if x_val is not None else None
         record = layout.decode(layout.encode(
             predict_logits(model, x_train, precision), predict_logits(model, x_test, precision), y_train, y_test,
-            loss_fn, flipped_index, clean_index, model.parameters()).tolist())  # the epoch's one host sync
+            loss_fn, flipped_index, clean_index, model.parameters(), val_logits, y_val).tolist())  # one host sync
         still_training = record_epoch(outcome, epoch, record)
         if on_epoch is not None:
             on_epoch(epoch, record.metrics)
