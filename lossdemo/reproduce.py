@@ -284,8 +284,8 @@ def run(argv: list[str] | None = None) -> int:
         log(f"interrupted: finished runs are stored, runs in flight are not; to resume, run the same command "
             f"again: {command}")
         return EXIT_INTERRUPTED
-    log(f"wrote {len(written)} files into {options.figures_dir}; results in {options.results_dir / RUNS_SUBDIR} "
-        f"(one JSON file per run); took {_format_duration(time.perf_counter() - started)}")
+    log(f"wrote {len(written)} files (and their manifest.json) into {options.figures_dir}; run files in "
+        f"{options.results_dir / RUNS_SUBDIR} (one JSON per run); took {_format_duration(time.perf_counter() - started)}")
     headline = options.figures_dir / HEADLINE_TABLE.replace("_table.md", ".png")
     if headline in written:
         shown = options.writes_the_site or options.figures_dir.resolve() == cli_args.LOCAL_FIGURES_DIR.resolve()

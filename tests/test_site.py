@@ -41,7 +41,9 @@ from support import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
 # Folders under docs/ that are not hand-written pages.
-NOT_HAND_WRITTEN = ("generated", "notebooks", "assets")
+# Written by code, not by hand: docs/generated (the published site), docs/local (a reader's own
+# reproduce, shown by `mkdocs serve`), the notebooks and vendored assets.
+NOT_HAND_WRITTEN = ("generated", "local", "notebooks", "assets")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -256,7 +258,7 @@ def test_site_in_headless_chromium(built_site, tmp_path):
             dark, problems = _open(dark_context, base_url + _page_url_path("experiment.md"))
             assert not problems, f"experiment page, dark: {problems}"
             assert dark.evaluate("() => document.body.dataset.mdColorScheme") == "slate", "dark system, dark site"
-            backgrounds = dark.eval_on_selector_all(".md-typeset img[src*='generated/']",
+            backgrounds = dark.eval_on_selector_all(".md-typeset img[src*='generated/'], .md-typeset img[src*='local/']",
                                                     "images => images.map(i => getComputedStyle(i).backgroundColor)")
             assert backgrounds and set(backgrounds) == {"rgb(255, 255, 255)"}, f"figure backgrounds: {backgrounds}"
             dark_context.close()
