@@ -153,9 +153,19 @@ def test_a_difference_the_seeds_cannot_separate_is_not_called_a_win():
     focal_half = [value + delta for value, delta in zip(ce, (0.03, -0.02, 0.02, -0.01, 0.01))]  # mean > 0, CI spans 0
     runs = _report_ranking_runs(focal_half, ce, [value - 0.05 for value in ce])
     found = verdict_of("gamma-order", runs)
-    assert found.verdict == FAILS
+    assert found.verdict.startswith("not separated (the 95 % intervals rule out `focal:0.5` − `ce` above +"), \
+        "a difference the seeds cannot separate is neither a win nor a loss"
     assert "`focal:0.5` and `ce` are not separated" in found.detail
     assert "`ce` beats `focal:2`" in found.detail
+
+
+def test_a_clear_refutation_does_not_hold_with_the_same_burden_of_proof():
+    ce = [0.90, 0.91, 0.89, 0.90, 0.92]
+    runs = _report_ranking_runs([value - 0.03 for value in ce], ce, [value - 0.05 for value in ce])
+    found = verdict_of("gamma-order", runs)
+    assert found.verdict == FAILS, "`ce` is clearly above `focal:0.5`: the ranking is refuted, not unsettled"
+    tied = _report_ranking_runs([value + 0.0001 * i for i, value in enumerate(ce)], ce, [value - 0.05 for value in ce])
+    assert verdict_of("gamma-order", tied).verdict == FAILS, "a difference shown to be within ±1 point refutes it too"
 
 
 def test_a_verdict_that_changes_with_gamma_says_depends():
@@ -165,7 +175,7 @@ def test_a_verdict_that_changes_with_gamma_says_depends():
         config = reference("label-noise", "mnist1d", loss=loss, label_noise=0.4, label_noise_kind="symmetric")
         runs += seeds(config, [value + shift + 0.001 * i for i, value in enumerate(ce)])
     found = verdict_of("focal-fixes-noise", runs)
-    assert found.verdict == "depends on (γ: only `focal:0.5` helps)"
+    assert found.verdict == "depends on (γ: holds for `focal:0.5`; does not hold for `focal:2`)"
 
 
 def test_a_verdict_that_changes_with_the_dataset_says_depends():
@@ -192,7 +202,8 @@ def test_label_noise_sensitivity_needs_a_drop_and_memorisation():
     runs += seeds(noisy, [0.60, 0.62, 0.58, 0.61, 0.60], best=0.75, train_accuracy_on_flipped=0.5)
     found = verdict_of("ce-noise-sensitive", runs)
     assert found.verdict == HOLDS
-    assert found.effect.startswith("mnist1d: best − final at 40 % noise: +14.8 (")  # 0.75 − mean(final)
+    assert found.effect.startswith("mnist1d: noisy − clean at 40 % noise: -30.6 (")  # mean(noisy) − mean(clean)
+    assert "better than its last by 14.8 points on average" in found.detail  # 0.75 − mean(final), no interval
     no_memorisation = seeds(clean, [0.90, 0.91, 0.92, 0.90, 0.91])
     no_memorisation += seeds(noisy, [0.80, 0.81, 0.80, 0.79, 0.80], train_accuracy_on_flipped=0.1)
     assert verdict_of("ce-noise-sensitive", no_memorisation).verdict == FAILS

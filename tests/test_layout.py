@@ -16,10 +16,11 @@ from lossdemo import experiments, reproduce
 from lossdemo.experiments import Experiment, register_experiment
 from lossdemo.report import render as render_module
 from lossdemo.report.experiment_report import ExperimentReport, write_per_dataset, write_setup
+from lossdemo.report.inference import Comparison
 from lossdemo.report.measures import final_accuracy, group_runs
 from lossdemo.report.render import register_report
 from lossdemo.report.tables import cell
-from lossdemo.report.verdicts import FAILS, HOLDS, Claim, Finding, level_measure, reference
+from lossdemo.report.verdicts import Claim, Finding, level_values, reference
 from lossdemo.run_config import RunConfig
 
 TRAINING_MODULES = ("lossdemo.train", "lossdemo.stacked", "lossdemo.runner", "lossdemo.cpu_speed", "lossdemo.checkpoints")
@@ -41,10 +42,11 @@ def _render_tiny(runs, out_dir: Path, context) -> dict[str, str]:
 
 
 def _above_chance(index, dataset: str) -> Finding | None:
-    level = level_measure(index, reference("tiny", dataset, loss="ce"), final_accuracy)
-    if level is None:
+    below_chance = level_values(index, reference("tiny", dataset, loss="ce"), final_accuracy, 0.1)
+    if below_chance is None:
         return None
-    return Finding(HOLDS if level.low > 0.1 else FAILS, f"{level.mean:.3f}", "CE after one epoch, against 1/C.")
+    comparison = Comparison("accuracy − chance", tuple(-value for value in below_chance))
+    return Finding((comparison,), f"{comparison.interval.mean * 100:+.1f} points", "CE after one epoch, against 1/C.")
 
 
 @pytest.fixture

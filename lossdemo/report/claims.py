@@ -3,8 +3,9 @@
 Each claim's rule lives with its experiment's report module (``label_noise``, ``imbalance``,
 ``gamma_sweep``, ``mae_anatomy``; the machinery in ``verdicts``); this module puts them in order and
 applies them. Verdicts are ``holds``, ``does not hold``, ``depends on (…)`` (the answer changes with
-a condition: γ, the noise rate, the dataset, …), ``undecided (…)`` for an explanation the runs
-cannot confirm or refute, and ``not measured yet (run …)`` when the runs are not stored.
+a condition: γ, the noise rate, the dataset, …), ``not separated (…)`` when the seeds decide
+neither way, ``undecided (…)`` for an explanation the runs can only fail to refute, and ``not
+measured yet (run …)`` when the runs are not stored. Holm's correction runs over the whole table.
 
     from lossdemo.report.claims import evaluate_claims
     verdicts = evaluate_claims(runs)          # runs: list[StoredRun], e.g. load_runs("results")
@@ -12,9 +13,10 @@ cannot confirm or refute, and ``not measured yet (run …)`` when the runs are n
 
 from __future__ import annotations
 
+from .inference import holm_adjusted
 from .measures import RunIndex
 from .render import REPORTS
-from .verdicts import Claim, ClaimVerdict, Finding
+from .verdicts import Claim, ClaimVerdict, Decision, Finding, decide
 
 # The order of the claims table: the report's claims as it makes them, then the papers'.
 CLAIM_ORDER = (
@@ -50,26 +52,64 @@ def run_hint(claim: Claim) -> str:
     return f"`python -m lossdemo.reproduce --experiments {' '.join(claim.experiments)}`"
 
 
-def evaluate_claim(claim: Claim, index: RunIndex) -> ClaimVerdict:
-    """Apply the claim's rule on every dataset that has its runs and combine the findings."""
-    if claim.claim_id in NOT_TESTED:
-        verdict, detail = NOT_TESTED[claim.claim_id]
-        return ClaimVerdict(claim, verdict, "—", detail, ())
-    findings = {dataset: finding for dataset in index.datasets() if (finding := claim.rule(index, dataset))}
-    if not findings:
-        return ClaimVerdict(claim, f"not measured yet (run {run_hint(claim)})", "—",
-                            "The runs this verdict needs are not stored.", ())
-    verdicts = {finding.verdict for finding in findings.values()}
-    if len(verdicts) == 1:
-        verdict = verdicts.pop()
+def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, Decision]) -> ClaimVerdict:
+    """One verdict over the datasets that have the claim's runs."""
+    outcomes = {decision.outcome for decision in decisions.values()}
+    reasons = {decision.reason for decision in decisions.values()}
+    if len(outcomes) == 1 and len(reasons) == 1:
+        verdict = next(iter(decisions.values())).verdict
+    elif len(outcomes) == 1 and next(iter(outcomes)) != "depends on":  # same outcome, qualified per dataset
+        verdict = f"{next(iter(outcomes))} (" + "; ".join(
+            f"on {name}: {d.reason}" for name, d in decisions.items() if d.reason) + ")"
     else:
-        verdict = "depends on (the dataset: " + "; ".join(f"{f.verdict} on {d}" for d, f in findings.items()) + ")"
+        verdict = "depends on (the dataset: " + "; ".join(f"{d.verdict} on {name}" for name, d in decisions.items()) + ")"
     effect = "<br>".join(f"{dataset}: {finding.effect}" for dataset, finding in findings.items())
     detail = " ".join(f"On {dataset}: {finding.detail}" for dataset, finding in findings.items())
-    return ClaimVerdict(claim, verdict, effect, detail, tuple(findings))
+    tests = "<br>".join(f"{dataset}: {_p(d.p_value)} → {_p(d.p_adjusted)}" for dataset, d in decisions.items())
+    return ClaimVerdict(claim, verdict, effect, detail, tuple(findings), tests)
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def evaluate_claims(runs) -> list[ClaimVerdict]:
-    """Every claim's verdict from ``runs`` (stored runs of any experiments; the rules pick theirs)."""
+    """Every claim's verdict from ``runs`` (stored runs of any experiments; the rules pick theirs).
+
+    Every comparison of every claim and dataset contributes two tests, one for its claim and one
+    against; all of them form one family, Holm-adjusted together before any verdict is decided.
+    """
     index = runs if isinstance(runs, RunIndex) else RunIndex(runs)
-    return [evaluate_claim(claim, index) for claim in all_claims()]
+    claims = all_claims()
+    findings = {claim.claim_id: {} for claim in claims}
+    for claim in claims:
+        if claim.claim_id in NOT_TESTED:
+            continue
+        for dataset in index.datasets():
+            finding = claim.rule(index, dataset)
+            if finding is not None:
+                findings[claim.claim_id][dataset] = finding
+    comparisons = [comparison for by_dataset in findings.values() for finding in by_dataset.values()
+                   for comparison in finding.comparisons]
+    raw_for = [comparison.p_for for comparison in comparisons]
+    raw_against = [comparison.p_against for comparison in comparisons]
+    adjusted = holm_adjusted(raw_for + raw_against)  # one family: every test for and against, in the table
+    adjusted_for, adjusted_against = adjusted[:len(raw_for)], adjusted[len(raw_for):]
+    verdicts, position = [], 0
+    for claim in claims:
+        if claim.claim_id in NOT_TESTED:
+            verdict, detail = NOT_TESTED[claim.claim_id]
+            verdicts.append(ClaimVerdict(claim, verdict, "—", detail, ()))
+            continue
+        if not findings[claim.claim_id]:
+            verdicts.append(ClaimVerdict(claim, f"not measured yet (run {run_hint(claim)})", "—",
+                                         "The runs this verdict needs are not stored.", ()))
+            continue
+        decisions = {}
+        for dataset, finding in findings[claim.claim_id].items():
+            span = slice(position, position + len(finding.comparisons))
+            decisions[dataset] = decide(finding, raw_for[span], adjusted_for[span], raw_against[span],
+                                        adjusted_against[span])
+            position += len(finding.comparisons)
+        verdicts.append(_combine(claim, findings[claim.claim_id], decisions))
+    return verdicts

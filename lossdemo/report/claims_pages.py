@@ -26,7 +26,7 @@ from .measures import RunIndex
 from .output import runs_fingerprint, update_manifest
 from .render import REPORTS
 from .tables import cell_text
-from .verdicts import ClaimVerdict
+from .verdicts import NOT_SEPARATED, ClaimVerdict
 
 TABLE_NAME = "claims_table.md"
 
@@ -43,21 +43,26 @@ def verdicts_file_name(page: str) -> str:
 def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
     """The "report, checked" table: one row per claim."""
     lines = [
-        "| # | claim (paraphrased) | from | verdict | effect, points or % (95 % CI) | evidence |",
-        "|---:|---|---|---|---|---|",
+        "| # | claim (paraphrased) | from | verdict | effect, points or % (95 % CI) | p → Holm | evidence |",
+        "|---:|---|---|---|---|---|---|",
     ]
     for number, verdict in enumerate(verdicts, start=1):
         claim = verdict.claim
         evidence = f"[evidence]({claim.evidence})" if claim.evidence else "—"
-        lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(verdict.verdict)}** | "
-                     f"{cell_text(verdict.effect)} | {evidence} |")
+        # "Not separated" is qualified by the effects it still rules out: on the evidence page, not here.
+        shown = NOT_SEPARATED if verdict.verdict.startswith(NOT_SEPARATED) else verdict.verdict
+        lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(shown)}** | "
+                     f"{cell_text(verdict.effect)} | {verdict.tests} | {evidence} |")
     lines += [
         "",
         f"Computed by `lossdemo.report.claims` from {run_count} stored runs. Effects are paired differences in "
         "percentage points between runs with the same seed (same initial weights and batch order), or levels in %: "
-        "mean and 95 % t-interval over seeds; the evidence sections give the number of seeds and the details. One "
-        "setting is said to beat another only when that interval excludes 0; otherwise the claim that it does is "
-        "marked as not holding. Rows from a paper check a published result against ours.",
+        "mean and 95 % t-interval over seeds; the evidence sections give the number of seeds and the details. "
+        "Each claim is a set of one-sided paired t-tests; \"p → Holm\" is the test that decided the verdict, raw "
+        "and after Holm's correction over every test in this table. A claim holds when its tests reject at 5 % "
+        "after the correction, does not hold when the data refute it as firmly (the other sign, or a difference "
+        "within ±1 point, by two one-sided tests), and is not separated otherwise, with the effects the data "
+        "still rule out. Rows from a paper check a published result against ours.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -70,7 +75,8 @@ def page_verdicts_markdown(verdicts: list[ClaimVerdict], page: str) -> str:
     blocks = []
     for verdict in mine:
         source = "" if verdict.claim.source == "report" else f" ({verdict.claim.source})"
-        blocks.append(f"**{verdict.claim.text}**{source} — *{verdict.verdict}*. {verdict.detail}")
+        tests = f" (p → Holm-adjusted: {verdict.tests.replace('<br>', '; ')})" if verdict.tests != "—" else ""
+        blocks.append(f"**{verdict.claim.text}**{source} — *{verdict.verdict}*{tests}. {verdict.detail}")
     return "\n\n".join(blocks) + "\n"
 
 

@@ -19,12 +19,13 @@ from . import measures as m
 from .compare import results_table
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
 from .figures import point
+from .inference import Comparison
 from .measures import RunIndex, group_runs
 from .output import save_figure
 from .stats import format_difference, format_interval, format_level
 from .style import ACCURACY_BAR_COLOUR, GAP_COLOUR, NEUTRAL_COLOUR, SERIES_COLOUR, new_figure
 from .tables import FOOTER, cell, complete_count
-from .verdicts import FAILS, HOLDS, Claim, Finding, beats, level_measure, paired_measure, reference, sign
+from .verdicts import Claim, Finding, beats, level_measure, paired_measure, paired_values, reference, sign
 
 Runs = list[StoredRun]
 LONGER_NAME = "gamma_sweep_longer.md"
@@ -140,10 +141,10 @@ def _focal_half_best(index: RunIndex, dataset: str) -> Finding | None:
     if any(d is None for d in differences.values()):
         return None
     closest = min(others, key=lambda loss: differences[loss].mean)
-    signs = {loss: sign(d) for loss, d in differences.items()}
-    verdict = HOLDS if all(s > 0 for s in signs.values()) else FAILS
+    comparisons = tuple(Comparison(f"`focal:0.5` − `{loss}`", paired_values(
+        index, best, reference("compare", dataset, loss=loss), m.final_accuracy)) for loss in others)
     detail = "; ".join(f"{beats('focal:0.5', loss, d)} ({format_difference(d)})" for loss, d in differences.items())
-    return Finding(verdict, f"`focal:0.5` − `{closest}`: {format_difference(differences[closest], short=True)}",
+    return Finding(comparisons, f"`focal:0.5` − `{closest}`: {format_difference(differences[closest], short=True)}",
                    f"Final test accuracy after 25 epochs, paired by seed: {detail}.")
 
 
@@ -156,18 +157,16 @@ def _converges_by_25(index: RunIndex, dataset: str) -> Finding | None:
         gains[loss] = paired_measure(index, long, short, m.final_accuracy)
     if any(g is None for g in gains.values()):
         return None
-    improved = [loss for loss in losses if sign(gains[loss]) > 0]
-    if not improved:
-        verdict = HOLDS
-    elif len(improved) == len(losses):
-        verdict = FAILS
-    else:
-        verdict = f"depends on (the loss: more epochs help {', '.join(f'`{x}`' for x in improved)})"
+    # "Converged" claims no gain from training longer: within ±1 point (equivalence), per loss.
+    comparisons = tuple(Comparison(f"`{loss}`", paired_values(
+        index, reference("label-noise", dataset, loss=loss, label_noise=0.0), reference("compare", dataset, loss=loss),
+        m.final_accuracy), kind="no-effect") for loss in losses)
     largest = max(losses, key=lambda loss: gains[loss].mean)
     detail = "; ".join(f"`{loss}` {format_difference(gain)}" for loss, gain in gains.items())
-    return Finding(verdict, f"100 − 25 epochs, `{largest}`: {format_difference(gains[largest], short=True)}",
+    return Finding(comparisons, f"100 − 25 epochs, `{largest}`: {format_difference(gains[largest], short=True)}",
                    "Final test accuracy of a 100-epoch run minus that of a 25-epoch run (same recipe, "
-                   f"same seeds): {detail}. A gain means 25 epochs had not converged.")
+                   f"same seeds): {detail}. A gain means 25 epochs had not converged; the claim needs every gain "
+                   "to be within ±1 point.", regime="the loss")
 
 
 def _gamma_sensitive(index: RunIndex, dataset: str) -> Finding | None:
@@ -179,11 +178,13 @@ def _gamma_sensitive(index: RunIndex, dataset: str) -> Finding | None:
     worst = min(levels, key=lambda loss: levels[loss].mean)
     spread = paired_measure(index, reference("gamma-sweep", dataset, loss=best), reference("gamma-sweep", dataset, loss=worst),
                      m.final_accuracy)
-    verdict = HOLDS if sign(spread) > 0 else FAILS
+    comparisons = (Comparison(f"`{best}` − `{worst}`", paired_values(
+        index, reference("gamma-sweep", dataset, loss=best), reference("gamma-sweep", dataset, loss=worst),
+        m.final_accuracy)),)
     detail = (f"Over γ ∈ {{0, 0.25, 0.5, 1, 2, 3, 5}} the best mean final test accuracy is `{best}`'s and the worst "
               f"`{worst}`'s; best − worst = {format_difference(spread)}. Picking the extremes of seven means after the fact "
               "flatters this interval a little; the figure shows the whole curve.")
-    return Finding(verdict, f"`{best}` − `{worst}`: {format_difference(spread, short=True)}", detail)
+    return Finding(comparisons, f"`{best}` − `{worst}`: {format_difference(spread, short=True)}", detail)
 
 
 def _gamma_order(index: RunIndex, dataset: str) -> Finding | None:
@@ -192,13 +193,13 @@ def _gamma_order(index: RunIndex, dataset: str) -> Finding | None:
     second = paired_measure(index, zero, two, m.final_accuracy)
     if first is None or second is None:
         return None
-    signs = (sign(first), sign(second))
-    verdict = HOLDS if signs == (1, 1) else FAILS
+    comparisons = (Comparison("`focal:0.5` − `ce`", paired_values(index, half, zero, m.final_accuracy)),
+                   Comparison("`ce` − `focal:2`", paired_values(index, zero, two, m.final_accuracy)))
     detail = (f"Final test accuracy after 25 epochs, paired by seed: {beats('focal:0.5', 'ce', first)} "
               f"({format_difference(first)}); "
               f"{beats('ce', 'focal:2', second)} ({format_difference(second)}). The claim needs both to be positive.")
     effect = f"0.5 − 0: {format_difference(first, short=True)}; 0 − 2: {format_difference(second, short=True)}"
-    return Finding(verdict, effect, detail)
+    return Finding(comparisons, effect, detail)
 
 
 def _mukhoti_calibration(index: RunIndex, dataset: str) -> Finding | None:
@@ -210,15 +211,15 @@ def _mukhoti_calibration(index: RunIndex, dataset: str) -> Finding | None:
     ce_train = level_measure(index, ce, m.final_train_accuracy)
     if difference is None or ce_over is None or focal_over is None or ce_train is None:
         return None
-    verdict = HOLDS if sign(difference) < 0 else FAILS
+    comparisons = (Comparison("ECE `focal:3` − `ce`", paired_values(index, focal, ce, m.final_ece), direction=-1),)
     detail = (f"Final test ECE (15 bins), focal γ = 3 − CE: {format_difference(difference)}. Mean confidence minus accuracy: "
               f"CE {format_difference(ce_over)}, focal γ = 3 {format_difference(focal_over)} (positive: over-confident).")
-    if verdict == FAILS:
+    if sign(difference) > 0:
         detail += (f" Likely reason: Mukhoti et al. attribute CE's miscalibration to over-fitting the training NLL "
                    f"(ResNets trained to 100 % training accuracy for hundreds of epochs); here CE reaches "
                    f"{format_level(ce_train)} training accuracy in 25 epochs with weight decay, so it is not over-confident to "
                    "begin with, and focal loss's push towards lower confidence overshoots.")
-    return Finding(verdict, f"ECE focal:3 − ce: {format_difference(difference, short=True)}", detail)
+    return Finding(comparisons, f"ECE focal:3 − ce: {format_difference(difference, short=True)}", detail)
 
 
 def longer_training_markdown(index: RunIndex, datasets: list[str]) -> str:

@@ -1,9 +1,12 @@
-"""The machinery of a verdict: claims, their findings, and the paired comparisons the rules are made of.
+"""The machinery of a verdict: claims, their findings, and how comparisons become one of four outcomes.
 
 A verdict is computed, never typed: each claim names the runs it needs (by the experiment grids of
-``lossdemo.experiments``) and a rule over paired, per-seed differences. "A beats B" is said only
-when the 95 % t-interval of the paired difference A − B over seeds excludes 0 (``stats``). The
-rules themselves live with their experiment's report module; ``claims`` lists them in order.
+``lossdemo.experiments``) and a rule that turns them into :class:`~lossdemo.report.inference.Comparison`s
+of paired, per-seed differences. :func:`decide` reads the comparisons' tests after Holm's correction
+over the whole claims table (``inference``): **holds**, **does not hold** (refuted as firmly as a
+claim must be supported: the other sign, or no practical difference), **not separated** (with the
+effects the data still rule out), or **depends on** (a named regime). The rules themselves live with
+their experiment's report module; ``claims`` lists them in order and applies the correction.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from ..experiments import EXPERIMENTS, plan_runs
 from ..run_config import RunConfig
 from . import measures as m
+from .inference import ALPHA, Comparison
 from .measures import RunIndex
 from .stats import Interval, mean_ci, paired_difference
 
@@ -23,13 +27,49 @@ HOLDS, FAILS = "holds", "does not hold"
 MIN_SEEDS = 2  # a t-interval needs two values; fewer is "not measured yet"
 
 
+NOT_SEPARATED = "not separated"
+
+
 @dataclass(frozen=True)
 class Finding:
-    """A claim's outcome on one dataset: the verdict, the effect size with its CI, and why."""
+    """A claim's evidence on one dataset: the comparisons it makes, the effect to show, and why.
 
-    verdict: str
+    Attributes:
+        comparisons: what the claim says about each paired difference; the claim holds when every
+            one of them is supported.
+        effect: the effect size with its CI, for the claims table.
+        detail: the sentences that explain the evidence, for the experiment page.
+        regime: None when a mix of outcomes means the claim as a whole does not hold (a ranking
+            needs every link); else what the comparisons vary ("γ", "the ratio"), and a mix reads
+            "depends on (<regime>: ...)".
+        holds_as: the word for full support ("holds"; an explanation the runs can only fail to
+            refute says "undecided (...)" instead).
+    """
+
+    comparisons: tuple[Comparison, ...]
     effect: str
     detail: str
+    regime: str | None = None
+    holds_as: str = HOLDS
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a finding's comparisons, with the p-value that decided it, raw and Holm-adjusted.
+
+    Attributes:
+        outcome: holds (or the finding's word for support), does not hold, not separated, or depends on.
+        reason: what qualifies the outcome: the effects still ruled out, or the regime and how each fares.
+    """
+
+    outcome: str
+    reason: str
+    p_value: float
+    p_adjusted: float
+
+    @property
+    def verdict(self) -> str:
+        return f"{self.outcome} ({self.reason})" if self.reason else self.outcome
 
 
 @dataclass(frozen=True)
@@ -57,13 +97,54 @@ class Claim:
 
 @dataclass(frozen=True)
 class ClaimVerdict:
-    """A claim's verdict over every dataset that has its runs."""
+    """A claim's verdict over every dataset that has its runs.
+
+    Attributes:
+        tests: per dataset, "p raw → Holm-adjusted" of the test that decided it ("—" when untested).
+    """
 
     claim: Claim
     verdict: str
     effect: str
     detail: str
     datasets: tuple[str, ...]
+    tests: str = "—"
+
+
+def _status(for_adjusted: float, against_adjusted: float) -> str:
+    if for_adjusted < ALPHA:
+        return HOLDS
+    if against_adjusted < ALPHA:
+        return FAILS
+    return NOT_SEPARATED
+
+
+def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], raw_against: list[float],
+           adjusted_against: list[float]) -> Decision:
+    """The outcome of ``finding`` from its comparisons' p-values (one per comparison, in order),
+    already adjusted over the whole family of comparisons."""
+    statuses = [_status(f, a) for f, a in zip(adjusted_for, adjusted_against)]
+    labels = [comparison.label for comparison in finding.comparisons]
+    held = [i for i, status in enumerate(statuses) if status == HOLDS]
+    refuted = [i for i, status in enumerate(statuses) if status == FAILS]
+    open_ = [i for i, status in enumerate(statuses) if status == NOT_SEPARATED]
+    if len(held) == len(statuses):
+        worst = max(held, key=lambda i: adjusted_for[i])
+        return Decision(finding.holds_as, "", raw_for[worst], adjusted_for[worst])
+    if refuted and (finding.regime is None or len(refuted) == len(statuses)):
+        firmest = min(refuted, key=lambda i: adjusted_against[i])
+        return Decision(FAILS, "", raw_against[firmest], adjusted_against[firmest])
+    if not refuted and (finding.regime is None or not held):
+        ruled_out = "; ".join(finding.comparisons[i].ruled_out() for i in open_)
+        weakest = max(open_, key=lambda i: adjusted_for[i])
+        return Decision(NOT_SEPARATED, f"the 95 % intervals rule out {ruled_out}", raw_for[weakest],
+                        adjusted_for[weakest])
+    parts = [f"{word} for {', '.join(labels[i] for i in indices)}"
+             for word, indices in ((HOLDS, held), (NOT_SEPARATED, open_), (FAILS, refuted)) if indices]
+    deciding = min(range(len(statuses)), key=lambda i: min(adjusted_for[i], adjusted_against[i]))
+    return Decision("depends on", f"{finding.regime}: {'; '.join(parts)}",
+                    min(raw_for[deciding], raw_against[deciding]),
+                    min(adjusted_for[deciding], adjusted_against[deciding]))
 
 
 def sign(interval: Interval | None) -> int:
@@ -93,6 +174,23 @@ def reference(experiment: str, dataset: str, **fields) -> RunConfig:
     if len(matches) != 1:
         raise ValueError(f"{experiment} grid has {len(matches)} runs with {fields}; a claim needs exactly one")
     return matches[0]
+
+
+def paired_values(index: RunIndex, a: RunConfig, b: RunConfig, measure: m.Measure) -> tuple[float, ...] | None:
+    """measure(a) − measure(b) for every seed both have; None with fewer than MIN_SEEDS."""
+    a_values, b_values = _finite(index.measure(a, measure)), _finite(index.measure(b, measure))
+    shared = sorted(set(a_values) & set(b_values))
+    if len(shared) < MIN_SEEDS:
+        return None
+    return tuple(a_values[seed] - b_values[seed] for seed in shared)
+
+
+def level_values(index: RunIndex, config: RunConfig, measure: m.Measure, reference: float) -> tuple[float, ...] | None:
+    """reference − measure(run) for every complete seed: a level compared with a fixed value."""
+    values = _finite(index.measure(config, measure))
+    if len(values) < MIN_SEEDS:
+        return None
+    return tuple(reference - value for _, value in sorted(values.items()))
 
 
 def paired_measure(index: RunIndex, a: RunConfig, b: RunConfig, measure: m.Measure) -> Interval | None:
