@@ -22,13 +22,16 @@ from pathlib import Path
 from ..results import StoredRun, load_runs
 from .claims import evaluate_claims
 from .experiment_report import file_prefix
+from .inference import ALPHA, EQUIVALENCE_MARGIN
 from .measures import RunIndex
 from .output import runs_fingerprint, update_manifest
 from .render import REPORTS
+from .stats import CONFIDENCE
 from .tables import cell_text
 from .verdicts import NOT_SEPARATED, ClaimVerdict
 
 TABLE_NAME = "claims_table.md"
+RULES_NAME = "verdict_rules.md"
 
 
 def claim_pages() -> tuple[str, ...]:
@@ -80,11 +83,34 @@ def page_verdicts_markdown(verdicts: list[ClaimVerdict], page: str) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def verdict_rules_markdown() -> str:
+    """How a verdict is reached, with the constants the code uses (so the page cannot drift from it)."""
+    alpha, margin = f"{ALPHA * 100:g} %", f"{EQUIVALENCE_MARGIN * 100:g} percentage point"
+    return f"""Each claim becomes one or more statements about paired differences between runs with the same
+seed, "A − B > 0" for "A beats B", and each statement gets two one-sided t-tests over the seeds:
+one for it and one against it. Against means the other sign, or a difference shown to lie within
+±{margin} (two one-sided tests, TOST), too small to matter. Every test of the whole table forms one
+family, and Holm's step-down correction keeps the chance of any false verdict in the table below
+{alpha}. Then:
+
+- **holds**: every statement of the claim is supported after the correction;
+- **does not hold**: the data refute it as firmly as a claim must be supported;
+- **not separated**: the seeds decide neither way; the evidence section says which effects the
+  {CONFIDENCE * 100:g} % intervals still rule out, and more seeds would narrow them;
+- **depends on**: the answer changes with a condition, which the verdict names (γ, the imbalance
+  ratio, the run length, the dataset).
+
+A claim that something does *not* happen ("focal loss alone does not beat CE", "the losses have
+converged") is held to the same standard: it holds only when the data show the difference stays
+within the margin, not when they merely fail to show one.
+"""
+
+
 def claims_files(runs: list[StoredRun]) -> dict[str, str]:
     """{file name: Markdown} of every claims file, from the runs (pure: no file system)."""
     index = RunIndex(runs)
     verdicts = evaluate_claims(index)
-    files = {TABLE_NAME: claims_table_markdown(verdicts, len(runs))}
+    files = {TABLE_NAME: claims_table_markdown(verdicts, len(runs)), RULES_NAME: verdict_rules_markdown()}
     for page in claim_pages():
         files[verdicts_file_name(page)] = page_verdicts_markdown(verdicts, page)
     for report in REPORTS.values():

@@ -26,6 +26,7 @@ from scipy import stats as _scipy_stats
 from .stats import Interval, mean_ci
 
 ALPHA = 0.05
+EQUIVALENCE_MARGIN = 0.01  # one percentage point: a smaller difference in accuracy or ECE does not matter here
 
 
 def one_sided_p(values: Sequence[float], direction: int, shift: float = 0.0) -> float:
@@ -87,7 +88,7 @@ class Comparison:
     label: str
     values: tuple[float, ...]
     direction: int = 1
-    margin: float = 0.01
+    margin: float = EQUIVALENCE_MARGIN
     kind: str = "sign"
 
     def __post_init__(self):

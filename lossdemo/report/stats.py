@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from scipy import stats as _scipy_stats
 
+CONFIDENCE = 0.95  # the level of every interval on the site
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -30,7 +32,7 @@ class Interval:
         return self.low > 0 or self.high < 0
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
+def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
     """Mean and t-interval. With one value the interval is the point itself (nothing to estimate from)."""
     if not values:
         raise ValueError("mean_ci needs at least one value; got an empty sequence")
@@ -43,7 +45,7 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
     return Interval(mean, mean - half_width, mean + half_width, n)
 
 
-def paired_difference(a_by_seed: dict[int, float], b_by_seed: dict[int, float], confidence: float = 0.95) -> Interval:
+def paired_difference(a_by_seed: dict[int, float], b_by_seed: dict[int, float], confidence: float = CONFIDENCE) -> Interval:
     """Mean and CI of ``a - b`` over the seeds both have."""
     shared = sorted(set(a_by_seed) & set(b_by_seed))
     if not shared:
