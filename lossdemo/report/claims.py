@@ -16,6 +16,7 @@ from __future__ import annotations
 from .inference import holm_adjusted
 from .measures import RunIndex
 from .render import REPORTS
+from .stats import format_p
 from .verdicts import Claim, ClaimVerdict, Decision, Finding, decide
 
 # The order of the claims table: the report's claims as it makes them, then the papers'.
@@ -65,12 +66,8 @@ def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, De
         verdict = "depends on (the dataset: " + "; ".join(f"{d.verdict} on {name}" for name, d in decisions.items()) + ")"
     effect = "<br>".join(f"{dataset}: {finding.effect}" for dataset, finding in findings.items())
     detail = " ".join(f"On {dataset}: {finding.detail}" for dataset, finding in findings.items())
-    tests = "<br>".join(f"{dataset}: {_p(d.p_value)} → {_p(d.p_adjusted)}" for dataset, d in decisions.items())
+    tests = "<br>".join(f"{dataset}: {format_p(d.p_value)} → {format_p(d.p_adjusted)}" for dataset, d in decisions.items())
     return ClaimVerdict(claim, verdict, effect, detail, tuple(findings), tests)
-
-
-def _p(value: float) -> str:
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def evaluate_claims(runs) -> list[ClaimVerdict]:

@@ -8,6 +8,7 @@ sentence comes from results files, so the text cannot drift from the data.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..data import class_names_of
@@ -16,10 +17,12 @@ from ..run_config import RunStatus
 from . import measures as m
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset
 from .figures import draw_curves_figure, draw_per_class_figure
+from .inference import EQUIVALENCE_MARGIN, Comparison, holm_adjusted
 from .measures import CONVERGENCE_FRACTION, group_runs
 from .output import runs_fingerprint
-from .stats import Interval, format_difference, format_interval, mean_ci, paired_difference
+from .stats import Interval, format_difference, format_interval, format_p, mean_ci, paired_difference
 from .tables import FOOTER, cell, complete_count, setup_markdown
+from .verdicts import FAILS, HOLDS, NOT_SEPARATED, Finding, decide
 
 Runs = list[StoredRun]
 
@@ -37,8 +40,17 @@ def _convergence_epochs(runs: Runs) -> list[float]:
     return list(m.by_seed(runs, m.convergence_epoch).values())
 
 
+def _chance(runs: Runs) -> float:
+    """1/C, C read off the runs' per-class accuracies."""
+    return 1 / len(runs[0].history["test_per_class_accuracy"][0])
+
+
 def results_table(runs_by_loss: dict[str, Runs]) -> str:
-    """One row per loss: final and best test accuracy (mean ± 95 % CI over seeds), convergence epoch."""
+    """One row per loss: final and best test accuracy (mean ± 95 % CI over seeds), convergence epoch.
+
+    The convergence epoch is at least 1 and a whole number: it gets its mean and range over seeds,
+    not a t-interval, which would pretend it could be lower.
+    """
     lines = [
         "| loss | seeds | final test accuracy (%) | best test accuracy (%) | epochs to 95 % of final | diverged |",
         "|---|---:|---:|---:|---:|---:|",
@@ -49,12 +61,14 @@ def results_table(runs_by_loss: dict[str, Runs]) -> str:
         if complete:
             final = format_interval(mean_ci(list(complete.values())))
             best = format_interval(mean_ci(_best_accuracy(runs)))
-            convergence = format_interval(mean_ci(_convergence_epochs(runs)), scale=1.0)
+            epochs = _convergence_epochs(runs)
+            convergence = f"{math.fsum(epochs) / len(epochs):.1f} ({min(epochs):.0f}–{max(epochs):.0f})"
         else:
             final = best = convergence = "—"
         lines.append(f"| `{loss}` | {len(complete)} | {final} | {best} | {convergence} | {diverged} |")
     lines.append("")
-    lines.append("Mean ± half-width of the 95 % t-interval over seeds. Diverged runs are counted, not averaged.")
+    lines.append("Accuracies: mean ± half-width of the 95 % t-interval over seeds. Epochs: mean (range) over seeds. "
+                 "Diverged runs are counted, not averaged.")
     return "\n".join(lines) + "\n"
 
 
@@ -79,15 +93,20 @@ def ranking(runs_by_loss: dict[str, Runs]) -> list[tuple[str, Interval]]:
     return sorted(scored, key=lambda item: -item[1].mean)
 
 
-def describe_difference(name_a: str, name_b: str, difference: Interval) -> str:
-    """A verdict sentence for ``a - b`` in accuracy points; "beats" only when the CI excludes 0."""
+def describe_difference(name_a: str, name_b: str, difference: Interval, outcome: str,
+                        p_adjusted: float | None = None) -> str:
+    """A sentence for ``a − b`` in accuracy points, worded by ``outcome`` (``verdicts.decide`` of the
+    claim "a beats b" after the page's correction): "beats" only when that test says so."""
     points = format_difference(difference, n_label=" paired seeds")
+    tested = f", Holm-adjusted p {format_p(p_adjusted)}" if p_adjusted is not None else ""
     if difference.n < 2:
         return f"`{name_a}` vs `{name_b}`: {points}; one seed cannot separate them."
-    if difference.excludes_zero():
-        winner, loser = (name_a, name_b) if difference.mean > 0 else (name_b, name_a)
-        return f"`{winner}` beats `{loser}`: `{name_a}` − `{name_b}` = {points}."
-    return f"`{name_a}` and `{name_b}` are not separated by the seeds: {points}."
+    if outcome == HOLDS:
+        return f"`{name_a}` beats `{name_b}`: `{name_a}` − `{name_b}` = {points}{tested}."
+    if outcome == FAILS:
+        return (f"`{name_a}` does not beat `{name_b}` (the other way round, or within ±{EQUIVALENCE_MARGIN * 100:g} "
+                f"point): `{name_a}` − `{name_b}` = {points}{tested}.")
+    return f"`{name_a}` and `{name_b}` are not separated by the seeds: {points}{tested}."
 
 
 def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
@@ -98,24 +117,50 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
     lines = [f"**Ranking on `{dataset}`** by final test accuracy: "
              + " > ".join(f"`{loss}` ({format_interval(interval)} %)" for loss, interval in ordered) + "."]
     lines.append("")
-    lines.append("Paired differences between neighbours in that ranking (same seed = same initial weights and batch order):")
+    lines.append("Paired differences between neighbours in that ranking (same seed = same initial weights and batch "
+                 "order), each tested as \"the higher one beats the next\" with the rules of the claims table, "
+                 "Holm-corrected over the tests of this list:")
     lines.append("")
+    pairs = []
     for (loss_a, _), (loss_b, _) in zip(ordered, ordered[1:]):
         seeds_a, seeds_b = final_accuracy_by_seed(runs_by_loss[loss_a]), final_accuracy_by_seed(runs_by_loss[loss_b])
-        if not set(seeds_a) & set(seeds_b):  # e.g. a results file was skipped: nothing to pair
+        shared = sorted(set(seeds_a) & set(seeds_b))
+        pairs.append((loss_a, loss_b, seeds_a, seeds_b, shared))
+    comparisons = [Comparison(f"`{a}` − `{b}`", tuple(sa[s] - sb[s] for s in shared))
+                   for a, b, sa, sb, shared in pairs if len(shared) >= 2]
+    raw = [c.p_for for c in comparisons] + [c.p_against for c in comparisons]
+    adjusted = holm_adjusted(raw)
+    tested = iter(range(len(comparisons)))
+    for loss_a, loss_b, seeds_a, seeds_b, shared in pairs:
+        if not shared:  # e.g. a results file was skipped: nothing to pair
             lines.append(f"- `{loss_a}` vs `{loss_b}`: no seed has a complete run of both, so no paired comparison.")
             continue
-        lines.append(f"- {describe_difference(loss_a, loss_b, paired_difference(seeds_a, seeds_b))}")
+        difference = paired_difference(seeds_a, seeds_b)
+        if len(shared) < 2:
+            lines.append(f"- {describe_difference(loss_a, loss_b, difference, NOT_SEPARATED)}")
+            continue
+        i = next(tested)
+        count = len(comparisons)
+        decision = decide(Finding((comparisons[i],), "", ""), [raw[i]], [adjusted[i]], [raw[count + i]],
+                          [adjusted[count + i]])
+        lines.append(f"- {describe_difference(loss_a, loss_b, difference, decision.outcome, decision.p_adjusted)}")
+    # A run that ends at chance has nothing to converge to: reaching 95 % of chance says nothing.
+    learning = {loss for loss, interval in ordered if interval.n >= 2 and interval.low > _chance(runs_by_loss[loss])}
     convergence = {loss: mean_ci(_convergence_epochs(runs)).mean
-                   for loss, runs in runs_by_loss.items() if final_accuracy_by_seed(runs)}
-    slowest = max(convergence, key=convergence.get)
-    fastest = min(convergence, key=convergence.get)
+                   for loss, runs in runs_by_loss.items() if loss in learning}
     lines.append("")
-    lines.append(
-        f"**Convergence.** Measured as the first epoch with at least {CONVERGENCE_FRACTION:.0%} of the run's final "
-        f"test accuracy, `{fastest}` gets there first (epoch {convergence[fastest]:.1f} on average) and "
-        f"`{slowest}` last (epoch {convergence[slowest]:.1f})."
-    )
+    if convergence:
+        slowest = max(convergence, key=convergence.get)
+        fastest = min(convergence, key=convergence.get)
+        lines.append(
+            f"**Convergence.** Measured as the first epoch with at least {CONVERGENCE_FRACTION:.0%} of the run's final "
+            f"test accuracy, among the losses that end above chance, `{fastest}` gets there first (epoch "
+            f"{convergence[fastest]:.1f} on average) and `{slowest}` last (epoch {convergence[slowest]:.1f}).")
+    at_chance = [loss for loss, _ in ordered if loss not in learning]
+    if at_chance:
+        lines.append("")
+        lines.append("**Not above chance** (the 95 % interval of the final accuracy reaches 1/C), so no convergence "
+                     "epoch is read for it: " + ", ".join(f"`{loss}`" for loss in at_chance) + ".")
     diverged = {loss: sum(r.status == RunStatus.DIVERGED for r in runs) for loss, runs in runs_by_loss.items()}
     if any(diverged.values()):
         lines.append("")

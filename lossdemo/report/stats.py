@@ -85,3 +85,8 @@ def format_level(interval: Interval, *, short: bool = False) -> str:
         return f"{interval.mean * 100:.1f} % ({interval.low * 100:.1f} to {interval.high * 100:.1f})"
     return (f"{interval.mean * 100:.1f} % (95 % CI {interval.low * 100:.1f} to {interval.high * 100:.1f}, "
             f"n = {interval.n})")
+
+
+def format_p(value: float) -> str:
+    """A p-value to three decimals, or "< 0.001"."""
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
