@@ -129,6 +129,55 @@ def merge_histograms(histograms: Sequence[ReliabilityHistogram]) -> ReliabilityH
     return ReliabilityHistogram(tuple(count), tuple(accuracy), tuple(confidence))
 
 
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100) -> float:
+    """The temperature T > 0 that minimises the cross-entropy of ``softmax(logits / T)`` (Guo et al. 2017).
+
+    Temperature scaling is the standard post-hoc calibration baseline: one scalar fitted on held-out
+    data (a validation split, never the test split), which changes confidences but not a single
+    prediction. Fitted in float64 on log T, so T stays positive, with L-BFGS.
+
+    Raises:
+        ValueError: empty inputs or non-finite logits (a diverged run has nothing to calibrate).
+    """
+    if len(labels) == 0 or logits.shape[0] != len(labels):
+        raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} are invalid; "
+                         f"allowed: (N, C) and (N,) with N > 0")
+    logits = logits.detach().double().cpu()
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("logits with non-finite values are invalid; allowed: finite logits")
+    labels = labels.detach().cpu()
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def nll():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(nll)
+    return float(log_t.detach().exp())
+
+
+def temperature_scaled(val_logits: torch.Tensor, y_val: torch.Tensor, test_logits: torch.Tensor,
+                       y_test: torch.Tensor) -> dict:
+    """Temperature fitted on validation, and the test split's calibration at that temperature.
+
+    Returns the history entries a run records at its last epoch: ``temperature``,
+    ``test_ece_scaled``, ``test_ce_scaled`` and ``test_reliability_scaled`` (a histogram as a dict).
+    """
+    temperature = fit_temperature(val_logits, y_val)
+    scaled = test_logits.detach().double().cpu() / temperature
+    labels = y_test.detach().cpu()
+    histogram = histogram_from_sums(reliability_sums(scaled.float(), labels).tolist())
+    return {
+        "temperature": temperature,
+        "test_ece_scaled": expected_calibration_error(histogram),
+        "test_ce_scaled": float(torch.nn.functional.cross_entropy(scaled, labels)),
+        "test_reliability_scaled": histogram.to_dict(),
+    }
+
+
 def balanced_accuracy(per_class_accuracy: Sequence[float]) -> float:
     """Mean of per-class accuracies (recalls): every class counts the same, however many samples it has."""
     if not per_class_accuracy:

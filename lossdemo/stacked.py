@@ -36,8 +36,9 @@ from torch.func import functional_call, stack_module_state, vmap
 from .cpu_speed import eval_batch_size
 from .data import Dataset, load_dataset
 from .losses import get_loss
+from .metrics import temperature_scaled
 from .models import build_model, memory_format_for, resolve_model_name
-from .run_config import RunConfig, RunOutcome
+from .run_config import RunConfig, RunOutcome, RunStatus
 from .train import (
     CPU_THREADS_PER_RUN,
     EpochLayout,
@@ -214,6 +215,10 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
         if not training:
             break
 
+    if has_validation:  # as train_run: a temperature fitted on validation at the last epoch
+        for k, outcome in enumerate(outcomes):
+            if outcome.status == RunStatus.COMPLETE:
+                outcome.history.update(temperature_scaled(val_logits[k], y_val[k], test_logits[k], y_test))
     share = (time.perf_counter() - started) / runs
     for outcome in outcomes:
         outcome.wall_time_s = share

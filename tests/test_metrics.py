@@ -105,3 +105,29 @@ def test_device_sums_give_the_same_histogram_as_the_direct_one():
     assert from_sums.accuracy == pytest.approx(direct.accuracy, abs=1e-6)
     assert from_sums.confidence == pytest.approx(direct.confidence, abs=1e-6)
     assert expected_calibration_error(from_sums) == pytest.approx(expected_calibration_error(direct), abs=1e-6)
+
+
+def test_temperature_scaling_recovers_the_temperature_that_made_the_logits_over_confident():
+    from lossdemo.metrics import fit_temperature
+
+    generator = torch.Generator().manual_seed(0)
+    calibrated = torch.randn(20_000, 10, generator=generator, dtype=torch.float64) * 2
+    labels = torch.multinomial(torch.softmax(calibrated, dim=1), 1, generator=generator).squeeze(1)
+    for true_temperature in (0.5, 2.0):
+        fitted = fit_temperature(calibrated * true_temperature, labels)  # logits / T recovers the calibrated ones
+        assert fitted == pytest.approx(true_temperature, rel=0.05)
+
+
+def test_temperature_scaled_keeps_every_prediction_and_never_worsens_the_validation_nll():
+    from lossdemo.metrics import fit_temperature, temperature_scaled
+
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(500, 10, generator=generator) * 4
+    labels = torch.randint(0, 10, (500,), generator=generator)
+    record = temperature_scaled(logits, labels, logits, labels)
+    assert set(record) == {"temperature", "test_ece_scaled", "test_ce_scaled", "test_reliability_scaled"}
+    assert torch.equal((logits / record["temperature"]).argmax(1), logits.argmax(1))
+    raw = torch.nn.functional.cross_entropy(logits.double(), labels)
+    assert record["test_ce_scaled"] <= float(raw) + 1e-9
+    with pytest.raises(ValueError, match="logits with non-finite values are invalid; allowed: finite logits"):
+        fit_temperature(torch.full((3, 2), float("nan")), torch.zeros(3, dtype=torch.long))

@@ -98,3 +98,14 @@ def test_a_stored_validation_history_is_checked_like_the_test_one():
         validate_record(record, "run.json")
     record["history"]["val_accuracy"] = [0.5, 0.6]
     assert validate_record(record, "run.json") == config
+
+
+def test_a_run_with_validation_records_a_temperature_fitted_on_it_and_a_stack_the_same():
+    dataset = tiny_dataset()
+    plain = train_run(RunConfig(epochs=2, batch_size=64), dataset)
+    assert "temperature" not in plain.history, "no validation split, nothing to fit a temperature on"
+    configs = [RunConfig(loss=loss, epochs=3, batch_size=64, validation_fraction=0.2) for loss in ("ce", "mae")]
+    singles = [train_run(config, dataset).history for config in configs]
+    for single, stacked in zip(singles, train_stacked(configs, dataset)):
+        assert single["temperature"] > 0 and 0 <= single["test_ece_scaled"] <= 1
+        assert stacked.history["temperature"] == pytest.approx(single["temperature"], rel=1e-3)

@@ -176,6 +176,18 @@ def final_ece(run: StoredRun) -> float:
     return float("nan") if values[-1] is None else values[-1]
 
 
+def final_ece_scaled(run: StoredRun) -> float:
+    """Test ECE after temperature scaling fitted on validation (runs with a validation split); else NaN."""
+    value = run.history.get("test_ece_scaled")
+    return float("nan") if value is None else value
+
+
+def fitted_temperature(run: StoredRun) -> float:
+    """The temperature fitted on validation at the last epoch (> 1: the model was over-confident); else NaN."""
+    value = run.history.get("temperature")
+    return float("nan") if value is None else value
+
+
 def final_reliability(run: StoredRun) -> ReliabilityHistogram | None:
     data = run.history.get("final_test_reliability")
     return ReliabilityHistogram.from_dict(data) if data else None
