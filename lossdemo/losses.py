@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Reduction = Literal["mean", "sum", "none"]
-LOSS_SPEC_FORMS = "mae, l1-logits, ce, focal:<gamma>, cb-ce, cb-focal:<gamma>"
+LOSS_SPEC_FORMS = ("mae, l1-logits, ce, focal:<gamma>, cb-ce, cb-focal:<gamma>, ls:<epsilon>, gce:<q>, nce+mae, "
+                   "la-ce:<tau>")
 ClassWeights = Sequence[float] | Tensor | None
 
 
@@ -195,6 +196,115 @@ def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: Class
     return _reduce(per_sample, reduction)
 
 
+def label_smoothing_loss(logits: Tensor, targets: Tensor, epsilon: float = 0.1, reduction: Reduction = "mean", *,
+                         validate: bool = True) -> Tensor:
+    """Cross-entropy against a smoothed target (Szegedy et al. 2016; Müller, Kornblith & Hinton 2019).
+
+    The target puts 1 − ε on the true class and ε/C on every class: ℓ = −Σ_k q_k log p_k with
+    q_k = (1 − ε) 1[k=y] + ε/C, i.e. (1 − ε)·CE + ε·(mean over classes of −log p_k).
+    Gradient: ∂ℓ/∂z_k = p_k − q_k, so the push on the true logit stops at p_y = 1 − ε + ε/C: the
+    loss no longer rewards certainty, which tempers over-confidence. ε = 0 is cross-entropy.
+
+    Args:
+        logits, targets, reduction, validate: as in :func:`cross_entropy_loss`.
+        epsilon: Smoothing ε in [0, 1).
+    """
+    _check_reduction(reduction)
+    _check_parameter("label smoothing epsilon", epsilon, low=0.0, high=1.0, high_open=True)
+    if validate:
+        _check_inputs(logits, targets)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
+    true_term = -log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
+    uniform_term = -log_probs.mean(dim=1)  # (N,)
+    return _reduce((1 - epsilon) * true_term + epsilon * uniform_term, reduction)
+
+
+def generalized_cross_entropy_loss(logits: Tensor, targets: Tensor, q: float = 0.7, reduction: Reduction = "mean",
+                                   *, validate: bool = True) -> Tensor:
+    """Generalized cross-entropy (Zhang & Sabuncu, "Generalized Cross Entropy Loss for Training Deep
+    Neural Networks with Noisy Labels", NeurIPS 2018).
+
+    ℓ = (1 − p_y^q) / q, computed as −expm1(q log p_y) / q. Gradient: ∂ℓ/∂z_k = p_y^q (p_k − 1[k=y]),
+    cross-entropy's gradient weighted by p_y^q: as q → 0 it is cross-entropy, at q = 1 it is
+    1 − p_y = MAE / 2. In between it keeps most of CE's push on examples it gets roughly right and
+    damps it on the ones it gets badly wrong (often the mislabelled ones).
+
+    Args:
+        logits, targets, reduction, validate: as in :func:`cross_entropy_loss`.
+        q: In (0, 1].
+    """
+    _check_reduction(reduction)
+    _check_parameter("generalized cross-entropy q", q, low=0.0, high=1.0, low_open=True)
+    if validate:
+        _check_inputs(logits, targets)
+    log_p_true = F.log_softmax(_at_least_float32(logits), dim=1).gather(1, targets[:, None]).squeeze(1)
+    return _reduce(-torch.expm1(q * log_p_true) / q, reduction)
+
+
+def nce_mae_loss(logits: Tensor, targets: Tensor, alpha: float = 1.0, beta: float = 1.0,
+                 reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
+    """Active-passive loss NCE + MAE (Ma et al., "Normalized Loss Functions for Deep Learning with
+    Noisy Labels", ICML 2020).
+
+    NCE = −log p_y / Σ_k (−log p_k), cross-entropy normalised by its value summed over all possible
+    labels, so it lies in [0, 1] and is robust to symmetric noise; alone it underfits, so a
+    "passive" MAE term, 2 (1 − p_y), is added: ℓ = α·NCE + β·MAE. Its gradient is autograd's of that
+    expression (the quotient rule on NCE plus 2 p_y (p_k − 1[k=y]) from MAE).
+
+    Args:
+        logits, targets, reduction, validate: as in :func:`cross_entropy_loss`.
+        alpha, beta: Weights of the two terms, finite and >= 0.
+    """
+    _check_reduction(reduction)
+    for name, value in (("NCE weight alpha", alpha), ("MAE weight beta", beta)):
+        _check_parameter(name, value, low=0.0, high=math.inf)
+    if validate:
+        _check_inputs(logits, targets)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
+    log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
+    normalised_ce = log_p_true / log_probs.sum(dim=1)  # both negative: the ratio is in [0, 1]
+    return _reduce(alpha * normalised_ce + beta * (-2.0 * torch.expm1(log_p_true)), reduction)
+
+
+def logit_adjusted_loss(logits: Tensor, targets: Tensor, class_counts: Sequence[int], tau: float = 1.0,
+                        reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
+    """Logit-adjusted cross-entropy (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021).
+
+    ℓ = −log softmax(z + τ log π)_y with π the training class priors (counts / total). Gradient:
+    ∂ℓ/∂z_k = p'_k − 1[k=y], p' = softmax(z + τ log π). Adding τ log π only while training makes a
+    frequent class's logit win less easily, so the unadjusted logits used at test time are pushed
+    towards the balanced-error optimum. τ = 0 is cross-entropy.
+
+    Args:
+        logits, targets, reduction, validate: as in :func:`cross_entropy_loss`.
+        class_counts: Training samples per class, each > 0.
+        tau: Adjustment strength, finite and >= 0.
+    """
+    _check_reduction(reduction)
+    _check_parameter("logit adjustment tau", tau, low=0.0, high=math.inf)
+    if validate:
+        _check_inputs(logits, targets)
+    logits = _at_least_float32(logits)
+    counts = torch.as_tensor([float(count) for count in class_counts], dtype=logits.dtype, device=logits.device)
+    if counts.shape != (logits.shape[1],) or (validate and not bool(torch.all(counts > 0))):
+        raise ValueError(f"class_counts {list(class_counts)!r} is invalid; allowed: one count > 0 per class "
+                         f"({logits.shape[1]})")
+    log_prior = torch.log(counts / counts.sum())
+    return F.cross_entropy(logits + tau * log_prior, targets, reduction=reduction)
+
+
+def _check_parameter(name: str, value: float, low: float, high: float, low_open: bool = False,
+                     high_open: bool = False) -> None:
+    """One-line error for a loss parameter outside its range, in the project's "allowed" form."""
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+          and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+          and (math.isfinite(value) or high == math.inf and value != math.inf))
+    if not ok:
+        left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+        upper = "∞" if high == math.inf else f"{high:g}"
+        raise ValueError(f"{name} {value!r} is invalid; allowed: a number in {left}{low:g}, {upper}{right}")
+
+
 def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.999) -> list[float]:
     """Per-class weights from the effective number of samples (Cui et al., CVPR 2019).
 
@@ -221,45 +331,82 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.999) -> 
     return [weight * len(counts) / sum(raw_weights) for weight in raw_weights]
 
 
+# Losses with one parameter after the colon: (what it is called in errors, its range as _check_parameter takes it).
+_PARAMETERS = {
+    "focal": ("focal gamma", dict(low=0.0, high=math.inf)),
+    "ls": ("label smoothing epsilon", dict(low=0.0, high=1.0, high_open=True)),
+    "gce": ("generalized cross-entropy q", dict(low=0.0, high=1.0, low_open=True)),
+    "la-ce": ("logit adjustment tau", dict(low=0.0, high=math.inf)),
+}
+_PLAIN = ("mae", "l1-logits", "ce", "nce+mae")
+NEEDS_CLASS_COUNTS = ("la-ce",)  # besides the cb-* specs
+
+
 @dataclass(frozen=True)
 class LossSpec:
-    """A parsed loss spec; ``str()`` gives its canonical text, e.g. "cb-focal:2"."""
+    """A parsed loss spec; ``str()`` gives its canonical text, e.g. "cb-focal:2" or "gce:0.7"."""
 
-    name: str  # "mae", "l1-logits", "ce" or "focal"
-    gamma: float | None = None  # focal only
+    name: str  # "mae", "l1-logits", "ce", "focal", "ls", "gce", "nce+mae" or "la-ce"
+    parameter: float | None = None  # γ, ε, q or τ for the losses that take one
     class_balanced: bool = False  # weight classes by class_balanced_weights (ce and focal only)
+
+    @property
+    def gamma(self) -> float | None:
+        """Focal loss's γ (None for the other losses)."""
+        return self.parameter if self.name == "focal" else None
+
+    @property
+    def needs_class_counts(self) -> bool:
+        return self.class_balanced or self.name in NEEDS_CLASS_COUNTS
 
     def __str__(self) -> str:
         prefix = "cb-" if self.class_balanced else ""
-        if self.gamma is None:
+        if self.parameter is None:
             return prefix + self.name
-        gamma_text = f"{self.gamma:g}"
-        if float(gamma_text) != self.gamma:  # ":g" keeps 6 digits; two gammas must not share a name
-            gamma_text = repr(float(self.gamma))
-        return f"{prefix}{self.name}:{gamma_text}"
+        text = f"{self.parameter:g}"
+        if float(text) != self.parameter:  # ":g" keeps 6 digits; two parameters must not share a name
+            text = repr(float(self.parameter))
+        return f"{prefix}{self.name}:{text}"
 
 
 def parse_loss_spec(spec: str) -> LossSpec:
-    """Parse one of ``LOSS_SPEC_FORMS`` (e.g. "focal:0.5", "cb-ce") into a LossSpec."""
+    """Parse one of ``LOSS_SPEC_FORMS`` (e.g. "focal:0.5", "cb-ce", "ls:0.1") into a LossSpec."""
     if not isinstance(spec, str):
         raise TypeError(f"loss spec must be a str; got {type(spec).__name__} {spec!r}")
-    name, has_colon, gamma_text = spec.partition(":")
+    name, has_colon, text = spec.partition(":")
     class_balanced = name.startswith("cb-")
     base_name = name.removeprefix("cb-")
-    if base_name in ("mae", "l1-logits", "ce") and not has_colon and (base_name == "ce" or not class_balanced):
-        return LossSpec(base_name, None, class_balanced)
-    if base_name != "focal":
+    if class_balanced and base_name not in ("ce", "focal"):
         raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
+    if base_name in _PLAIN and not has_colon:
+        return LossSpec(base_name, None, class_balanced)
+    if base_name not in _PARAMETERS:
+        raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
+    label, limits = _PARAMETERS[base_name]
     if not has_colon:
-        raise ValueError(f"loss {spec!r} needs a gamma, e.g. {name}:2; allowed: {LOSS_SPEC_FORMS}")
+        example = "focal:2" if base_name == "focal" else f"{base_name}:0.1"
+        what = "a gamma" if base_name == "focal" else f"its {label.split()[-1]}"
+        raise ValueError(f"loss {spec!r} needs {what}, e.g. {example if not class_balanced else 'cb-' + example}; "
+                         f"allowed: {LOSS_SPEC_FORMS}")
     try:
-        gamma = float(gamma_text)
+        value = float(text)
     except ValueError:
-        gamma = math.nan
-    if not (math.isfinite(gamma) and gamma >= 0):
-        raise ValueError(f"bad focal gamma {gamma_text!r} in loss {spec!r} (need a finite number "
-                         f">= 0); allowed: {LOSS_SPEC_FORMS}")
-    return LossSpec("focal", abs(gamma), class_balanced)  # abs: "focal:-0" means gamma 0.0
+        value = math.nan
+    try:
+        _check_parameter(label, value, **limits)
+    except ValueError:
+        if base_name == "focal":
+            raise ValueError(f"bad focal gamma {text!r} in loss {spec!r} (need a finite number >= 0); "
+                             f"allowed: {LOSS_SPEC_FORMS}") from None
+        raise ValueError(f"{label} {text!r} in loss {spec!r} is invalid; allowed: {_range_text(limits)}") from None
+    return LossSpec(base_name, abs(value) if value == 0 else value, class_balanced)  # abs: "focal:-0" is 0.0
+
+
+def _range_text(limits: dict) -> str:
+    low, high = limits["low"], limits["high"]
+    left = "(" if limits.get("low_open") else "["
+    right = ")" if limits.get("high_open") or high == math.inf else "]"
+    return f"a number in {left}{low:g}, {'∞' if high == math.inf else f'{high:g}'}{right}"
 
 
 def get_loss(spec: str, class_counts: Sequence[int] | None = None) -> Callable[..., Tensor]:
@@ -267,19 +414,21 @@ def get_loss(spec: str, class_counts: Sequence[int] | None = None) -> Callable[.
 
     Args:
         spec: One of ``LOSS_SPEC_FORMS``.
-        class_counts: Training samples per class; required by cb-* specs, ignored otherwise.
+        class_counts: Training samples per class; required by the cb-* specs and by la-ce,
+            ignored otherwise.
     """
     loss_spec = parse_loss_spec(spec)
-    class_weights = None
-    if loss_spec.class_balanced:
-        if class_counts is None:
-            raise ValueError(f"loss {spec!r} needs class_counts (training samples per class); "
-                             "got None")
-        class_weights = class_balanced_weights(class_counts)
-    losses_by_name = {"mae": mae_loss, "l1-logits": l1_logits_loss, "ce": cross_entropy_loss,
-                      "focal": focal_loss}
+    if loss_spec.needs_class_counts and class_counts is None:
+        raise ValueError(f"loss {spec!r} needs class_counts (training samples per class); got None")
+    class_weights = class_balanced_weights(class_counts) if loss_spec.class_balanced else None
+    losses_by_name = {"mae": mae_loss, "l1-logits": l1_logits_loss, "ce": cross_entropy_loss, "focal": focal_loss,
+                      "ls": label_smoothing_loss, "gce": generalized_cross_entropy_loss, "nce+mae": nce_mae_loss,
+                      "la-ce": logit_adjusted_loss}
     base_loss = losses_by_name[loss_spec.name]
-    options = {} if loss_spec.gamma is None else {"gamma": loss_spec.gamma}
+    parameter_names = {"focal": "gamma", "ls": "epsilon", "gce": "q", "la-ce": "tau"}
+    options = {} if loss_spec.parameter is None else {parameter_names[loss_spec.name]: loss_spec.parameter}
+    if loss_spec.name == "la-ce":
+        options["class_counts"] = list(class_counts)
     weights_by_place = {}  # (device, dtype) -> tensor: a host-to-device copy every step would sync
 
     def loss_fn(logits: Tensor, targets: Tensor, *, validate: bool = True) -> Tensor:

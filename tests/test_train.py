@@ -21,7 +21,8 @@ from lossdemo.report.compare import final_accuracy_by_seed, results_table, summa
 from lossdemo.results import StoredRun, outcome_to_record
 from lossdemo.train import RunConfig, train_run
 
-EVERY_LOSS = ("mae", "l1-logits", "ce", "focal:0.5", "focal:2", "cb-ce", "cb-focal:2")
+EVERY_LOSS = ("mae", "l1-logits", "ce", "focal:0.5", "focal:2", "cb-ce", "cb-focal:2", "ls:0.1", "gce:0.7", "nce+mae",
+              "la-ce:1")
 HISTORY_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "train_ce", "test_ce",
                 "test_per_class_accuracy")
 

@@ -52,15 +52,14 @@ class LossCurve:
 def _per_example_loss(spec: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Unreduced loss from the package's own functions, so a row's gradient is that example's."""
     parsed = losses.parse_loss_spec(spec)
-    if parsed.class_balanced:
-        raise ValueError(f"loss {spec!r} has class weights; allowed here: mae, l1-logits, ce, focal:<gamma>")
-    if parsed.name == "mae":
-        return losses.mae_loss(logits, targets, reduction="none")
-    if parsed.name == "l1-logits":
-        return losses.l1_logits_loss(logits, targets, reduction="none")
-    if parsed.name == "ce":
-        return losses.cross_entropy_loss(logits, targets, reduction="none")
-    return losses.focal_loss(logits, targets, gamma=parsed.gamma, reduction="none")
+    if parsed.needs_class_counts:
+        raise ValueError(f"loss {spec!r} needs class counts; allowed here: a loss of one example without them")
+    functions = {"mae": losses.mae_loss, "l1-logits": losses.l1_logits_loss, "ce": losses.cross_entropy_loss,
+                 "focal": lambda z, y, **kw: losses.focal_loss(z, y, gamma=parsed.parameter, **kw),
+                 "ls": lambda z, y, **kw: losses.label_smoothing_loss(z, y, parsed.parameter, **kw),
+                 "gce": lambda z, y, **kw: losses.generalized_cross_entropy_loss(z, y, parsed.parameter, **kw),
+                 "nce+mae": losses.nce_mae_loss}
+    return functions[parsed.name](logits, targets, reduction="none")
 
 
 def _curve_along(spec: str, logits: torch.Tensor) -> LossCurve:
