@@ -206,8 +206,14 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, epsilon: float = 0.1, 
     loss no longer rewards certainty, which tempers over-confidence. ε = 0 is cross-entropy.
 
     Args:
-        logits, targets, reduction, validate: as in :func:`cross_entropy_loss`.
+        logits: Unnormalised scores, shape [N, C].
+        targets: Class indices, int64, shape [N].
+        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        validate: Check inputs (one device sync); False in hot loops.
         epsilon: Smoothing ε in [0, 1).
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
     """
     _check_reduction(reduction)
     _check_parameter("label smoothing epsilon", epsilon, low=0.0, high=1.0, high_open=True)
@@ -230,8 +236,14 @@ def generalized_cross_entropy_loss(logits: Tensor, targets: Tensor, q: float = 0
     damps it on the ones it gets badly wrong (often the mislabelled ones).
 
     Args:
-        logits, targets, reduction, validate: as in :func:`cross_entropy_loss`.
+        logits: Unnormalised scores, shape [N, C].
+        targets: Class indices, int64, shape [N].
+        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        validate: Check inputs (one device sync); False in hot loops.
         q: In (0, 1].
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
     """
     _check_reduction(reduction)
     _check_parameter("generalized cross-entropy q", q, low=0.0, high=1.0, low_open=True)
@@ -252,8 +264,15 @@ def nce_mae_loss(logits: Tensor, targets: Tensor, alpha: float = 1.0, beta: floa
     expression (the quotient rule on NCE plus 2 p_y (p_k − 1[k=y]) from MAE).
 
     Args:
-        logits, targets, reduction, validate: as in :func:`cross_entropy_loss`.
-        alpha, beta: Weights of the two terms, finite and >= 0.
+        logits: Unnormalised scores, shape [N, C].
+        targets: Class indices, int64, shape [N].
+        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        validate: Check inputs (one device sync); False in hot loops.
+        alpha: Weight of the NCE term, finite and >= 0.
+        beta: Weight of the MAE term, finite and >= 0.
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
     """
     _check_reduction(reduction)
     for name, value in (("NCE weight alpha", alpha), ("MAE weight beta", beta)):
@@ -276,9 +295,15 @@ def logit_adjusted_loss(logits: Tensor, targets: Tensor, class_counts: Sequence[
     towards the balanced-error optimum. τ = 0 is cross-entropy.
 
     Args:
-        logits, targets, reduction, validate: as in :func:`cross_entropy_loss`.
+        logits: Unnormalised scores, shape [N, C].
+        targets: Class indices, int64, shape [N].
+        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        validate: Check inputs (one device sync); False in hot loops.
         class_counts: Training samples per class, each > 0.
         tau: Adjustment strength, finite and >= 0.
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
     """
     _check_reduction(reduction)
     _check_parameter("logit adjustment tau", tau, low=0.0, high=math.inf)
