@@ -110,7 +110,7 @@ def test_strict_build_passes_and_writes_every_nav_page(built_site):
 def test_nav_lists_the_three_notebooks():
     notebooks = [page for page in _nav_pages(_mkdocs_config()["nav"]) if page.endswith(".ipynb")]
     assert notebooks == ["notebooks/quickstart.ipynb", "notebooks/focal-from-scratch.ipynb",
-                         "notebooks/bring-your-own-data.ipynb"]
+                         "notebooks/bring-your-own-data.ipynb", "notebooks/exercises.ipynb"]
 
 
 def test_notebook_pages_name_the_repository_of_mkdocs_yml(built_site):
