@@ -6,8 +6,9 @@ experiments is trained once (the 25-epoch ``ce``/``focal`` runs of ``compare`` a
 0.5 and 2 of ``gamma-sweep`` and ratio 1 of ``imbalance``; the noise-free ``label-noise`` runs of
 ``mae`` and ``ce`` are the long SGD runs of ``mae-anatomy``).
 
-Besides ``compare`` (the report's own experiment), four experiments test the report's claims
-(their figures, tables and verdict rules are in ``lossdemo.report``, one module each):
+Besides ``compare`` (the report's own experiment), four experiments test the report's claims and
+``tune`` chooses each loss's learning rate on a validation split (their figures, tables and verdict
+rules are in ``lossdemo.report``, one module each):
 
 =============  ===========================================================  ======
 experiment     grid (× seeds)                                               epochs
@@ -16,6 +17,7 @@ label-noise    4 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4)       1
 imbalance      5 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps)   25–101
 gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5}                                 25
 mae-anatomy    mae, ce × (SGD, Adam 1e-3) × (25, 100 epochs)                  25/100
+tune           5 losses × 7 learning rates, validation split held out          50
 =============  ===========================================================  ======
 
 They default to mnist1d only, where their grids fit a laptop CPU; ``--datasets mnist5k`` runs them
@@ -75,6 +77,7 @@ class Experiment:
         epochs_reason: why ``epochs`` is long enough for the effect to show.
         accepts_loss: which loss specs ``--losses`` may give this experiment (None: any), with
             ``allowed_losses`` saying so in words for the error message.
+        seeds: the experiment's own number of seeds (None: the profile's); ``--seeds`` overrides both.
     """
 
     name: str
@@ -86,6 +89,7 @@ class Experiment:
     epochs_reason: str = ""
     accepts_loss: Callable[[str], bool] | None = None
     allowed_losses: str = ""
+    seeds: int | None = None
 
 
 def _compare_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
@@ -181,6 +185,23 @@ def _mae_anatomy_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     ]
 
 
+# The learning rates the tuning experiment tries: a factor-2 log grid around the shared recipe's rate.
+TUNING_LEARNING_RATES = (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
+# The validation share every tuning run holds out of its training split (lossdemo.splits).
+TUNING_VALIDATION_FRACTION = 0.2
+
+
+def _tune_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    return [
+        RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs, lr=lr,
+                  validation_fraction=TUNING_VALIDATION_FRACTION)
+        for dataset in datasets
+        for loss in losses
+        for lr in TUNING_LEARNING_RATES
+        for seed in range(seeds)
+    ]
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     "compare": Experiment(
         name="compare",
@@ -222,6 +243,17 @@ EXPERIMENTS: dict[str, Experiment] = {
         epochs_reason="the report's run length, at which it ranked γ = 0.5 > 0 > 2",
         accepts_loss=is_gamma_spec,
         allowed_losses="ce (γ = 0) or focal:<γ>",
+    ),
+    "tune": Experiment(
+        name="tune",
+        question="What learning rate does each loss need? One shared rate favours some losses over others.",
+        losses=REPORT_LOSSES,
+        epochs=50,
+        grid=_tune_grid,
+        datasets=("mnist1d",),
+        epochs_reason=("twice the report's length, so that a slow loss at a small rate is judged near its best; "
+                       "each run is read at its best validation epoch"),
+        seeds=2,
     ),
     "mae-anatomy": Experiment(
         name="mae-anatomy",

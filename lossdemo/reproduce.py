@@ -82,10 +82,10 @@ def make_plan(options: Options) -> Plan:
     """Each requested experiment's run configs, as the flags and the profile size them."""
     profile = PROFILES[options.profile]
     validate_names(options.experiments, options.datasets or (), options.losses or ())
-    seeds = options.seeds or profile.seeds
     by_experiment = {
         name: plan_runs(EXPERIMENTS[name], datasets_for(EXPERIMENTS[name], options.datasets, profile),
-                        options.losses, seeds, options.epochs or profile.epochs)
+                        options.losses, options.seeds or EXPERIMENTS[name].seeds or profile.seeds,
+                        options.epochs or profile.epochs)
         for name in options.experiments
     }
     configs = [config for configs in by_experiment.values() for config in configs]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import StoredRun
-from . import compare, gamma_sweep, imbalance, label_noise, mae_anatomy
+from . import compare, gamma_sweep, imbalance, label_noise, mae_anatomy, tune
 from .experiment_report import ExperimentReport, RenderContext
 
 REPORTS: dict[str, ExperimentReport] = {
@@ -19,6 +19,7 @@ REPORTS: dict[str, ExperimentReport] = {
     "label-noise": label_noise.REPORT,
     "imbalance": imbalance.REPORT,
     "gamma-sweep": gamma_sweep.REPORT,
+    "tune": tune.REPORT,
     "mae-anatomy": mae_anatomy.REPORT,
 }
 

@@ -1,0 +1,125 @@
+"""The ``tune`` experiment's report: which learning rate does each loss need?
+
+One shared learning rate compares "how fast under this rate" as much as "how good": a loss whose
+gradients are small (MAE near chance) needs a larger rate to get anywhere. Each loss is trained at
+every rate of a log grid on a training split that holds out a validation split, and read at its
+best validation epoch; the rate with the best mean validation accuracy is its pick. The test split
+plays no part. The grid is ``EXPERIMENTS["tune"]``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..experiments import EXPERIMENTS
+from ..results import StoredRun
+from . import measures as m
+from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
+from .figures import point
+from .measures import group_runs
+from .output import save_figure
+from .style import loss_colour_in, new_figure
+from .tables import ordered_losses
+
+Runs = list[StoredRun]
+
+
+def selected_validation_accuracy(run: StoredRun) -> float:
+    """Validation accuracy at the run's best validation epoch (NaN without a validation split)."""
+    if not m.has_validation(run):
+        return float("nan")
+    return run.history["val_accuracy"][m.selected_epoch(run) - 1]
+
+
+def picks(by_loss_and_rate: dict[tuple[str, float], Runs]) -> dict[str, float]:
+    """Each loss's learning rate: the one with the best mean validation accuracy over its complete seeds.
+
+    A rate at which any seed diverged is never picked: a rate that is unstable on some seeds is
+    not one to recommend.
+    """
+    best: dict[str, tuple[float, float]] = {}
+    for (loss, rate), runs in by_loss_and_rate.items():
+        if not runs or any(run.status != "complete" for run in runs):
+            continue
+        score = float(np.mean([selected_validation_accuracy(run) for run in runs]))
+        if math.isnan(score):
+            continue
+        if loss not in best or score > best[loss][1]:
+            best[loss] = (rate, score)
+    return {loss: rate for loss, (rate, _) in best.items()}
+
+
+def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[str], title: str, path: Path) -> Path:
+    """Validation accuracy (at each run's best validation epoch) against the learning rate: the mean
+    over seeds as a line, every seed as a dot (a few seeds give no useful interval), the pick ringed."""
+    figure, axis = new_figure(4.6)
+    chosen = picks(by_loss_and_rate)
+    for loss in losses:
+        rates = sorted(rate for name, rate in by_loss_and_rate if name == loss)
+        colour = loss_colour_in(loss, losses)
+        means = [point(by_loss_and_rate[(loss, rate)], selected_validation_accuracy)[0] * 100 for rate in rates]
+        axis.plot(rates, means, color=colour, marker="o", label=loss)
+        for rate in rates:
+            seeds = [selected_validation_accuracy(run) * 100 for run in m.complete(by_loss_and_rate[(loss, rate)])]
+            axis.plot([rate] * len(seeds), seeds, color=colour, marker=".", linestyle="none", alpha=0.5)
+        if loss in chosen:
+            picked = point(by_loss_and_rate[(loss, chosen[loss])], selected_validation_accuracy)
+            axis.plot([chosen[loss]], [picked[0] * 100], marker="o", markersize=13, markerfacecolor="none",
+                      markeredgecolor=colour, linestyle="none")
+    axis.set_ylim(0, 100)
+    axis.set_xscale("log", base=2)
+    rates = sorted({rate for _, rate in by_loss_and_rate})
+    axis.set_xticks(rates, [f"{rate:g}" for rate in rates])
+    axis.set_xlabel("learning rate (SGD, momentum 0.9, cosine schedule)")
+    axis.set_ylabel("validation accuracy at the best epoch (%)")
+    axis.set_title(title)
+    axis.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="small")
+    return save_figure(figure, path)
+
+
+def tuning_table(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[str]) -> str:
+    chosen = picks(by_loss_and_rate)
+    lines = ["| loss | picked learning rate | validation acc. there (%) | best epoch there | rates tried | "
+             "rates with a diverged seed |",
+             "|---|---:|---:|---:|---|---|"]
+    for loss in losses:
+        rates = sorted(rate for name, rate in by_loss_and_rate if name == loss)
+        diverged = [f"{rate:g}" for rate in rates
+                    if any(run.status != "complete" for run in by_loss_and_rate[(loss, rate)])]
+        if loss in chosen:
+            runs = by_loss_and_rate[(loss, chosen[loss])]
+            epochs = [m.selected_epoch(run) for run in runs]
+            accuracy = [selected_validation_accuracy(run) * 100 for run in runs]
+            lines.append(f"| `{loss}` | {chosen[loss]:g} | {np.mean(accuracy):.1f} ({min(accuracy):.1f}–{max(accuracy):.1f}) | "
+                         f"{np.mean(epochs):.1f} ({min(epochs)}–{max(epochs)}) | "
+                         f"{', '.join(f'{rate:g}' for rate in rates)} | {', '.join(diverged) or '—'} |")
+        else:
+            lines.append(f"| `{loss}` | — | — | — | {', '.join(f'{rate:g}' for rate in rates)} | "
+                         f"{', '.join(diverged) or '—'} |")
+    lines += ["", "Mean (range) over seeds: with a few seeds per rate a t-interval says little, the range "
+              "shows the spread. The pick is the rate with the best mean validation accuracy; a rate at which a "
+              "seed diverged is not picked. The best epoch is chosen on validation too."]
+    return "\n".join(lines) + "\n"
+
+
+def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
+    """The tuning curves and the table of picks, per dataset."""
+    losses = ordered_losses(EXPERIMENTS["tune"], runs)
+
+    def outputs(dataset, dataset_runs):
+        by_loss_and_rate = group_runs(dataset_runs, key=lambda run: (run.config.loss, run.config.lr))
+        return {
+            "learning_rates.png": lambda p: draw_tuning(
+                by_loss_and_rate, losses, f"Learning rate per loss on {dataset}: validation accuracy", p),
+            "table.md": lambda p: p.write_text(tuning_table(by_loss_and_rate, losses)),
+        }
+
+    reasons = {"lr": "the experiment's subject: a factor-2 grid around the shared recipe's rate",
+               "validation_fraction": "the share of each class held out of training to choose on"}
+    return write_per_dataset("tune", runs, out_dir, outputs) | write_setup("tune", runs, out_dir, reasons)
+
+
+REPORT = ExperimentReport(render=render)
