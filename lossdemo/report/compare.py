@@ -8,7 +8,6 @@ sentence comes from results files, so the text cannot drift from the data.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ..data import class_names_of
@@ -20,7 +19,7 @@ from .figures import draw_curves_figure, draw_per_class_figure
 from .inference import EQUIVALENCE_MARGIN, Comparison, holm_adjusted
 from .measures import CONVERGENCE_FRACTION, group_runs
 from .output import runs_fingerprint
-from .stats import Interval, format_difference, format_interval, format_p, mean_ci, paired_difference
+from .stats import Interval, format_difference, format_interval, format_mean_range, format_p, mean_ci, paired_difference
 from .tables import FOOTER, cell, complete_count, setup_markdown
 from .verdicts import FAILS, HOLDS, NOT_SEPARATED, Finding, decide
 
@@ -62,7 +61,7 @@ def results_table(runs_by_loss: dict[str, Runs]) -> str:
             final = format_interval(mean_ci(list(complete.values())))
             best = format_interval(mean_ci(_best_accuracy(runs)))
             epochs = _convergence_epochs(runs)
-            convergence = f"{math.fsum(epochs) / len(epochs):.1f} ({min(epochs):.0f}–{max(epochs):.0f})"
+            convergence = format_mean_range(epochs, range_digits=0)
         else:
             final = best = convergence = "—"
         lines.append(f"| `{loss}` | {len(complete)} | {final} | {best} | {convergence} | {diverged} |")

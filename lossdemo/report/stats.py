@@ -90,3 +90,10 @@ def format_level(interval: Interval, *, short: bool = False) -> str:
 def format_p(value: float) -> str:
     """A p-value to three decimals, or "< 0.001"."""
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def format_mean_range(values: Sequence[float], digits: int = 1, range_digits: int | None = None) -> str:
+    """``"16.0 (13–18)"``: the mean and the range over seeds, for quantities a t-interval misrepresents
+    (bounded counts such as epochs, or too few seeds for the interval to say anything)."""
+    spread = digits if range_digits is None else range_digits
+    return f"{math.fsum(values) / len(values):.{digits}f} ({min(values):.{spread}f}–{max(values):.{spread}f})"

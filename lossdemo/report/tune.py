@@ -21,6 +21,7 @@ from .experiment_report import ExperimentReport, RenderContext, write_per_datase
 from .figures import point
 from .measures import group_runs
 from .output import save_figure
+from .stats import format_mean_range
 from .style import loss_colour_in, new_figure
 from .tables import ordered_losses
 
@@ -93,8 +94,8 @@ def tuning_table(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[s
             runs = by_loss_and_rate[(loss, chosen[loss])]
             epochs = [m.selected_epoch(run) for run in runs]
             accuracy = [selected_validation_accuracy(run) * 100 for run in runs]
-            lines.append(f"| `{loss}` | {chosen[loss]:g} | {np.mean(accuracy):.1f} ({min(accuracy):.1f}–{max(accuracy):.1f}) | "
-                         f"{np.mean(epochs):.1f} ({min(epochs)}–{max(epochs)}) | "
+            lines.append(f"| `{loss}` | {chosen[loss]:g} | {format_mean_range(accuracy)} | "
+                         f"{format_mean_range(epochs, range_digits=0)} | "
                          f"{', '.join(f'{rate:g}' for rate in rates)} | {', '.join(diverged) or '—'} |")
         else:
             lines.append(f"| `{loss}` | — | — | — | {', '.join(f'{rate:g}' for rate in rates)} | "
