@@ -144,7 +144,7 @@ def test_a_reversed_ranking_does_not_hold():
     runs = _report_ranking_runs([0.88, 0.89, 0.87, 0.88, 0.90], [0.90, 0.91, 0.89, 0.90, 0.92], [0.86, 0.87, 0.85, 0.86, 0.88])
     found = verdict_of("gamma-order", runs)
     assert found.verdict == FAILS
-    assert "`ce` beats `focal:0.5`" in found.detail
+    assert "the 95 % interval puts `ce` above `focal:0.5`" in found.detail
 
 
 def test_a_difference_the_seeds_cannot_separate_is_not_called_a_win():
@@ -155,8 +155,8 @@ def test_a_difference_the_seeds_cannot_separate_is_not_called_a_win():
     found = verdict_of("gamma-order", runs)
     assert found.verdict.startswith("not separated (the 95 % intervals rule out `focal:0.5` − `ce` above +"), \
         "a difference the seeds cannot separate is neither a win nor a loss"
-    assert "`focal:0.5` and `ce` are not separated" in found.detail
-    assert "`ce` beats `focal:2`" in found.detail
+    assert "the 95 % interval does not separate `focal:0.5` and `ce`" in found.detail
+    assert "the 95 % interval puts `ce` above `focal:2`" in found.detail
 
 
 def test_a_clear_refutation_does_not_hold_with_the_same_burden_of_proof():

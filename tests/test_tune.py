@@ -12,7 +12,8 @@ from lossdemo.run_config import RunStatus
 
 
 def _run(config, val, test, status=RunStatus.COMPLETE):
-    history = {"val_accuracy": val, "test_accuracy": test, "test_per_class_accuracy": [[0.5] * 10] * len(test)}
+    history = {"val_accuracy": val, "test_accuracy": test, "test_per_class_accuracy": [[0.5] * 10] * len(test),
+               "train_accuracy": [0.9] * len(test)}
     return stored_run(config, history, status)
 
 
@@ -41,3 +42,16 @@ def test_the_pick_is_the_best_mean_validation_accuracy_and_ignores_test_and_unst
     assert tune.picks(by_loss_and_rate) == {"ce": 0.1}
     table = tune.tuning_table(by_loss_and_rate, ["ce"])
     assert "| `ce` | 0.1 | 90.5 (90.0–91.0) |" in table and "| 0.2 |" in table.splitlines()[2]
+
+
+def test_a_rate_at_which_a_seed_collapsed_to_chance_is_not_picked_and_a_loss_with_none_left_gets_no_pick():
+    configs = {(config.loss, config.lr, config.seed): config for config in default_configs("tune", seeds=2)}
+    collapsed = _run(configs[("mae", 0.4, 1)], [0.35, 0.10], [0.3, 0.1])
+    collapsed.history["train_accuracy"] = [0.1, 0.1]  # chance at C = 10
+    runs = [_run(configs[("mae", 0.4, 0)], [0.6, 0.6], [0.6, 0.6]), collapsed,
+            _run(configs[("mae", 0.1, 0)], [0.5, 0.5], [0.5, 0.5]), _run(configs[("mae", 0.1, 1)], [0.5, 0.5], [0.5, 0.5])]
+    by_loss_and_rate = group_runs(runs, key=lambda run: (run.config.loss, run.config.lr))
+    assert tune.picks(by_loss_and_rate) == {"mae": 0.1}
+    only_collapsed = {key: value for key, value in by_loss_and_rate.items() if key[1] == 0.4}
+    assert tune.picks(only_collapsed) == {}
+    assert "none: no rate trains it" in tune.tuning_table(only_collapsed, ["mae"])

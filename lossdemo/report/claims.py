@@ -13,7 +13,7 @@ measured yet (run …)`` when the runs are not stored. Holm's correction runs ov
 
 from __future__ import annotations
 
-from .inference import holm_adjusted
+from .inference import holm_one_test_per_statement
 from .measures import RunIndex
 from .render import REPORTS
 from .stats import format_p
@@ -66,15 +66,17 @@ def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, De
         verdict = "depends on (the dataset: " + "; ".join(f"{d.verdict} on {name}" for name, d in decisions.items()) + ")"
     effect = "<br>".join(f"{dataset}: {finding.effect}" for dataset, finding in findings.items())
     detail = " ".join(f"On {dataset}: {finding.detail}" for dataset, finding in findings.items())
-    tests = "<br>".join(f"{dataset}: {format_p(d.p_value)} → {format_p(d.p_adjusted)}" for dataset, d in decisions.items())
+    tests = "<br>".join(f"{dataset}, {d.label}: {format_p(d.p_value)} → {format_p(d.p_adjusted)}"
+                        for dataset, d in decisions.items())
     return ClaimVerdict(claim, verdict, effect, detail, tuple(findings), tests)
 
 
 def evaluate_claims(runs) -> list[ClaimVerdict]:
     """Every claim's verdict from ``runs`` (stored runs of any experiments; the rules pick theirs).
 
-    Every comparison of every claim and dataset contributes two tests, one for its claim and one
-    against; all of them form one family, Holm-adjusted together before any verdict is decided.
+    Every distinct statement of every claim and dataset contributes one test, for or against (the
+    two nulls cannot both be true); all of them form one family, Holm-adjusted together before any
+    verdict is decided (``inference.holm_one_test_per_statement``).
     """
     index = runs if isinstance(runs, RunIndex) else RunIndex(runs)
     claims = all_claims()
@@ -90,8 +92,8 @@ def evaluate_claims(runs) -> list[ClaimVerdict]:
                    for comparison in finding.comparisons]
     raw_for = [comparison.p_for for comparison in comparisons]
     raw_against = [comparison.p_against for comparison in comparisons]
-    adjusted = holm_adjusted(raw_for + raw_against)  # one family: every test for and against, in the table
-    adjusted_for, adjusted_against = adjusted[:len(raw_for)], adjusted[len(raw_for):]
+    adjusted_for, adjusted_against = holm_one_test_per_statement(
+        raw_for, raw_against, [comparison.key for comparison in comparisons])
     verdicts, position = [], 0
     for claim in claims:
         if claim.claim_id in NOT_TESTED:

@@ -89,11 +89,13 @@ def verdict_rules_markdown() -> str:
     """How a verdict is reached, with the constants the code uses (so the page cannot drift from it)."""
     alpha, margin = f"{ALPHA * 100:g} %", f"{EQUIVALENCE_MARGIN * 100:g} percentage point"
     return f"""Each claim becomes one or more statements about paired differences between runs with the same
-seed, "A − B > 0" for "A beats B", and each statement gets two one-sided t-tests over the seeds:
-one for it and one against it. Against means the other sign, or a difference shown to lie within
-±{margin} (two one-sided tests, TOST), too small to matter. Every test of the whole table forms one
-family, and Holm's step-down correction keeps the chance of any false verdict in the table below
-{alpha}. Then:
+seed, "A − B > 0" for "A beats B", with two one-sided t-tests over the seeds: one for it and one
+against it. Against means the other sign, or a difference shown to lie within ±{margin} (two
+one-sided tests, TOST), too small to matter. The two cannot both be wrong about the same
+statement, so each statement enters the family once, with the test its data point to; a statement
+that two claims share enters once. Holm's step-down correction over the whole table keeps the
+chance of any false verdict below {alpha}. The "p → Holm" column names the statement whose test
+decided the row. Then:
 
 - **holds**: every statement of the claim is supported after the correction;
 - **does not hold**: the data refute it as firmly as a claim must be supported;
@@ -104,7 +106,11 @@ family, and Holm's step-down correction keeps the chance of any false verdict in
 
 A claim that something does *not* happen ("focal loss alone does not beat CE", "the losses have
 converged") is held to the same standard: it holds only when the data show the difference stays
-within the margin, not when they merely fail to show one.
+within the margin, not when they merely fail to show one. The sentences on each experiment page
+describe each difference by its own {CONFIDENCE * 100:g} % interval, before the correction; the
+verdict is what applies it. With the few seeds per condition here, showing a difference to be within the
+margin needs seed-to-seed spreads far smaller than these runs have, so "does not hold" comes in
+practice from the other sign; more seeds would change that.
 """
 
 

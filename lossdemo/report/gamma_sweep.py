@@ -104,7 +104,7 @@ def draw_reliability(runs_by_gamma: dict[float, Runs], title: str, path: Path) -
 
 
 def gamma_sweep_table(runs_by_gamma: dict[float, Runs]) -> str:
-    lines = ["| γ | loss | n | final test acc. (%) | best test acc. (%) | final test ECE (%) "
+    lines = ["| γ | loss | n | final test acc. (%) | best test acc., oracle (%) | final test ECE (%) "
              "| confidence − accuracy (points) | training acc. (%) |",
              "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for gamma in sorted(runs_by_gamma):
@@ -225,7 +225,7 @@ def _mukhoti_calibration(index: RunIndex, dataset: str) -> Finding | None:
 def longer_training_markdown(index: RunIndex, datasets: list[str]) -> str:
     """Final test accuracy after 25 and after 100 epochs of the same recipe, for the report's four losses."""
     lines = ["| dataset | loss | n | final, 25 epochs (%) | final, 100 epochs (%) | 100 − 25 epochs (points, 95 % CI) "
-             "| best epoch of the 100 |",
+             "| best epoch of the 100, oracle |",
              "|---|---|---:|---:|---:|---:|---:|"]
     rows = 0
     for dataset in datasets:

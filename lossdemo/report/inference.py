@@ -72,6 +72,29 @@ def holm_adjusted(p_values: Sequence[float]) -> list[float]:
 KINDS = ("sign", "no-effect", "at-most")
 
 
+def holm_one_test_per_statement(raw_for: Sequence[float], raw_against: Sequence[float],
+                                keys: Sequence[object]) -> tuple[list[float], list[float]]:
+    """Holm-adjusted p-values for and against each statement, counting one test per distinct statement.
+
+    A statement's two null hypotheses (no effect or the other way; an effect beyond the margin)
+    cannot both be true, so each statement contributes one test: the one its data point to, the
+    smaller p. The other is not tested (adjusted p 1). Statements with the same ``key`` (the same
+    comparison made by two claims) count once and share their result.
+    """
+    first_of: dict[object, int] = {}
+    for index, key in enumerate(keys):
+        first_of.setdefault(key, index)
+    distinct = list(first_of.values())
+    adjusted = dict(zip(distinct, holm_adjusted([min(raw_for[i], raw_against[i]) for i in distinct])))
+    adjusted_for, adjusted_against = [], []
+    for key in keys:
+        index = first_of[key]
+        tested_for = raw_for[index] <= raw_against[index]
+        adjusted_for.append(adjusted[index] if tested_for else 1.0)
+        adjusted_against.append(1.0 if tested_for else adjusted[index])
+    return adjusted_for, adjusted_against
+
+
 @dataclass(frozen=True)
 class Comparison:
     """One claim about a paired difference, with its per-seed values.
@@ -100,6 +123,11 @@ class Comparison:
     @property
     def interval(self) -> Interval:
         return mean_ci(list(self.values))
+
+    @property
+    def key(self) -> tuple:
+        """What makes two comparisons the same statement, whatever they are called."""
+        return (self.kind, self.direction, self.margin, self.values)
 
     @property
     def p_for(self) -> float:

@@ -219,7 +219,8 @@ def _mae_stall_explanation(index: RunIndex, dataset: str) -> Finding | None:
               "drives every output to zero.")
     if lifted:
         verb = "lifts" if len(lifted) == 1 else "both lift"
-        detail += f" {' and '.join(lifted).capitalize()} {verb} the same loss, so its minimum is not what holds it back."
+        detail += (f" On its own 95 % interval, {' and '.join(lifted)} {verb} the same loss, which speaks against a "
+                   "minimum that holds it back (the verdict applies the table's correction for many tests).")
     effect = (f"100 − 25 epochs: {format_difference(long_gain, short=True)}; "
               f"Adam − SGD: {format_difference(adam_gain, short=True)}")
     return Finding(comparisons, effect, detail, holds_as="undecided (neither Adam nor more epochs lifts MAE here)")

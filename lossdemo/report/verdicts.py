@@ -66,6 +66,7 @@ class Decision:
     reason: str
     p_value: float
     p_adjusted: float
+    label: str = ""  # the comparison the p-values belong to
 
     @property
     def verdict(self) -> str:
@@ -130,21 +131,22 @@ def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], ra
     open_ = [i for i, status in enumerate(statuses) if status == NOT_SEPARATED]
     if len(held) == len(statuses):
         worst = max(held, key=lambda i: adjusted_for[i])
-        return Decision(finding.holds_as, "", raw_for[worst], adjusted_for[worst])
+        return Decision(finding.holds_as, "", raw_for[worst], adjusted_for[worst], labels[worst])
     if refuted and (finding.regime is None or len(refuted) == len(statuses)):
         firmest = min(refuted, key=lambda i: adjusted_against[i])
-        return Decision(FAILS, "", raw_against[firmest], adjusted_against[firmest])
+        return Decision(FAILS, "", raw_against[firmest], adjusted_against[firmest], labels[firmest])
     if not refuted and (finding.regime is None or not held):
         ruled_out = "; ".join(finding.comparisons[i].ruled_out() for i in open_)
-        weakest = max(open_, key=lambda i: adjusted_for[i])
-        return Decision(NOT_SEPARATED, f"the 95 % intervals rule out {ruled_out}", raw_for[weakest],
-                        adjusted_for[weakest])
+        closest = min(open_, key=lambda i: min(adjusted_for[i], adjusted_against[i]))
+        return Decision(NOT_SEPARATED, f"the 95 % intervals rule out {ruled_out}",
+                        min(raw_for[closest], raw_against[closest]),
+                        min(adjusted_for[closest], adjusted_against[closest]), labels[closest])
     parts = [f"{word} for {', '.join(labels[i] for i in indices)}"
              for word, indices in ((HOLDS, held), (NOT_SEPARATED, open_), (FAILS, refuted)) if indices]
     deciding = min(range(len(statuses)), key=lambda i: min(adjusted_for[i], adjusted_against[i]))
     return Decision("depends on", f"{finding.regime}: {'; '.join(parts)}",
                     min(raw_for[deciding], raw_against[deciding]),
-                    min(adjusted_for[deciding], adjusted_against[deciding]))
+                    min(adjusted_for[deciding], adjusted_against[deciding]), labels[deciding])
 
 
 def sign(interval: Interval | None) -> int:
@@ -208,11 +210,12 @@ def level_measure(index: RunIndex, config: RunConfig, measure: m.Measure) -> Int
 
 
 def beats(name_a: str, name_b: str, difference: Interval) -> str:
-    """Words for a paired difference: who beats whom, or that the seeds do not separate them."""
+    """Words for one paired difference's own 95 % interval, before the table's correction for many
+    tests (the verdict is what applies the correction): which side it puts each name on, if any."""
     if sign(difference) > 0:
-        return f"`{name_a}` beats `{name_b}`"
+        return f"the 95 % interval puts `{name_a}` above `{name_b}`"
     if sign(difference) < 0:
-        return f"`{name_b}` beats `{name_a}`"
-    return f"`{name_a}` and `{name_b}` are not separated"
+        return f"the 95 % interval puts `{name_b}` above `{name_a}`"
+    return f"the 95 % interval does not separate `{name_a}` and `{name_b}`"
 
 
