@@ -29,7 +29,7 @@ from .output import runs_fingerprint, update_manifest
 from .render import REPORTS
 from .stats import CONFIDENCE
 from .tables import cell_text
-from .verdicts import ClaimVerdict
+from .verdicts import NOT_SEPARATED, ClaimVerdict
 
 TABLE_NAME = "claims_table.md"
 RULED_OUT = re.compile(r" \(the \d+ % intervals rule out [^()]*\)")
@@ -55,7 +55,7 @@ def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
         claim = verdict.claim
         evidence = f"[evidence]({claim.evidence})" if claim.evidence else "—"
         # "Not separated" is qualified by the effects it still rules out: on the evidence page, not here.
-        shown = RULED_OUT.sub("", verdict.verdict)
+        shown = NOT_SEPARATED if verdict.verdict.startswith(NOT_SEPARATED) else RULED_OUT.sub("", verdict.verdict)
         lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(shown)}** | "
                      f"{cell_text(verdict.effect)} | {verdict.tests} | {evidence} |")
     lines += [
