@@ -428,8 +428,9 @@ def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.d
             scheduler.step()
 
         val_logits = predict_logits(model, x_val, precision) if x_val is not None else None
+        test_logits = predict_logits(model, x_test, precision)
         record = layout.decode(layout.encode(
-            predict_logits(model, x_train, precision), predict_logits(model, x_test, precision), y_train, y_test,
+            predict_logits(model, x_train, precision), test_logits, y_train, y_test,
             loss_fn, flipped_index, clean_index, model.parameters(), val_logits, y_val).tolist())  # one host sync
         still_training = record_epoch(outcome, epoch, record)
         if on_epoch is not None:
@@ -442,7 +443,7 @@ def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.d
 
     if x_val is not None and outcome.status == RunStatus.COMPLETE:
         # Post-hoc calibration, fitted on validation at the last epoch and applied to the test split.
-        history.update(temperature_scaled(predict_logits(model, x_val, precision), y_val,
-                                          predict_logits(model, x_test, precision), y_test))
+        # The last epoch's logits: the model has not changed since they were computed.
+        history.update(temperature_scaled(val_logits, y_val, test_logits, y_test))
     outcome.wall_time_s = time.perf_counter() - started
     return outcome
