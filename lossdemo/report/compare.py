@@ -39,11 +39,6 @@ def _convergence_epochs(runs: Runs) -> list[float]:
     return list(m.by_seed(runs, m.convergence_epoch).values())
 
 
-def _chance(runs: Runs) -> float:
-    """1/C, C read off the runs' per-class accuracies."""
-    return 1 / len(runs[0].history["test_per_class_accuracy"][0])
-
-
 def results_table(runs_by_loss: dict[str, Runs]) -> str:
     """One row per loss: final and best test accuracy (mean ± 95 % CI over seeds), convergence epoch.
 
@@ -145,7 +140,7 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
                           [adjusted[count + i]])
         lines.append(f"- {describe_difference(loss_a, loss_b, difference, decision.outcome, decision.p_adjusted)}")
     # A run that ends at chance has nothing to converge to: reaching 95 % of chance says nothing.
-    learning = {loss for loss, interval in ordered if interval.n >= 2 and interval.low > _chance(runs_by_loss[loss])}
+    learning = {loss for loss, interval in ordered if interval.n >= 2 and interval.low > m.chance(runs_by_loss[loss][0])}
     convergence = {loss: mean_ci(_convergence_epochs(runs)).mean
                    for loss, runs in runs_by_loss.items() if loss in learning}
     lines.append("")

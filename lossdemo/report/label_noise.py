@@ -148,7 +148,7 @@ def _ce_noise_sensitive(index: RunIndex, dataset: str) -> Finding | None:
     if drop is None or gap is None or fit is None:
         return None
     # Sensitivity: accuracy drops with the noise, and the flipped labels are fitted above chance (1/C).
-    chance = 1 / len(next(iter(index.seeds_of(noisy).values())).history["test_per_class_accuracy"][0])
+    chance = m.chance(next(iter(index.seeds_of(noisy).values())))
     comparisons = (Comparison("noisy − clean accuracy", paired_values(index, noisy, clean, m.final_accuracy), direction=-1),
                    Comparison("fit of the flipped labels − chance",
                               tuple(-value for value in level_values(index, noisy, m.final_flipped_fit, chance))))

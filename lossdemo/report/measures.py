@@ -43,6 +43,11 @@ def by_seed(runs: Iterable[StoredRun], measure: Measure) -> dict[int, float]:
     return {run.config.seed: measure(run) for run in complete(runs)}
 
 
+def chance(run: StoredRun) -> float:
+    """1/C, the accuracy of a uniform guess, C read off the run's per-class accuracies."""
+    return 1 / len(run.history["test_per_class_accuracy"][0])
+
+
 def key(config: RunConfig) -> RunConfig:
     """The config with the seed blanked: runs with equal keys are seeds of one condition."""
     return replace(config, seed=0)

@@ -44,8 +44,7 @@ def unstable(run: StoredRun) -> bool:
     """Diverged, or collapsed to chance by the end of training."""
     if run.status != "complete":
         return True
-    chance = 1 / len(run.history["test_per_class_accuracy"][0])
-    return run.history["train_accuracy"][-1] <= chance + COLLAPSE_MARGIN
+    return run.history["train_accuracy"][-1] <= m.chance(run) + COLLAPSE_MARGIN
 
 
 def picks(by_loss_and_rate: dict[tuple[str, float], Runs]) -> dict[str, float]:
