@@ -2,36 +2,42 @@
 
 An experiment is a pure function from (datasets, losses, seeds, epochs) to run configs; the runs
 themselves are shared between experiments through their config hash, so a run needed by two
-experiments is trained once (the 25-epoch ``ce``/``focal`` runs of ``compare`` are also γ = 0,
-0.5 and 2 of ``gamma-sweep`` and ratio 1 of ``imbalance``; the noise-free ``label-noise`` runs of
-``mae`` and ``ce`` are the long SGD runs of ``mae-anatomy``).
+experiments is trained once: the fair ``compare`` runs of seeds 0 and 1 are ``tune`` runs at the
+picked rate; the ``ce``/``focal`` runs of ``compare`` are γ = 0, 0.5 and 2 of ``gamma-sweep``;
+the noise-free ``label-noise`` runs of the report's losses are fair ``compare`` runs.
 
-Besides ``compare`` (the report's own experiment), four experiments test the report's claims and
-``tune`` chooses each loss's learning rate on a validation split (their figures, tables and verdict
-rules are in ``lossdemo.report``, one module each):
+``compare`` is the report's own experiment, under two recipes (``lossdemo.protocol``): the fair
+protocol (each loss at its tuned learning rate, trained to convergence, read at its best validation
+epoch) and the report's shared recipe (lr 0.05 for all, 25 epochs). Four experiments test the
+report's claims and the remedies the literature offers, and ``tune`` picks each loss's learning rate
+on a validation split (figures, tables and verdict rules are in ``lossdemo.report``, one module each):
 
-=============  ===========================================================  ======
-experiment     grid (× seeds)                                               epochs
-=============  ===========================================================  ======
-label-noise    4 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4)       100
-imbalance      5 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps)   25–101
-gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5}                                 25
-mae-anatomy    mae, ce × (SGD, Adam 1e-3) × (25, 100 epochs)                  25/100
-tune           5 losses × 7 learning rates, validation split held out          50
-=============  ===========================================================  ======
+=============  =================================================================  ===========
+experiment     grid (× seeds)                                                     epochs
+=============  =================================================================  ===========
+compare        5 losses × (fair protocol, shared recipe)                          converged/25
+label-noise    7 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4), fair      converged
+imbalance      6 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps), fair  converged+
+gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5} × (fair protocol, shared recipe)     converged/25
+mae-anatomy    mae, ce × (SGD 0.05, Adam 1e-3) × (25, 100 epochs)                  25/100
+tune           every loss above × 7 learning rates (2 seeds), validation only      converged
+=============  =================================================================  ===========
 
-They default to mnist1d only, where their grids fit a laptop CPU; ``--datasets mnist5k`` runs them
-there too. The CLI prints the time a plan is estimated to take before it trains
+"Converged" is ``lossdemo.protocol.CONVERGED_EPOCHS`` (mnist1d 50, mnist5k 25). ``compare`` and
+``tune`` run on the profile's datasets; the others default to mnist1d only, where their grids fit a
+laptop CPU (``--datasets mnist5k`` runs them there too). The CLI prints the time a plan is estimated to take before it trains
 (``docs/generated/timings.md`` lists the measured times of the published runs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .data import DATASETS, class_names_of
 from .losses import parse_loss_spec
+from .protocol import FAIR, LONG_TAIL_TUNING_RATIO, SHARED_RECIPE, epochs_of, learning_rate
 from .run_config import RunConfig
 
 REPORT_LOSSES = ("mae", "l1-logits", "ce", "focal:0.5", "focal:2")
@@ -83,8 +89,8 @@ class Experiment:
     name: str
     question: str
     losses: tuple[str, ...]
-    epochs: int
-    grid: Callable[[tuple[str, ...], tuple[str, ...], int, int], list[RunConfig]]
+    epochs: int | None  # None: the dataset's converged length (lossdemo.protocol)
+    grid: Callable[[tuple[str, ...], tuple[str, ...] | None, int, int | None], list[RunConfig]]  # None: its defaults
     datasets: tuple[str, ...] | None = None
     epochs_reason: str = ""
     accepts_loss: Callable[[str], bool] | None = None
@@ -92,11 +98,26 @@ class Experiment:
     seeds: int | None = None
 
 
+def _fair_config(dataset, loss, seed, epochs, **fields) -> RunConfig:
+    """A run under the fair protocol: the loss's tuned rate, converged length, validation split."""
+    ratio = fields.get("imbalance_ratio", 1.0)
+    return RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs_of(FAIR, dataset, epochs),
+                     lr=learning_rate(FAIR, dataset, loss, fields.pop("tuning_ratio", ratio)),
+                     validation_fraction=FAIR.validation_fraction, **fields)
+
+
+def _shared_recipe_config(dataset, loss, seed, epochs, **fields) -> RunConfig:
+    """A run under the report's recipe: lr 0.05 for every loss, 25 epochs, no validation split."""
+    return RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs_of(SHARED_RECIPE, dataset, epochs),
+                     lr=SHARED_RECIPE.lr, validation_fraction=SHARED_RECIPE.validation_fraction, **fields)
+
+
 def _compare_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     return [
-        RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs)
+        make(dataset, loss, seed, epochs)
         for dataset in datasets
-        for loss in losses
+        for make in (_fair_config, _shared_recipe_config)
+        for loss in losses or REPORT_LOSSES
         for seed in range(seeds)
     ]
 
@@ -104,19 +125,23 @@ def _compare_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
 # (rate, kind) of label noise on the training labels. Floats, so a config's hash never depends on
 # whether someone typed 0 or 0.0.
 NOISE_CONDITIONS = ((0.0, "symmetric"), (0.2, "symmetric"), (0.4, "symmetric"), (0.6, "symmetric"), (0.4, "asymmetric"))
+# The report's four losses and the remedies the literature offers for noisy labels.
+NOISE_LOSSES = REPORT_FOUR + ("gce:0.7", "nce+mae", "ls:0.1")
 
 
 def _label_noise_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     return [
-        RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs, label_noise=rate, label_noise_kind=kind)
+        _fair_config(dataset, loss, seed, epochs, label_noise=rate, label_noise_kind=kind)
         for dataset in datasets
         for rate, kind in NOISE_CONDITIONS
-        for loss in losses
+        for loss in losses or NOISE_LOSSES
         for seed in range(seeds)
     ]
 
 
 IMBALANCE_RATIOS = (1.0, 10.0, 100.0)
+# CE and focal loss (the report's claim), and the re-weighting and logit-adjustment remedies.
+IMBALANCE_LOSSES = ("ce", "focal:0.5", "focal:2", "cb-ce", "cb-focal:2", "la-ce:1")
 
 
 def long_tail_fraction(ratio: float, num_classes: int) -> float:
@@ -134,13 +159,18 @@ def epochs_for_ratio(epochs: int, ratio: float, num_classes: int) -> int:
     return max(1, round(epochs / long_tail_fraction(ratio, num_classes)))
 
 
+def _long_tail_config(dataset, loss, seed, epochs, ratio, tuning_ratio) -> RunConfig:
+    balanced_epochs = epochs_of(FAIR, dataset, epochs)
+    return _fair_config(dataset, loss, seed, epochs_for_ratio(balanced_epochs, ratio, len(class_names_of(dataset))),
+                        imbalance_ratio=ratio, tuning_ratio=tuning_ratio)
+
+
 def _imbalance_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     return [
-        RunConfig(dataset=dataset, loss=loss, seed=seed, imbalance_ratio=ratio,
-                  epochs=epochs_for_ratio(epochs, ratio, len(class_names_of(dataset))))
+        _long_tail_config(dataset, loss, seed, epochs, ratio, LONG_TAIL_TUNING_RATIO)
         for dataset in datasets
         for ratio in IMBALANCE_RATIOS
-        for loss in losses
+        for loss in losses or IMBALANCE_LOSSES
         for seed in range(seeds)
     ]
 
@@ -165,38 +195,54 @@ def is_gamma_spec(spec: str) -> bool:
     return not parsed.class_balanced and parsed.name in ("ce", "focal")
 
 
+GAMMA_LOSSES = tuple(gamma_spec(gamma) for gamma in FOCAL_GAMMAS)
+
+
 def _gamma_sweep_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
-    return _compare_grid(datasets, losses, seeds, epochs)
+    return _compare_grid(datasets, losses or GAMMA_LOSSES, seeds, epochs)
 
 
-# (optimizer, learning rate, epochs as a multiple of the experiment's): the report's recipe, the
-# same recipe run four times longer, and Adam at its customary 1e-3 for the same two lengths.
-_SGD_LR = RunConfig().lr  # the default recipe's rate
-MAE_RECIPES = (("sgd", _SGD_LR, 1), ("sgd", _SGD_LR, 4), ("adam", 1e-3, 1), ("adam", 1e-3, 4))
+# (optimizer, learning rate, weight decay, epochs as a multiple of the experiment's): the report's
+# recipe, the same recipe run four times longer, and Adam at its customary 1e-3 for the same two
+# lengths. Adam runs without weight decay: torch's Adam adds it to the gradient before the per-weight
+# rescaling (L2 regularisation, not decoupled weight decay; Loshchilov & Hutter 2019), which at the
+# shared 5e-4 would hold CE back and confound the comparison.
+MAE_RECIPES = (("sgd", SHARED_RECIPE.lr, RunConfig().weight_decay, 1), ("sgd", SHARED_RECIPE.lr, RunConfig().weight_decay, 4),
+               ("adam", 1e-3, 0.0, 1), ("adam", 1e-3, 0.0, 4))
 
 
 def _mae_anatomy_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    epochs = epochs or SHARED_RECIPE.epochs
     return [
-        RunConfig(dataset=dataset, loss=loss, seed=seed, optimizer=optimizer, lr=lr, epochs=epochs * multiple)
+        RunConfig(dataset=dataset, loss=loss, seed=seed, optimizer=optimizer, lr=lr, weight_decay=decay,
+                  epochs=epochs * multiple)
         for dataset in datasets
-        for optimizer, lr, multiple in MAE_RECIPES
-        for loss in losses
+        for optimizer, lr, decay, multiple in MAE_RECIPES
+        for loss in losses or ("mae", "ce")
         for seed in range(seeds)
     ]
 
 
 # The learning rates the tuning experiment tries: a factor-2 log grid around the shared recipe's rate.
 TUNING_LEARNING_RATES = (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
-# The validation share every tuning run holds out of its training split (lossdemo.splits).
-TUNING_VALIDATION_FRACTION = 0.2
+# Every loss some experiment trains under the fair protocol on mnist1d; on the other datasets only
+# the report's losses are tuned (the claims experiments run on mnist1d).
+TUNED_LOSSES = tuple(dict.fromkeys(REPORT_LOSSES + GAMMA_LOSSES + NOISE_LOSSES))
 
 
 def _tune_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    """Every loss at every rate on the balanced training split; without ``--losses``, the imbalance
+    experiment's losses also at ``LONG_TAIL_TUNING_RATIO`` on the imbalance experiment's datasets."""
+    conditions = []
+    for dataset in datasets:
+        default = TUNED_LOSSES if dataset in EXPERIMENTS["label-noise"].datasets else REPORT_LOSSES
+        conditions.append((dataset, 1.0, losses or default))
+        if not losses and dataset in EXPERIMENTS["imbalance"].datasets:
+            conditions.append((dataset, LONG_TAIL_TUNING_RATIO, IMBALANCE_LOSSES))
     return [
-        RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs, lr=lr,
-                  validation_fraction=TUNING_VALIDATION_FRACTION)
-        for dataset in datasets
-        for loss in losses
+        dataclasses.replace(_long_tail_config(dataset, loss, seed, epochs, ratio, ratio), lr=lr)
+        for dataset, ratio, condition_losses in conditions
+        for loss in condition_losses
         for lr in TUNING_LEARNING_RATES
         for seed in range(seeds)
     ]
@@ -205,67 +251,68 @@ def _tune_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
 EXPERIMENTS: dict[str, Experiment] = {
     "compare": Experiment(
         name="compare",
-        question="The report's experiment: one network, one recipe, four losses; which trains best?",
+        question="The report's experiment: one network, four losses; which trains best, under a fair protocol and "
+                 "under the report's shared recipe?",
         losses=REPORT_LOSSES,
-        epochs=25,
+        epochs=None,
         grid=_compare_grid,
-        epochs_reason="the report's run length",
+        epochs_reason="fair protocol: the dataset's converged length; shared recipe: the report's 25",
     ),
     "label-noise": Experiment(
         name="label-noise",
-        question="Is cross-entropy sensitive to wrong labels, and does focal loss fix that?",
-        losses=REPORT_FOUR,
-        epochs=100,
+        question="Is cross-entropy sensitive to wrong labels, and what helps: focal loss, robust losses, label "
+                 "smoothing, or stopping early on a clean validation split?",
+        losses=NOISE_LOSSES,
+        epochs=None,
         grid=_label_noise_grid,
         datasets=("mnist1d",),
-        epochs_reason=("a network learns the clean labels first and fits the flipped ones later, so the runs must "
-                       "go on well past the report's 25 epochs for memorisation to show (the memorisation figure "
-                       "shows when it starts)"),
+        epochs_reason=("the converged length: a network learns the clean labels first and fits the flipped ones "
+                       "later, so the runs go on past the best validation epoch for memorisation to show; each run is "
+                       "read both at its last epoch and at its best validation epoch (early stopping)"),
     ),
     "imbalance": Experiment(
         name="imbalance",
-        question="Does cross-entropy favour the majority classes, and does focal loss fix that?",
-        losses=("ce", "focal:2", "cb-ce", "cb-focal:2", "focal:0.5"),
-        epochs=25,
+        question="Does cross-entropy favour the majority classes, and what helps: focal loss, class-balanced "
+                 "weights, or logit adjustment?",
+        losses=IMBALANCE_LOSSES,
+        epochs=None,
         grid=_imbalance_grid,
         datasets=("mnist1d",),
-        epochs_reason=("25 epochs on the balanced set (the report's length); long-tailed sets get proportionally "
-                       "more epochs, rounded to whole epochs, so every run takes about the same number of SGD "
-                       "steps (the class counts table gives each ratio's epochs)"),
+        epochs_reason=("the converged length on the balanced set; long-tailed sets get proportionally more epochs, "
+                       "rounded to whole epochs, so every run takes about the same number of SGD steps (the class "
+                       "counts table gives each ratio's epochs)"),
     ),
     "gamma-sweep": Experiment(
         name="gamma-sweep",
         question="How much do accuracy and calibration depend on focal loss's γ? Is 0.5 > 0 > 2?",
-        losses=tuple(gamma_spec(gamma) for gamma in FOCAL_GAMMAS),
-        epochs=25,
+        losses=GAMMA_LOSSES,
+        epochs=None,
         grid=_gamma_sweep_grid,
         datasets=("mnist1d",),
-        epochs_reason="the report's run length, at which it ranked γ = 0.5 > 0 > 2",
+        epochs_reason="fair protocol: the converged length; shared recipe: the report's 25, at which it ranked "
+                      "γ = 0.5 > 0 > 2",
         accepts_loss=is_gamma_spec,
         allowed_losses="ce (γ = 0) or focal:<γ>",
     ),
     "tune": Experiment(
         name="tune",
         question="What learning rate does each loss need? One shared rate favours some losses over others.",
-        losses=REPORT_LOSSES,
-        epochs=50,
+        losses=TUNED_LOSSES + tuple(loss for loss in IMBALANCE_LOSSES if loss not in TUNED_LOSSES),
+        epochs=None,
         grid=_tune_grid,
-        datasets=("mnist1d",),
-        epochs_reason=("twice the report's length, so that a slow loss at a small rate is judged near its best; "
-                       "each run is read at its best validation epoch"),
+        epochs_reason="the converged length of the fair protocol; each run is read at its best validation epoch",
         seeds=2,
     ),
     "mae-anatomy": Experiment(
         name="mae-anatomy",
         question="Why does MAE stall under the report's recipe, and does it catch up with Adam or more epochs?",
         losses=("mae", "ce"),
-        epochs=25,
+        epochs=SHARED_RECIPE.epochs,
         grid=_mae_anatomy_grid,
         datasets=("mnist1d",),
         epochs_reason="the report's 25 epochs, and four times that to see whether MAE is slow or stuck",
     ),
 }
-
 
 
 def register_experiment(experiment: Experiment) -> None:
@@ -314,7 +361,7 @@ def plan_runs(
     epochs: int | None,
 ) -> list[RunConfig]:
     """The experiment's configs for the chosen datasets, losses, seed count and length."""
-    return experiment.grid(datasets, tuple(losses or experiment.losses), seeds, epochs or experiment.epochs)
+    return experiment.grid(datasets, tuple(losses) if losses else None, seeds, epochs)
 
 
 def default_configs(name: str, datasets: tuple[str, ...] = ("mnist1d",), seeds: int = 5) -> list[RunConfig]:

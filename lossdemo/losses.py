@@ -333,8 +333,13 @@ def _check_parameter(name: str, value: float, low: float, high: float, low_open:
 def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.999) -> list[float]:
     """Per-class weights from the effective number of samples (Cui et al., CVPR 2019).
 
-    w_c ∝ (1 − β) / (1 − β^{n_c}), normalised to sum to C. β = 0 gives all ones; as β → 1 the
-    weights approach inverse class frequency, so rarer classes always weigh more.
+    w_c ∝ (1 − β) / (1 − β^{n_c}), normalised so that the mean weight over the training samples,
+    Σ_c n_c w_c / Σ_c n_c, is 1. Cui et al. normalise the weights to sum to C instead; on a long tail
+    that makes the mean weight per sample small (the head classes, which hold most samples, get the
+    small weights), which acts like a smaller learning rate and would confound a comparison of
+    losses at one rate. With the mean at 1 a class-balanced loss takes steps of CE's size and only
+    shifts weight from head to tail. β = 0 gives all ones; as β → 1 the weights approach inverse
+    class frequency, so rarer classes always weigh more.
 
     Args:
         class_counts: Training samples per class, each > 0.
@@ -353,7 +358,8 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.999) -> 
     if not 0 <= beta < 1:
         raise ValueError(f"beta must be in [0, 1); got {beta!r}")
     raw_weights = [(1 - beta) / (1 - beta**count) for count in counts]
-    return [weight * len(counts) / sum(raw_weights) for weight in raw_weights]
+    per_sample_mean = sum(weight * count for weight, count in zip(raw_weights, counts)) / sum(counts)
+    return [weight / per_sample_mean for weight in raw_weights]
 
 
 # Losses with one parameter after the colon: (what it is called in errors, its range as _check_parameter takes it).

@@ -39,7 +39,8 @@ from tqdm.auto import tqdm
 
 from .atomic_files import write_atomic
 from .data import DATASETS, DatasetUnavailableError, training_class_counts
-from .experiments import EXPERIMENTS, PROFILES, datasets_for, plan_runs, validate_names
+from .experiments import EXPERIMENTS, PROFILES, datasets_for, long_tail_fraction, plan_runs, validate_names
+from .protocol import SHARED_RECIPE, untuned
 from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs
 from .run_config import RunConfig, RunStatus
 from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints
@@ -101,8 +102,15 @@ def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> flo
     """
     if device != "cpu":
         return None
-    one_after_another = sum(CPU_SECONDS_PER_EPOCH.get(c.dataset, 1.0) * c.epochs for c in configs)
+    one_after_another = sum(CPU_SECONDS_PER_EPOCH.get(c.dataset, 1.0) * c.epochs * _training_share(c) for c in configs)
     return one_after_another / max(1, min(workers, os.cpu_count() or 1, len(configs)))
+
+
+def _training_share(config: RunConfig) -> float:
+    """The share of the full training split a run trains on: a validation split and a long tail make
+    each epoch shorter (its evaluation of the test split does not shrink, so this errs low)."""
+    tail = 1.0 if config.imbalance_ratio == 1 else long_tail_fraction(config.imbalance_ratio, 10)
+    return (1 - config.validation_fraction) * tail
 
 
 def _format_duration(seconds: float) -> str:
@@ -120,6 +128,12 @@ def _train(plan: Plan, options: Options, log) -> int:
                      else f"no time estimate on {options.device_type} (only CPU times have been measured)")
     log(f"plan: {unique} runs, {unique - len(todo)} already stored in {options.results_dir}, "
         f"{len(todo)} to train; {estimate_text}")
+    fallback = untuned([config for name, configs in plan.by_experiment.items() if name != "tune" for config in configs])
+    if fallback:
+        names = ", ".join(f"{loss} on {dataset}" + (f" (imbalance ratio {ratio:g})" if ratio != 1 else "")
+                          for dataset, ratio, loss in fallback)
+        log(f"note: no tuned learning rate for {names} (never tuned, or no rate trained it); the fair protocol trains "
+            f"them at the shared rate {SHARED_RECIPE.lr:g}")
     if options.stack > 1 and todo:
         if options.device_type == "cpu":
             log(f"note: --stack {options.stack} trains each stack on one CPU thread, so one run per core (--workers) "

@@ -3,18 +3,16 @@
 A run is fully described by a frozen :class:`RunConfig`; :func:`train_run` returns a
 :class:`RunOutcome` holding plain per-epoch numbers, which ``lossdemo.results`` stores as JSON.
 
-The recipe is the same for every loss, so that only the loss differs between runs:
+What a run does is set by its config (``RunConfig``'s defaults are the report's recipe; the fair
+protocol of ``lossdemo.protocol`` changes the learning rate, the length and the validation split):
 
-* **SGD, momentum 0.9, lr 0.05** — plain SGD exposes how much gradient each loss really delivers.
+* **SGD with momentum** by default — plain SGD exposes how much gradient each loss really delivers.
   Adam rescales every step by a running gradient norm, which partly hides a loss whose gradients
-  are small, so it would blur the very difference the report is about; it stays available for the
-  ``mae-anatomy`` experiment. 0.05 rather than the more common 0.1 because the batch-norm-free CNNs
-  lost seeds to early collapse at 0.1; the generated setup table of each experiment gives the reason.
-* **weight decay 5e-4** — the usual value for small CNNs trained with SGD; it keeps logits bounded.
-* **batch 128** — about 30 steps per epoch on 4,000 samples; large enough for the ResNet's batch norm.
+  are small; it stays available for the ``mae-anatomy`` experiment. Each experiment's generated
+  setup table gives the reason for every value it uses.
+* **weight decay** — coupled to the gradient, as in ``torch.optim.SGD``; it keeps logits bounded.
 * **cosine decay of the learning rate to 0 over the run, per step** — it removes the end-of-run noise
   of a constant rate, so "final accuracy" is a stable number to compare between seeds.
-* **25 epochs** — the length of the report's runs.
 
 Every epoch the model is evaluated in eval mode on the *full* train and test sets: the run's own
 loss, accuracy, cross-entropy (a yardstick shared by all losses), per-class test accuracy, and the
@@ -222,7 +220,7 @@ def _split_values(logits: torch.Tensor, labels: torch.Tensor, loss_fn, num_class
 
 
 def _weights_finite(params) -> torch.Tensor:
-    """1.0 if every parameter is finite, else 0.0, as a device scalar (no host sync)."""
+    """``1.0`` if every parameter is finite, else ``0.0``, as a device scalar (no host sync)."""
     return torch.stack([torch.isfinite(p).all() for p in params]).all().float().reshape(1)
 
 

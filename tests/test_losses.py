@@ -292,10 +292,11 @@ def test_alpha_mean_differs_from_torch_weighted_mean():
 @settings(max_examples=100, deadline=None)
 @given(class_counts=st.lists(st.integers(1, 100_000), min_size=1, max_size=20),
        beta=st.one_of(st.just(0.0), st.floats(0.0, 0.9999)))
-def test_class_balanced_weights_sum_to_c_and_favour_rare_classes(class_counts, beta):
+def test_class_balanced_weights_average_one_per_sample_and_favour_rare_classes(class_counts, beta):
     weights = class_balanced_weights(class_counts, beta)
     assert len(weights) == len(class_counts) and all(weight > 0 for weight in weights)
-    assert math.isclose(sum(weights), len(class_counts), rel_tol=1e-9)
+    per_sample = sum(weight * count for weight, count in zip(weights, class_counts)) / sum(class_counts)
+    assert math.isclose(per_sample, 1.0, rel_tol=1e-9)
     by_count = [weight for _, weight in sorted(zip(class_counts, weights))]
     assert all(rarer >= commoner * (1 - 1e-12) for rarer, commoner in zip(by_count, by_count[1:]))
     if beta == 0:

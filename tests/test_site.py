@@ -23,6 +23,8 @@ import contextlib
 import functools
 import html
 import http.server
+import importlib
+import inspect
 import json
 import os
 import re
@@ -310,12 +312,15 @@ def _check_notebook_page(page, page_url: str, source: str) -> None:
 
 # Citations of published results may quote their numbers inside such a region:
 #   <!-- published: Lin et al. 2017, ... -->  ...  <!-- /published -->
+CODE_SPAN = re.compile(r"`+[^`\n]*`+")
 PUBLISHED_REGION = re.compile(r"<!--\s*published\b.*?-->.*?<!--\s*/published\s*-->", re.S)
 PERCENTAGE = re.compile(r"\d+(?:\.\d+)?\s*(?:\\?%|per\s?cent\b)", re.I)
 DECIMAL = re.compile(r"(?<![\w.])\d*\.\d+(?![\w.])")
 # A decimal right after one of these is a setting or an identifier, not a measurement:
-# "focal:0.5", "$\gamma = 0.5$", "γ ∈ {0.5, 1, 2}", "beta = 0.999", "arXiv:2011.14439".
-SETTING_BEFORE = re.compile(r"(?:γ|\\gamma|gamma|β|\\beta|beta|α|\\alpha|alpha|focal:|arXiv:)[^.\n]{0,16}$", re.I)
+# "focal:0.5", "$\gamma = 0.5$", "γ ∈ {0.5, 1, 2}", "beta = 0.999", "arXiv:2011.14439", "ls:0.1",
+# "lr 0.05", "learning rate (0.05)", "momentum 0.9".
+SETTING_BEFORE = re.compile(r"(?:γ|\\gamma|gamma|β|\\beta|beta|α|\\alpha|alpha|ε|\\varepsilon|epsilon|τ|\\tau|"
+                            r"focal:|ls:|gce:|la-ce:|arXiv:|\blr\b|learning rate|shared rate|momentum)[^.\n]{0,16}$", re.I)
 
 
 def hand_typed_numbers(markdown: str) -> list[str]:
@@ -325,6 +330,7 @@ def hand_typed_numbers(markdown: str) -> list[str]:
     one goes stale the moment results are regenerated. Returns the offending snippets.
     """
     text = PUBLISHED_REGION.sub(" ", markdown)
+    text = CODE_SPAN.sub(" ", text)  # `focal:0.5`, ``1.0``: identifiers and literals, not measurements
     found = [match.group(0) for match in PERCENTAGE.finditer(text)]
     text = PERCENTAGE.sub(" ", text)  # report each percentage once, not again as a decimal
     for match in DECIMAL.finditer(text):
@@ -349,6 +355,40 @@ def test_no_measured_number_is_typed_into_a_page(page):
     assert not offending, (f"{page.relative_to(REPO_ROOT)} types numbers by hand: {offending}. Include them from "
                            "docs/generated/ instead, or wrap a published paper's numbers in "
                            "<!-- published: ... --> ... <!-- /published -->")
+
+
+# The modules docs/api.md renders (their docstrings are a page of the site too).
+API_MODULES = tuple(line.removeprefix("::: ").strip() for line in (DOCS / "api.md").read_text().splitlines()
+                    if line.startswith("::: "))
+
+
+def _docstrings(module_name: str) -> list[tuple[str, str]]:
+    module = importlib.import_module(module_name)
+    found = [(module_name, module.__doc__ or "")]
+    for name, member in inspect.getmembers(module):
+        if (inspect.isfunction(member) or inspect.isclass(member)) and member.__module__ == module_name:
+            found.append((f"{module_name}.{name}", inspect.getdoc(member) or ""))
+            if inspect.isclass(member):
+                found += [(f"{module_name}.{name}.{method_name}", inspect.getdoc(method) or "")
+                          for method_name, method in inspect.getmembers(member, inspect.isfunction)]
+    return found
+
+
+@pytest.mark.parametrize("module_name", API_MODULES)
+def test_no_measured_number_is_typed_into_the_api_page(module_name):
+    offending = {where: found for where, text in _docstrings(module_name) if (found := hand_typed_numbers(text))}
+    assert not offending, f"docstrings rendered on docs/api.md type numbers by hand: {offending}"
+
+
+def test_no_measured_number_is_typed_into_generated_setup_text():
+    from lossdemo.experiments import EXPERIMENTS
+    from lossdemo.report.tables import RECIPE_REASONS
+
+    texts = {f"{name}: question and epochs reason": experiment.question + " " + experiment.epochs_reason
+             for name, experiment in EXPERIMENTS.items()}
+    texts |= {f"reason for {setting}": reason for setting, reason in RECIPE_REASONS.items()}
+    offending = {where: found for where, text in texts.items() if (found := hand_typed_numbers(text))}
+    assert not offending, f"setup text written into docs/generated types numbers by hand: {offending}"
 
 
 def test_the_number_check_catches_a_fake_page(tmp_path):

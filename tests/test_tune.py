@@ -3,10 +3,14 @@ rate at which a seed diverged."""
 
 from __future__ import annotations
 
-from support import stored_run
+import json
 
-from lossdemo.experiments import EXPERIMENTS, TUNING_LEARNING_RATES, default_configs
+from support import PUBLISHED_DIR, stored_run
+
+from lossdemo.experiments import EXPERIMENTS, IMBALANCE_LOSSES, TUNED_LOSSES, TUNING_LEARNING_RATES, default_configs
+from lossdemo.protocol import LONG_TAIL_TUNING_RATIO, PICKS_FILE
 from lossdemo.report import tune
+from lossdemo.report.claims_pages import stored_runs
 from lossdemo.report.measures import group_runs
 from lossdemo.run_config import RunStatus
 
@@ -22,11 +26,16 @@ def test_the_grid_holds_out_validation_and_tries_every_rate_for_every_loss():
     assert {config.lr for config in configs} == set(TUNING_LEARNING_RATES)
     assert {config.loss for config in configs} == set(EXPERIMENTS["tune"].losses)
     assert all(config.validation_fraction > 0 for config in configs)
-    assert len(configs) == len(TUNING_LEARNING_RATES) * len(EXPERIMENTS["tune"].losses) * 5
+    balanced = [config for config in configs if config.imbalance_ratio == 1]
+    long_tail = [config for config in configs if config.imbalance_ratio != 1]
+    assert len(balanced) == len(TUNING_LEARNING_RATES) * len(TUNED_LOSSES) * 5
+    assert len(long_tail) == len(TUNING_LEARNING_RATES) * len(IMBALANCE_LOSSES) * 5
+    assert {config.imbalance_ratio for config in long_tail} == {LONG_TAIL_TUNING_RATIO}
 
 
 def test_the_pick_is_the_best_mean_validation_accuracy_and_ignores_test_and_unstable_rates():
-    configs = {(config.loss, config.lr, config.seed): config for config in default_configs("tune", seeds=2)}
+    configs = {(config.loss, config.lr, config.seed): config for config in default_configs("tune", seeds=2)
+               if config.imbalance_ratio == 1}
     runs = [
         # 0.05: best on test, worse on validation
         _run(configs[("ce", 0.05, 0)], [0.70, 0.80], [0.95, 0.96]),
@@ -45,7 +54,8 @@ def test_the_pick_is_the_best_mean_validation_accuracy_and_ignores_test_and_unst
 
 
 def test_a_rate_at_which_a_seed_collapsed_to_chance_is_not_picked_and_a_loss_with_none_left_gets_no_pick():
-    configs = {(config.loss, config.lr, config.seed): config for config in default_configs("tune", seeds=2)}
+    configs = {(config.loss, config.lr, config.seed): config for config in default_configs("tune", seeds=2)
+               if config.imbalance_ratio == 1}
     collapsed = _run(configs[("mae", 0.4, 1)], [0.35, 0.10], [0.3, 0.1])
     collapsed.history["train_accuracy"] = [0.1, 0.1]  # chance at C = 10
     runs = [_run(configs[("mae", 0.4, 0)], [0.6, 0.6], [0.6, 0.6]), collapsed,
@@ -55,3 +65,31 @@ def test_a_rate_at_which_a_seed_collapsed_to_chance_is_not_picked_and_a_loss_wit
     only_collapsed = {key: value for key, value in by_loss_and_rate.items() if key[1] == 0.4}
     assert tune.picks(only_collapsed) == {}
     assert "none: no rate trains it" in tune.tuning_table(only_collapsed, ["mae"])
+
+
+def test_picks_are_per_dataset_and_imbalance_ratio():
+    configs = default_configs("tune", seeds=2)
+    runs = []
+    for config in configs:
+        if config.loss != "ce":
+            continue
+        # balanced: 0.2 is best on validation; long tail: 0.05 is
+        best = 0.2 if config.imbalance_ratio == 1 else 0.05
+        value = 0.9 if config.lr == best else 0.8
+        runs.append(_run(config, [value, value], [0.5, 0.5]))
+    assert tune.picks_by_condition(runs) == {("mnist1d", 1.0, "ce"): 0.2, ("mnist1d", LONG_TAIL_TUNING_RATIO, "ce"): 0.05}
+
+
+def test_the_committed_picks_are_the_picks_of_the_committed_tuning_runs_and_the_grids_use_them():
+    published = stored_runs([PUBLISHED_DIR])
+    tuning_ids = {config.run_id for dataset in ("mnist1d", "mnist5k") for config in default_configs("tune", (dataset,), 2)}
+    picked = tune.picks_by_condition([run for run in published if run.config.run_id in tuning_ids])
+    committed = {(entry["dataset"], entry["imbalance_ratio"], entry["loss"]): entry["lr"]
+                 for entry in json.loads(PICKS_FILE.read_text())["picks"]}
+    assert committed == picked, ("lossdemo/package_data/learning_rates.json is stale; regenerate with: "
+                                 "python -m lossdemo.reproduce --full --plots-only --results-dir results")
+    for config in default_configs("compare", ("mnist1d",), 1):
+        if config.validation_fraction:
+            assert config.lr == picked.get(("mnist1d", 1.0, config.loss), 0.05), config.loss
+    for config in default_configs("imbalance", ("mnist1d",), 1):
+        assert config.lr == picked.get(("mnist1d", LONG_TAIL_TUNING_RATIO, config.loss), 0.05), config.loss

@@ -21,9 +21,10 @@ from .verdicts import Claim, ClaimVerdict, Decision, Finding, decide
 
 # The order of the claims table: the report's claims as it makes them, then the papers'.
 CLAIM_ORDER = (
-    "focal-half-best", "converges-by-25", "mae-near-40", "mae-stall-explanation", "ce-noise-sensitive",
-    "focal-fixes-noise", "ce-favours-majority", "focal-fixes-imbalance", "gamma-sensitive", "gamma-order",
-    "missing-labels", "cui-focal-alone", "cui-class-balanced", "mukhoti-calibration",
+    "focal-half-best", "converges-by-25", "mae-near-40", "mae-stall-explanation", "l1-logits-zeros",
+    "ce-noise-sensitive", "focal-fixes-noise", "ce-favours-majority", "focal-fixes-imbalance", "gamma-sensitive",
+    "gamma-order", "missing-labels", "cui-focal-alone", "cui-class-balanced", "mukhoti-calibration",
+    "zhang-gce", "ma-active-passive", "lukasik-label-smoothing", "early-stopping-noise", "menon-logit-adjustment",
 )
 
 

@@ -16,7 +16,7 @@ from ..run_config import RunStatus
 from . import measures as m
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset
 from .figures import draw_curves_figure, draw_per_class_figure
-from .inference import EQUIVALENCE_MARGIN, Comparison, holm_adjusted
+from .inference import EQUIVALENCE_MARGIN, Comparison, holm_one_test_per_statement
 from .measures import CONVERGENCE_FRACTION, group_runs
 from .output import runs_fingerprint
 from .stats import Interval, format_difference, format_interval, format_mean_range, format_p, mean_ci, paired_difference
@@ -31,6 +31,12 @@ def final_accuracy_by_seed(runs: Runs) -> dict[int, float]:
     return m.by_seed(runs, m.final_accuracy)
 
 
+def accuracy_by_seed(runs: Runs) -> dict[int, float]:
+    """Test accuracy per seed at the epoch each run is judged at (``measures.selected_epoch``: the best
+    validation epoch under the fair protocol, the last one under the shared recipe)."""
+    return m.by_seed(runs, m.selected_accuracy)
+
+
 def _best_accuracy(runs: Runs) -> list[float]:
     return list(m.by_seed(runs, m.best_accuracy).values())
 
@@ -39,52 +45,118 @@ def _convergence_epochs(runs: Runs) -> list[float]:
     return list(m.by_seed(runs, m.convergence_epoch).values())
 
 
-def results_table(runs_by_loss: dict[str, Runs]) -> str:
-    """One row per loss: final and best test accuracy (mean ± 95 % CI over seeds), convergence epoch.
+def _rates(runs: Runs) -> str:
+    return ", ".join(f"{rate:g}" for rate in sorted({run.config.lr for run in runs}))
 
-    The convergence epoch is at least 1 and a whole number: it gets its mean and range over seeds,
-    not a t-interval, which would pretend it could be lower.
+
+def results_table(runs_by_loss: dict[str, Runs]) -> str:
+    """One row per loss. Fair-protocol runs: test accuracy at the epoch validation chose, that epoch,
+    and the last epoch's accuracy; shared-recipe runs: the last epoch, the test-chosen best (labelled
+    oracle) and the convergence epoch.
+
+    Epochs are whole numbers of at least 1: they get mean and range over seeds, not a t-interval,
+    which would pretend they could be lower.
     """
-    lines = [
-        "| loss | seeds | final test accuracy (%) | best test accuracy, oracle (%) | epochs to 95 % of final | diverged |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    fair = all(m.has_validation(run) for runs in runs_by_loss.values() for run in runs)
+    if fair:
+        lines = ["| loss | learning rate | seeds | test acc. at the chosen epoch (%) | chosen epoch (on validation) "
+                 "| validation acc. there (%) | test acc. at the last epoch (%) | diverged |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    else:
+        lines = ["| loss | learning rate | seeds | final test accuracy (%) | best test accuracy, oracle (%) "
+                 "| epochs to 95 % of final | diverged |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
     for loss, runs in runs_by_loss.items():
-        complete = final_accuracy_by_seed(runs)
+        complete = m.complete(runs)
         diverged = sum(run.status == RunStatus.DIVERGED for run in runs)
-        if complete:
-            final = format_interval(mean_ci(list(complete.values())))
-            best = format_interval(mean_ci(_best_accuracy(runs)))
-            epochs = _convergence_epochs(runs)
-            convergence = format_mean_range(epochs, range_digits=0)
+        if not complete:
+            lines.append(f"| `{loss}` | {_rates(runs)} | 0 | " + " | ".join(["—"] * (5 if fair else 4)) + f" | {diverged} |")
+            continue
+        if fair:
+            epochs = format_mean_range([m.selected_epoch(run) for run in complete], range_digits=0)
+            lines.append(f"| `{loss}` | {_rates(runs)} | {len(complete)} | {cell(runs, m.selected_accuracy)} | {epochs} "
+                         f"of {complete[0].config.epochs} | {cell(runs, m.selected_validation_accuracy)} | "
+                         f"{cell(runs, m.final_accuracy)} | {diverged} |")
         else:
-            final = best = convergence = "—"
-        lines.append(f"| `{loss}` | {len(complete)} | {final} | {best} | {convergence} | {diverged} |")
+            convergence = format_mean_range(_convergence_epochs(complete), range_digits=0)
+            lines.append(f"| `{loss}` | {_rates(runs)} | {len(complete)} | {cell(runs, m.final_accuracy)} | "
+                         f"{cell(runs, m.best_accuracy)} | {convergence} | {diverged} |")
     lines.append("")
-    lines.append("Accuracies: mean ± half-width of the 95 % t-interval over seeds. Epochs: mean (range) over seeds. "
-                 "\"Oracle\": the best epoch chosen on the test split itself, which no real procedure can do; it "
-                 "bounds what early stopping could keep. Diverged runs are counted, not averaged.")
+    if fair:
+        lines.append("Fair protocol: each loss at the learning rate the tune experiment picked for it on validation "
+                     "accuracy, a fifth of each class held out of training as the validation split, and each run read "
+                     "at the epoch with its best validation accuracy: the test split is read once, there. Accuracies: "
+                     "mean ± half-width of the 95 % t-interval over seeds; epochs: mean (range). A chosen epoch well "
+                     "before the last means validation accuracy had stopped improving. Diverged runs are counted, not "
+                     "averaged.")
+    else:
+        lines.append("Shared recipe (the report's): one learning rate for every loss, 25 epochs, no validation "
+                     "split, read at the last epoch. Accuracies: mean ± half-width of the 95 % t-interval over seeds; "
+                     "epochs: mean (range). \"Oracle\": the best epoch chosen on the test split itself, which no real "
+                     "procedure can do; it bounds what early stopping could keep. Diverged runs are counted, not "
+                     "averaged.")
+    return "\n".join(lines) + "\n"
+
+
+def changes_markdown(fair_by_loss: dict[str, Runs], shared_by_loss: dict[str, Runs]) -> str:
+    """What changes between the report's shared recipe and the fair protocol, per loss and in the ranking."""
+    lines = ["| loss | shared recipe: lr, final test acc. (%) | fair protocol: lr, test acc. at the chosen epoch (%) "
+             "| fair − shared (points, 95 % CI) |",
+             "|---|---:|---:|---:|"]
+    for loss in fair_by_loss:
+        if loss not in shared_by_loss:
+            continue
+        fair_seeds, shared_seeds = accuracy_by_seed(fair_by_loss[loss]), accuracy_by_seed(shared_by_loss[loss])
+        shared_seeds_ok = sorted(set(fair_seeds) & set(shared_seeds))
+        change = (format_difference(paired_difference(fair_seeds, shared_seeds), short=True)
+                  if len(shared_seeds_ok) >= 2 else "—")
+        lines.append(f"| `{loss}` | {_rates(shared_by_loss[loss])}: {cell(shared_by_loss[loss], m.selected_accuracy)} | "
+                     f"{_rates(fair_by_loss[loss])}: {cell(fair_by_loss[loss], m.selected_accuracy)} | {change} |")
+    lines.append("")
+    before = [loss for loss, _ in ranking(shared_by_loss)]
+    after = [loss for loss, _ in ranking(fair_by_loss)]
+    order = lambda losses: " > ".join(f"`{loss}`" for loss in losses)  # noqa: E731
+    lines.append(f"Ranking by mean accuracy, shared recipe: {order(before)}; fair protocol: {order(after)}"
+                 + (" (the same order)." if before == after else " (the order changes)."))
+    lines.append("")
+    lines.append("Paired by seed (the two recipes share seeds, not batches: the fair runs train on four fifths of "
+                 "the training split). The rankings are by means; which neighbours the seeds actually separate is "
+                 "in the summary below each table.")
     return "\n".join(lines) + "\n"
 
 
 def calibration_table(runs_by_loss: dict[str, Runs]) -> str:
-    """One row per loss: how confident the final model is on the test set, and how well that matches."""
-    lines = ["| loss | seeds | test accuracy (%) | mean confidence (%) | confidence − accuracy (points) "
-             "| test ECE (%) |",
-             "|---|---:|---:|---:|---:|---:|"]
+    """One row per loss: how confident the final model is on the test set, how well that matches, and
+    (fair protocol) what temperature scaling fitted on validation does to it."""
+    scaled = all(m.has_validation(run) for runs in runs_by_loss.values() for run in runs)
+    head = ("| loss | seeds | test accuracy (%) | mean confidence (%) | confidence − accuracy (points) | test ECE (%) "
+            "| test NLL (nats) |")
+    rule = "|---|---:|---:|---:|---:|---:|---:|"
+    if scaled:
+        head += " fitted temperature | ECE after scaling (%) | NLL after scaling (nats) |"
+        rule += "---:|---:|---:|"
+    lines = [head, rule]
     for loss, runs in runs_by_loss.items():
-        lines.append(f"| `{loss}` | {complete_count(runs)} | {cell(runs, m.final_accuracy)} | "
-                     f"{cell(runs, m.final_mean_confidence)} | {cell(runs, m.final_overconfidence)} | "
-                     f"{cell(runs, m.final_ece)} |")
-    lines += ["", FOOTER + " Confidence is the probability the model gives its predicted class; ECE is the "
-              "expected calibration error over 15 equal-width confidence bins (Guo et al. 2017)."]
+        row = (f"| `{loss}` | {complete_count(runs)} | {cell(runs, m.final_accuracy)} | "
+               f"{cell(runs, m.final_mean_confidence)} | {cell(runs, m.final_overconfidence)} | "
+               f"{cell(runs, m.final_ece)} | {cell(runs, m.final_nll, scale=1, digits=3)} |")
+        if scaled:
+            row += (f" {cell(runs, m.fitted_temperature, scale=1, digits=2)} | {cell(runs, m.final_ece_scaled)} | "
+                    f"{cell(runs, m.final_nll_scaled, scale=1, digits=3)} |")
+        lines.append(row)
+    lines += ["", FOOTER + " All at the last epoch. Confidence is the probability the model gives its predicted class; "
+              "ECE is the expected calibration error over 15 equal-width confidence bins (Guo et al. 2017); NLL is the "
+              "mean negative log-probability of the true class."
+              + (" Temperature scaling divides the logits by one number fitted to minimise NLL on the validation "
+                 "split (Guo et al. 2017): a temperature above 1 means the model was over-confident, below 1 "
+                 "under-confident; it never changes which class is predicted." if scaled else "")]
     return "\n".join(lines) + "\n"
 
 
 def ranking(runs_by_loss: dict[str, Runs]) -> list[tuple[str, Interval]]:
-    """Losses with at least one complete run, best final test accuracy first."""
-    scored = [(loss, mean_ci(list(final_accuracy_by_seed(runs).values())))
-              for loss, runs in runs_by_loss.items() if final_accuracy_by_seed(runs)]
+    """Losses with at least one complete run, best test accuracy (at the judged epoch) first."""
+    scored = [(loss, mean_ci(list(accuracy_by_seed(runs).values())))
+              for loss, runs in runs_by_loss.items() if accuracy_by_seed(runs)]
     return sorted(scored, key=lambda item: -item[1].mean)
 
 
@@ -109,22 +181,25 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
     ordered = ranking(runs_by_loss)
     if not ordered:
         return f"No complete runs on `{dataset}` yet.\n"
-    lines = [f"**Ranking on `{dataset}`** by final test accuracy: "
+    fair = all(m.has_validation(run) for runs in runs_by_loss.values() for run in runs)
+    where = "at the epoch validation chose" if fair else "at the last epoch"
+    lines = [f"**Ranking on `{dataset}`** by test accuracy {where}: "
              + " > ".join(f"`{loss}` ({format_interval(interval)} %)" for loss, interval in ordered) + "."]
     lines.append("")
     lines.append("Paired differences between neighbours in that ranking (same seed = same initial weights and batch "
                  "order), each tested as \"the higher one beats the next\" with the rules of the claims table, "
-                 "Holm-corrected over the tests of this list:")
+                 "one test per comparison, Holm-corrected over the comparisons of this list:")
     lines.append("")
     pairs = []
     for (loss_a, _), (loss_b, _) in zip(ordered, ordered[1:]):
-        seeds_a, seeds_b = final_accuracy_by_seed(runs_by_loss[loss_a]), final_accuracy_by_seed(runs_by_loss[loss_b])
+        seeds_a, seeds_b = accuracy_by_seed(runs_by_loss[loss_a]), accuracy_by_seed(runs_by_loss[loss_b])
         shared = sorted(set(seeds_a) & set(seeds_b))
         pairs.append((loss_a, loss_b, seeds_a, seeds_b, shared))
     comparisons = [Comparison(f"`{a}` − `{b}`", tuple(sa[s] - sb[s] for s in shared))
                    for a, b, sa, sb, shared in pairs if len(shared) >= 2]
-    raw = [c.p_for for c in comparisons] + [c.p_against for c in comparisons]
-    adjusted = holm_adjusted(raw)
+    raw_for = [c.p_for for c in comparisons]
+    raw_against = [c.p_against for c in comparisons]
+    adjusted_for, adjusted_against = holm_one_test_per_statement(raw_for, raw_against, list(range(len(comparisons))))
     tested = iter(range(len(comparisons)))
     for loss_a, loss_b, seeds_a, seeds_b, shared in pairs:
         if not shared:  # e.g. a results file was skipped: nothing to pair
@@ -135,9 +210,8 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
             lines.append(f"- {describe_difference(loss_a, loss_b, difference, NOT_SEPARATED)}")
             continue
         i = next(tested)
-        count = len(comparisons)
-        decision = decide(Finding((comparisons[i],), "", ""), [raw[i]], [adjusted[i]], [raw[count + i]],
-                          [adjusted[count + i]])
+        decision = decide(Finding((comparisons[i],), "", ""), [raw_for[i]], [adjusted_for[i]], [raw_against[i]],
+                          [adjusted_against[i]])
         lines.append(f"- {describe_difference(loss_a, loss_b, difference, decision.outcome, decision.p_adjusted)}")
     # A run that ends at chance has nothing to converge to: reaching 95 % of chance says nothing.
     learning = {loss for loss, interval in ordered if interval.n >= 2 and interval.low > m.chance(runs_by_loss[loss][0])}
@@ -188,18 +262,31 @@ def compare_with_published(working: dict[str, Runs], published: dict[str, Runs])
 
 
 def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
-    """Figures, tables and summaries of the ``compare`` experiment, per dataset. Returns {file: fingerprint}."""
+    """Figures, tables and summaries of the ``compare`` experiment, per dataset and recipe: the fair
+    protocol's files are ``compare_<dataset>*``, the shared recipe's ``compare_<dataset>_shared*``, and
+    ``compare_<dataset>_changes.md`` sets the two side by side. Returns {file: fingerprint}."""
 
     def outputs(dataset, dataset_runs):
-        by_loss = {loss: grouped for (_, loss), grouped in group_runs(dataset_runs).items()}
-        return {
-            ".png": lambda p: draw_curves_figure(by_loss, f"{len(by_loss)} losses on {dataset}: mean ± 95 % CI over seeds", p),
-            "per_class.png": lambda p: draw_per_class_figure(
-                by_loss, class_names_of(dataset), f"Final per-class test accuracy on {dataset}", p),
-            "table.md": lambda p: p.write_text(results_table(by_loss)),
-            "summary.md": lambda p: p.write_text(summary_markdown(dataset, by_loss)),
-            "calibration.md": lambda p: p.write_text(calibration_table(by_loss)),
-        }
+        by_recipe = group_runs(dataset_runs, key=m.recipe_of)
+        files = {}
+        for recipe, prefix, words in (("tuned", "", "fair protocol"), ("shared recipe", "shared_", "shared recipe")):
+            if recipe not in by_recipe:
+                continue
+            by_loss = {loss: grouped for (_, loss), grouped in group_runs(by_recipe[recipe]).items()}
+            files |= {
+                ("shared.png" if prefix else ".png"): lambda p, b=by_loss, w=words: draw_curves_figure(
+                    b, f"{len(b)} losses on {dataset}, {w}: mean ± 95 % CI over seeds", p),
+                f"{prefix}per_class.png": lambda p, b=by_loss, w=words: draw_per_class_figure(
+                    b, class_names_of(dataset), f"Per-class test accuracy on {dataset}, {w}", p),
+                f"{prefix}table.md": lambda p, b=by_loss: p.write_text(results_table(b)),
+                f"{prefix}summary.md": lambda p, b=by_loss: p.write_text(summary_markdown(dataset, b)),
+                f"{prefix}calibration.md": lambda p, b=by_loss: p.write_text(calibration_table(b)),
+            }
+        if len(by_recipe) == 2:
+            fair_by_loss = {loss: g for (_, loss), g in group_runs(by_recipe["tuned"]).items()}
+            shared_by_loss = {loss: g for (_, loss), g in group_runs(by_recipe["shared recipe"]).items()}
+            files["changes.md"] = lambda p: p.write_text(changes_markdown(fair_by_loss, shared_by_loss))
+        return files
 
     written = write_per_dataset("compare", runs, out_dir, outputs)
     if runs:

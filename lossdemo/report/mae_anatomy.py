@@ -14,7 +14,6 @@ from matplotlib.ticker import MaxNLocator
 
 from ..experiments import MAE_RECIPES
 from ..results import StoredRun
-from ..run_config import RunConfig
 from . import measures as m
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
 from .figures import accuracy_curve
@@ -25,7 +24,7 @@ from .output import ANALYTIC, save_figure
 from .stats import format_difference, format_level
 from .style import NEUTRAL_COLOUR, loss_colour, new_figure, plt
 from .tables import FOOTER, cell, complete_count
-from .verdicts import Claim, Finding, level_measure, level_values, paired_measure, paired_values, reference, sign
+from .verdicts import Claim, Finding, fair, level_measure, level_values, paired_measure, paired_values, reference, shared, sign
 
 Runs = list[StoredRun]
 
@@ -155,35 +154,43 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
     written["mae_anatomy_push.png"] = ANALYTIC
     reasons = {"optimizer": "SGD is the report's recipe; Adam rescales each step by a running gradient size, "
                             "which tests whether MAE is stuck or only slow",
-               "lr": f"{RunConfig().lr:g} for SGD; {MAE_RECIPES[2][1]:g} for Adam, its usual default"}
+               "lr": f"{MAE_RECIPES[0][1]:g} for SGD (the report's shared rate); {MAE_RECIPES[2][1]:g} for Adam, its usual "
+                     "default",
+               "weight_decay": "5e-4 with SGD; none with Adam, whose built-in weight decay is an L2 term rescaled per "
+                               "weight (Loshchilov & Hutter 2019) and would hold CE back"}
     return written | write_setup("mae-anatomy", runs, out_dir, reasons)
 
 
+# "Near 40 %" read generously: within 5 points of it. A narrower band would test the report's
+# rounding, not its claim.
+NEAR_MARGIN = 0.05
+
+
+def _near_40_comparisons(index: RunIndex, config, name: str) -> list[Comparison]:
+    return [Comparison(f"accuracy − 40 %, {name}", tuple(-v for v in level_values(index, config, m.selected_accuracy, 0.4)),
+                       margin=NEAR_MARGIN, kind="no-effect"),
+            Comparison(f"one half − accuracy, {name}", level_values(index, config, m.selected_accuracy, 0.5))]
+
+
 def _mae_near_40(index: RunIndex, dataset: str) -> Finding | None:
-    report_recipe = reference("compare", dataset, loss="mae")
-    sgd = level_measure(index, report_recipe, m.final_accuracy)
-    if sgd is None:
+    report_recipe, tuned = shared("compare", dataset, loss="mae"), fair("compare", dataset, loss="mae")
+    levels = {name: level_measure(index, config, m.selected_accuracy)
+              for name, config in (("shared recipe", report_recipe), ("fair protocol", tuned))}
+    if None in levels.values():
         return None
-    # "Below one half", tested as one half − accuracy > 0 per seed, at the report's length and (when
-    # stored) four times longer: a verdict that changes with the length names it.
-    comparisons = [Comparison("one half − accuracy after 25 epochs",
-                              level_values(index, report_recipe, m.final_accuracy, 0.5))]
-    detail = f"MAE's final test accuracy with the report's recipe (SGD, 25 epochs) is {format_level(sgd)}."
-    effect = f"25 epochs: {format_level(sgd, short=True)}"
+    # The claim has two parts, each tested under both recipes: near 40 % (within ±5 points) and below one half.
+    comparisons = (_near_40_comparisons(index, report_recipe, "shared recipe")
+                   + _near_40_comparisons(index, tuned, "fair protocol"))
+    detail = (f"MAE's test accuracy with the report's recipe (SGD, lr 0.05, 25 epochs) is "
+              f"{format_level(levels['shared recipe'])}; at its own tuned rate ({tuned.lr:g}), trained to convergence and "
+              f"read at the best validation epoch, it is {format_level(levels['fair protocol'])}. \"Near 40 %\" is read as "
+              f"within ±{NEAR_MARGIN * 100:g} points of it.")
     longer = level_measure(index, reference("mae-anatomy", dataset, loss="mae", optimizer="sgd", epochs=100),
                            m.final_accuracy)
     if longer is not None:
-        detail += f" The same recipe over 100 epochs ends at {format_level(longer)}."
-        effect += f"; 100 epochs: {format_level(longer, short=True)}"
-        comparisons.append(Comparison("one half − accuracy after 100 epochs", level_values(
-            index, reference("mae-anatomy", dataset, loss="mae", optimizer="sgd", epochs=100), m.final_accuracy, 0.5)))
-    adam = level_measure(index, reference("mae-anatomy", dataset, loss="mae", optimizer="adam", epochs=25), m.final_accuracy)
-    if adam is not None:
-        detail += f" With Adam (lr 1e-3, 25 epochs) it is {format_level(adam)}."
-    l1_logits = level_measure(index, reference("compare", dataset, loss="l1-logits"), m.final_accuracy)
-    if l1_logits is not None:
-        detail += f" Read as nn.L1Loss on raw logits (`l1-logits`) it is {format_level(l1_logits)}."
-    return Finding(tuple(comparisons), effect, detail, regime="the run length")
+        detail += f" The report's recipe over 100 epochs ends at {format_level(longer)}."
+    effect = "; ".join(f"{name}: {format_level(level, short=True)}" for name, level in levels.items())
+    return Finding(tuple(comparisons), effect, detail, regime="the recipe")
 
 
 def _mae_stall_explanation(index: RunIndex, dataset: str) -> Finding | None:
@@ -208,7 +215,8 @@ def _mae_stall_explanation(index: RunIndex, dataset: str) -> Finding | None:
                               kind="at-most"),
                    Comparison("100 − 25 epochs", paired_values(index, recipe("mae", "sgd", 100), short, m.final_accuracy),
                               kind="at-most"))
-    detail = (f"Same loss, same network, MAE's final test accuracy: Adam (lr 1e-3) instead of SGD changes it by "
+    detail = (f"This is the claim for MAE on the softmax probabilities (the reading on raw logits is the next claim). "
+              f"Same loss, same network, MAE's final test accuracy: Adam (lr 1e-3) instead of SGD changes it by "
               f"{format_difference(adam_gain)}, 100 instead of 25 SGD epochs by {format_difference(long_gain)}. "
               "CE − MAE under the same "
               "recipe: " + "; ".join(f"{name} {format_difference(gap)}" for name, gap in ce_gaps.items()) + ". Classes per run "
@@ -226,12 +234,34 @@ def _mae_stall_explanation(index: RunIndex, dataset: str) -> Finding | None:
     return Finding(comparisons, effect, detail, holds_as="undecided (neither Adam nor more epochs lifts MAE here)")
 
 
+def _l1_logits_zeros(index: RunIndex, dataset: str) -> Finding | None:
+    config = shared("compare", dataset, loss="l1-logits")
+    confidence = level_measure(index, config, m.final_mean_confidence)
+    train_loss = level_measure(index, config, lambda run: run.history["train_loss"][-1])
+    if confidence is None or train_loss is None:
+        return None
+    chance = m.chance(next(iter(index.seeds_of(config).values())))
+    # All-zero outputs give every class probability 1/C: the mean confidence sits at chance.
+    comparisons = (Comparison("mean confidence − 1/C", tuple(-v for v in level_values(
+        index, config, m.final_mean_confidence, chance)), kind="no-effect"),)
+    detail = (f"With one-hot targets, L1 regression on each output is minimised by that output's conditional median, "
+              f"which is 0 for any class whose probability given the input is below one half. The `l1-logits` runs "
+              f"(nn.L1Loss on the raw outputs, the report's recipe) end with a training loss of {train_loss.mean:.4f} "
+              f"(all-zero outputs score 1/C = {chance:.4f}) and a mean test confidence of {format_level(confidence)} "
+              f"(chance: {chance * 100:.0f} %): the outputs have collapsed to zero. The tune page shows that no learning "
+              "rate trains it.")
+    return Finding(comparisons, f"mean confidence: {format_level(confidence, short=True)}", detail)
+
+
 CLAIMS = (
     Claim("mae-near-40", "The L1 (MAE) loss stays near 40 % accuracy, below one half.",
           "report", ("compare", "mae-anatomy"), "mae-anatomy.md#does-mae-catch-up", "mae-anatomy", _mae_near_40),
-    Claim("mae-stall-explanation", "L1 stalls because it is a regression (lasso-like) loss that makes the network "
-          "output zeros for a one-hot target.",
+    Claim("mae-stall-explanation", "Read as MAE on the softmax probabilities, L1 stalls because it is a regression "
+          "(lasso-like) loss that makes the network output zeros for a one-hot target.",
           "report", ("mae-anatomy",), "mae-anatomy.md#why-mae-stalls", "mae-anatomy", _mae_stall_explanation),
+    Claim("l1-logits-zeros", "Read as L1 regression on the raw outputs (nn.L1Loss), the loss makes the network output "
+          "zeros for a one-hot target.",
+          "report", ("compare",), "mae-anatomy.md#why-mae-stalls", "mae-anatomy", _l1_logits_zeros),
 )
 
 REPORT = ExperimentReport(render=render, claims=CLAIMS)

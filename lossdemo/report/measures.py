@@ -117,6 +117,42 @@ def selected_accuracy(run: StoredRun) -> float:
     return run.history["test_accuracy"][selected_epoch(run) - 1]
 
 
+def selected_validation_accuracy(run: StoredRun) -> float:
+    """Validation accuracy at :func:`selected_epoch` (NaN without a validation split)."""
+    if not has_validation(run):
+        return float("nan")
+    return run.history["val_accuracy"][selected_epoch(run) - 1]
+
+
+def early_stopping_gain(run: StoredRun) -> float:
+    """Test accuracy at the epoch validation chose minus at the last epoch: what stopping early on
+    validation kept (negative when the last epoch was better)."""
+    return selected_accuracy(run) - final_accuracy(run)
+
+
+def selected_per_class(run: StoredRun) -> list[float]:
+    """Per-class test accuracy at :func:`selected_epoch`."""
+    return run.history["test_per_class_accuracy"][selected_epoch(run) - 1]
+
+
+def selected_balanced_accuracy(run: StoredRun) -> float:
+    return balanced_accuracy(selected_per_class(run))
+
+
+def selected_head_accuracy(run: StoredRun) -> float:
+    per_class = selected_per_class(run)
+    return group_accuracy(per_class, head_classes(len(per_class)))
+
+
+def selected_tail_accuracy(run: StoredRun) -> float:
+    per_class = selected_per_class(run)
+    return group_accuracy(per_class, tail_classes(len(per_class)))
+
+
+def selected_head_tail_gap(run: StoredRun) -> float:
+    return selected_head_accuracy(run) - selected_tail_accuracy(run)
+
+
 def memorisation_gap(run: StoredRun) -> float:
     """Best minus final test accuracy: how much later epochs lost (fitting wrong labels, mostly)."""
     return best_accuracy(run) - final_accuracy(run)
@@ -217,3 +253,19 @@ def final_overconfidence(run: StoredRun) -> float:
 
 def final_train_accuracy(run: StoredRun) -> float:
     return run.history["train_accuracy"][-1]
+
+
+def final_nll(run: StoredRun) -> float:
+    """Test negative log-likelihood (mean cross-entropy of the predicted distribution) at the last epoch."""
+    return run.history["test_ce"][-1]
+
+
+def final_nll_scaled(run: StoredRun) -> float:
+    """Test NLL after temperature scaling fitted on validation; NaN without a validation split."""
+    value = run.history.get("test_ce_scaled")
+    return float("nan") if value is None else value
+
+
+def recipe_of(run: StoredRun) -> str:
+    """"tuned" for a fair-protocol run (it holds out a validation split), "shared recipe" otherwise."""
+    return "tuned" if has_validation(run) else "shared recipe"

@@ -29,9 +29,16 @@ FIXED_LOSS_COLOURS = {
     "l1-logits": "#000000",
     "focal:0.5": "#009E73",
     "focal:2": "#CC79A7",
+    # the remedies: the same colour wherever they appear
+    "gce:0.7": "#E69F00",
+    "nce+mae": "#56B4E9",
+    "ls:0.1": "#8C564B",
+    "cb-ce": "#56B4E9",
+    "cb-focal:2": "#8C564B",
+    "la-ce:1": "#E69F00",
 }
 # For losses without a fixed colour, in the order a figure meets them: none of these is a fixed one.
-EXTRA_LOSS_COLOURS = ("#E69F00", "#56B4E9", "#8C564B", "#7F7F7F", "#F0E442")
+EXTRA_LOSS_COLOURS = ("#E69F00", "#56B4E9", "#8C564B", "#7F7F7F", "#F0E442", "#17BECF", "#BCBD22")
 # Palette slots of the loss pages' extra focal γ values (slots the fixed colours do not take).
 LOSS_SHAPE_SLOTS = {"focal:1": 1, "focal:5": 5}
 # Single-series figures (one curve, or accuracy bars with their calibration gap).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments import EXPERIMENTS
+from ..experiments import EXPERIMENTS, is_gamma_spec
 from ..results import StoredRun
 from . import measures as m
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
@@ -65,31 +65,52 @@ def picks(by_loss_and_rate: dict[tuple[str, float], Runs]) -> dict[str, float]:
     return {loss: rate for loss, (rate, _) in best.items()}
 
 
+def picks_by_condition(runs: Runs) -> dict[tuple[str, float, str], float]:
+    """(dataset, imbalance ratio, loss) -> picked learning rate, over all tuning runs in ``runs``
+    (runs with a validation split); what ``lossdemo.protocol.write_picks`` stores."""
+    tuning = [run for run in runs if m.has_validation(run)]
+    chosen = {}
+    for (dataset, ratio), condition_runs in group_runs(
+            tuning, key=lambda run: (run.config.dataset, run.config.imbalance_ratio)).items():
+        by_loss_and_rate = group_runs(condition_runs, key=lambda run: (run.config.loss, run.config.lr))
+        chosen.update({(dataset, ratio, loss): rate for loss, rate in picks(by_loss_and_rate).items()})
+    return chosen
+
+
 def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[str], title: str, path: Path) -> Path:
     """Validation accuracy (at each run's best validation epoch) against the learning rate: the mean
-    over seeds as a line, every seed as a dot (a few seeds give no useful interval), the pick ringed."""
-    figure, axis = new_figure(4.6)
+    over seeds as a line, every seed as a dot (a few seeds give no useful interval), the pick ringed.
+
+    When the focal γ sweep's extra values are among the losses, they get a second panel (with CE as
+    γ = 0), so that neither panel has more lines than can be told apart.
+    """
+    sweep_only = [loss for loss in losses if is_gamma_spec(loss) and loss not in ("ce", "focal:0.5", "focal:2")]
+    panels = [[loss for loss in losses if loss not in sweep_only]]
+    if sweep_only:
+        panels.append([loss for loss in losses if is_gamma_spec(loss)])
+    figure, axes = new_figure(4.6, columns=len(panels), sharey=True, squeeze=False)
     chosen = picks(by_loss_and_rate)
-    for loss in losses:
-        rates = sorted(rate for name, rate in by_loss_and_rate if name == loss)
-        colour = loss_colour_in(loss, losses)
-        means = [point(by_loss_and_rate[(loss, rate)], selected_validation_accuracy)[0] * 100 for rate in rates]
-        axis.plot(rates, means, color=colour, marker="o", label=loss)
-        for rate in rates:
-            seeds = [selected_validation_accuracy(run) * 100 for run in m.complete(by_loss_and_rate[(loss, rate)])]
-            axis.plot([rate] * len(seeds), seeds, color=colour, marker=".", linestyle="none", alpha=0.5)
-        if loss in chosen:
-            picked = point(by_loss_and_rate[(loss, chosen[loss])], selected_validation_accuracy)
-            axis.plot([chosen[loss]], [picked[0] * 100], marker="o", markersize=13, markerfacecolor="none",
-                      markeredgecolor=colour, linestyle="none")
-    axis.set_ylim(0, 100)
-    axis.set_xscale("log", base=2)
     rates = sorted({rate for _, rate in by_loss_and_rate})
-    axis.set_xticks(rates, [f"{rate:g}" for rate in rates])
-    axis.set_xlabel("learning rate (SGD, momentum 0.9, cosine schedule)")
-    axis.set_ylabel("validation accuracy at the best epoch (%)")
-    axis.set_title(title)
-    axis.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="small")
+    for axis, panel in zip(axes[0], panels):
+        for loss in panel:
+            loss_rates = sorted(rate for name, rate in by_loss_and_rate if name == loss)
+            colour = loss_colour_in(loss, panel)
+            means = [point(by_loss_and_rate[(loss, rate)], selected_validation_accuracy)[0] * 100 for rate in loss_rates]
+            axis.plot(loss_rates, means, color=colour, marker="o", label=loss)
+            for rate in loss_rates:
+                seeds = [selected_validation_accuracy(run) * 100 for run in m.complete(by_loss_and_rate[(loss, rate)])]
+                axis.plot([rate] * len(seeds), seeds, color=colour, marker=".", linestyle="none", alpha=0.5)
+            if loss in chosen:
+                picked = point(by_loss_and_rate[(loss, chosen[loss])], selected_validation_accuracy)
+                axis.plot([chosen[loss]], [picked[0] * 100], marker="o", markersize=13, markerfacecolor="none",
+                          markeredgecolor=colour, linestyle="none")
+        axis.set_ylim(0, 100)
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(rates, [f"{rate:g}" for rate in rates], rotation=45 if len(panels) > 1 else 0)
+        axis.set_xlabel("learning rate (SGD, momentum 0.9, cosine)")
+        axis.legend(ncol=2 if len(panels) > 1 else 3, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize="x-small")
+    axes[0, 0].set_ylabel("validation accuracy at the best epoch (%)")
+    figure.suptitle(title)
     return save_figure(figure, path)
 
 
@@ -119,20 +140,26 @@ def tuning_table(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[s
 
 
 def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
-    """The tuning curves and the table of picks, per dataset."""
+    """The tuning curves and the table of picks, per dataset and tuning condition (balanced; long tail)."""
     losses = ordered_losses(EXPERIMENTS["tune"], runs)
 
     def outputs(dataset, dataset_runs):
-        by_loss_and_rate = group_runs(dataset_runs, key=lambda run: (run.config.loss, run.config.lr))
-        return {
-            "learning_rates.png": lambda p: draw_tuning(
-                by_loss_and_rate, losses, f"Learning rate per loss on {dataset}: validation accuracy", p),
-            "table.md": lambda p: p.write_text(tuning_table(by_loss_and_rate, losses)),
-        }
+        files = {}
+        for ratio, condition_runs in sorted(group_runs(dataset_runs, key=lambda run: run.config.imbalance_ratio).items()):
+            by_loss_and_rate = group_runs(condition_runs, key=lambda run: (run.config.loss, run.config.lr))
+            shown = [loss for loss in losses if any(name == loss for name, _ in by_loss_and_rate)]
+            prefix = "" if ratio == 1 else "long_tail_"
+            where = dataset if ratio == 1 else f"{dataset}, imbalance ratio {ratio:g}"
+            files[f"{prefix}learning_rates.png"] = lambda p, b=by_loss_and_rate, s=shown, w=where: draw_tuning(
+                b, s, f"Learning rate per loss on {w}: validation accuracy", p)
+            files[f"{prefix}table.md"] = lambda p, b=by_loss_and_rate, s=shown: p.write_text(tuning_table(b, s))
+        return files
 
     reasons = {"lr": "the experiment's subject: a factor-2 grid around the shared recipe's rate",
                "batch_size": "as in the other experiments; with a fifth of the training data held out, about 25 steps "
                              "per epoch",
+               "imbalance_ratio": "1 for every loss; 100 too for the imbalance experiment's losses, which are tuned on "
+                                  "the most long-tailed set they train on",
                "validation_fraction": "the share of each class held out of training to choose on"}
     return write_per_dataset("tune", runs, out_dir, outputs) | write_setup("tune", runs, out_dir, reasons)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..experiments import EXPERIMENTS, plan_runs
+from ..protocol import FAIR, SHARED_RECIPE
 from ..run_config import RunConfig
 from . import measures as m
 from .inference import ALPHA, Comparison
@@ -176,6 +177,16 @@ def reference(experiment: str, dataset: str, **fields) -> RunConfig:
     if len(matches) != 1:
         raise ValueError(f"{experiment} grid has {len(matches)} runs with {fields}; a claim needs exactly one")
     return matches[0]
+
+
+def fair(experiment: str, dataset: str, **fields) -> RunConfig:
+    """:func:`reference` among the experiment's fair-protocol runs (tuned rate, validation split)."""
+    return reference(experiment, dataset, validation_fraction=FAIR.validation_fraction, **fields)
+
+
+def shared(experiment: str, dataset: str, **fields) -> RunConfig:
+    """:func:`reference` among the experiment's shared-recipe runs (lr 0.05 for all, no validation split)."""
+    return reference(experiment, dataset, validation_fraction=SHARED_RECIPE.validation_fraction, **fields)
 
 
 def paired_values(index: RunIndex, a: RunConfig, b: RunConfig, measure: m.Measure) -> tuple[float, ...] | None:
