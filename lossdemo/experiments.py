@@ -90,7 +90,7 @@ class Experiment:
     question: str
     losses: tuple[str, ...]
     epochs: int | None  # None: the dataset's converged length (lossdemo.protocol)
-    grid: Callable[[tuple[str, ...], tuple[str, ...] | None, int, int | None], list[RunConfig]]  # None: its defaults
+    grid: Callable[[tuple[str, ...], tuple[str, ...], int, int | None], list[RunConfig]]  # epochs None: per dataset
     datasets: tuple[str, ...] | None = None
     epochs_reason: str = ""
     accepts_loss: Callable[[str], bool] | None = None
@@ -233,11 +233,15 @@ TUNED_LOSSES = tuple(dict.fromkeys(REPORT_LOSSES + GAMMA_LOSSES + NOISE_LOSSES))
 def _tune_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     """Every loss at every rate on the balanced training split; without ``--losses``, the imbalance
     experiment's losses also at ``LONG_TAIL_TUNING_RATIO`` on the imbalance experiment's datasets."""
+    everything = not losses or tuple(losses) == EXPERIMENTS["tune"].losses  # no --losses given
     conditions = []
     for dataset in datasets:
-        default = TUNED_LOSSES if dataset in EXPERIMENTS["label-noise"].datasets else REPORT_LOSSES
-        conditions.append((dataset, 1.0, losses or default))
-        if not losses and dataset in EXPERIMENTS["imbalance"].datasets:
+        if not everything:
+            conditions.append((dataset, 1.0, losses))
+            continue
+        balanced = TUNED_LOSSES if dataset in EXPERIMENTS["label-noise"].datasets else REPORT_LOSSES
+        conditions.append((dataset, 1.0, balanced))
+        if dataset in EXPERIMENTS["imbalance"].datasets:
             conditions.append((dataset, LONG_TAIL_TUNING_RATIO, IMBALANCE_LOSSES))
     return [
         dataclasses.replace(_long_tail_config(dataset, loss, seed, epochs, ratio, ratio), lr=lr)
@@ -361,7 +365,7 @@ def plan_runs(
     epochs: int | None,
 ) -> list[RunConfig]:
     """The experiment's configs for the chosen datasets, losses, seed count and length."""
-    return experiment.grid(datasets, tuple(losses) if losses else None, seeds, epochs)
+    return experiment.grid(datasets, tuple(losses or experiment.losses), seeds, epochs or experiment.epochs)
 
 
 def default_configs(name: str, datasets: tuple[str, ...] = ("mnist1d",), seeds: int = 5) -> list[RunConfig]:

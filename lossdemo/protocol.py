@@ -104,10 +104,19 @@ def epochs_of(recipe: Recipe, dataset: str, requested: int | None) -> int:
 
 
 def untuned(configs) -> list[tuple[str, float, str]]:
-    """(dataset, tuning ratio, loss) of the fair-recipe configs that fell back to the shared rate
-    because no pick exists (a loss never tuned, or one that no rate trains)."""
-    missing = {(c.dataset, tuning_ratio(c.imbalance_ratio), c.loss) for c in configs
-               if c.validation_fraction == VALIDATION_FRACTION and tuned_lr(c.dataset, c.loss, c.imbalance_ratio) is None}
+    """(dataset, imbalance ratio, loss) of the fair-protocol configs whose rate is no tuned pick: the
+    loss fell back to the shared rate (never tuned where it runs, or no rate trains it).
+
+    The imbalance experiment uses the long-tail pick at every ratio, so at ratio 1 either pick counts.
+    """
+    missing = set()
+    for config in configs:
+        if config.validation_fraction != VALIDATION_FRACTION:
+            continue
+        ratios = {tuning_ratio(config.imbalance_ratio), LONG_TAIL_TUNING_RATIO}
+        picked = {tuned_lr(config.dataset, config.loss, ratio) for ratio in ratios}
+        if config.lr not in picked:
+            missing.add((config.dataset, config.imbalance_ratio, config.loss))
     return sorted(missing)
 
 

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from .atomic_files import write_atomic
 from .data import DATASETS, DatasetUnavailableError, training_class_counts
 from .experiments import EXPERIMENTS, PROFILES, datasets_for, long_tail_fraction, plan_runs, validate_names
-from .protocol import SHARED_RECIPE, untuned
+from .protocol import SHARED_RECIPE, untuned, write_picks
 from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs
 from .run_config import RunConfig, RunStatus
 from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints
@@ -102,15 +102,23 @@ def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> flo
     """
     if device != "cpu":
         return None
-    one_after_another = sum(CPU_SECONDS_PER_EPOCH.get(c.dataset, 1.0) * c.epochs * _training_share(c) for c in configs)
+    one_after_another = sum(CPU_SECONDS_PER_EPOCH.get(c.dataset, 1.0) * c.epochs * _epoch_share(c) for c in configs)
     return one_after_another / max(1, min(workers, os.cpu_count() or 1, len(configs)))
 
 
-def _training_share(config: RunConfig) -> float:
-    """The share of the full training split a run trains on: a validation split and a long tail make
-    each epoch shorter (its evaluation of the test split does not shrink, so this errs low)."""
+# How a full-data CPU epoch splits between the training steps and the evaluation of the train and
+# test splits (../shared/reference/cnn1d-cpu-profile.md: 57 and 22 ms of an 80 ms mnist1d epoch), and
+# the test split's size as a share of the training split's (1,000 of 4,000 on both embedded datasets).
+TRAINING_PART, EVALUATION_PART, TEST_SHARE = 0.71, 0.28, 0.25
+
+
+def _epoch_share(config: RunConfig) -> float:
+    """A run's epoch time as a share of a full-data epoch: a validation split and a long tail shorten
+    the training steps, while every epoch still evaluates the test split (and the validation split)."""
     tail = 1.0 if config.imbalance_ratio == 1 else long_tail_fraction(config.imbalance_ratio, 10)
-    return (1 - config.validation_fraction) * tail
+    trained = (1 - config.validation_fraction) * tail
+    evaluated = (trained + config.validation_fraction + TEST_SHARE) / (1 + TEST_SHARE)
+    return TRAINING_PART * trained + EVALUATION_PART * evaluated
 
 
 def _format_duration(seconds: float) -> str:
@@ -191,9 +199,11 @@ class _TrainClassCounts(Mapping):
 def _render(plan: Plan, options: Options, stored: dict, published: dict, problems: list[str], log) -> list[Path]:
     from .report.claims_pages import render_claims
     from .report.experiment_report import RenderContext
-    from .report.output import update_manifest
+    from .report.guide import GUIDE_FILE, guide_markdown
+    from .report.output import runs_fingerprint, update_manifest
     from .report.render import render_experiment
     from .report.site_files import update_readme_table, write_site_files
+    from .report.tune import picks_by_condition
 
     runs = plan.runs_of(stored)
     for problem in problems:
@@ -214,7 +224,12 @@ def _render(plan: Plan, options: Options, stored: dict, published: dict, problem
             written.update(render_experiment(name, experiment_runs, options.figures_dir, context))
     # The claims table reads every stored run (published first, this run's results win): a verdict
     # whose experiment was not run in this invocation still shows, and says where its data came from.
-    written.update(render_claims(list({**published, **stored}.values()), options.figures_dir))
+    every_run = list({**published, **stored}.values())
+    written.update(render_claims(every_run, options.figures_dir))
+    (options.figures_dir / GUIDE_FILE).write_text(guide_markdown(every_run))
+    written[GUIDE_FILE] = runs_fingerprint(every_run)
+    if options.writes_the_site:  # the learning rates the next plan reads come from the published tuning runs
+        write_picks(picks_by_condition([run for run in every_run if run.config.run_id in _tuning_ids()]))
     # The run-time table documents the published runs (the Reproduce page says so): a local
     # reproduce of the same runs must not rewrite it with this machine's wall times.
     written.update(write_site_files(options.figures_dir, build_parser(), timing_runs=list(published.values()) or runs))
@@ -223,6 +238,13 @@ def _render(plan: Plan, options: Options, stored: dict, published: dict, problem
     if options.writes_the_site and headline.is_file():
         update_readme_table(Path("README.md"), headline.read_text())
     return [options.figures_dir / name for name in written]
+
+
+def _tuning_ids() -> set[str]:
+    """Run ids of the full profile's tuning grid: the runs the published picks come from."""
+    full = PROFILES["full"]
+    tune = EXPERIMENTS["tune"]
+    return {config.run_id for config in plan_runs(tune, datasets_for(tune, None, full), None, tune.seeds, None)}
 
 
 def _compare_published(plan: Plan, options: Options, stored: dict, published: dict, log) -> None:

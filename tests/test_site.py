@@ -279,6 +279,8 @@ def test_site_in_headless_chromium(built_site, tmp_path):
                         "() => { const math = [...document.querySelectorAll('.arithmatex')];"
                         " return math.length > 0 && math.every(e => e.querySelector('.katex')); }",
                         timeout=10_000)
+                if source == EXPLORER_PAGE:
+                    _check_focal_explorer(page)
                 if source == NOTEBOOK_PAGE_WITH_MATH:
                     _check_notebook_page(page, base_url + _page_url_path(source), source)
                 page.close()
@@ -286,6 +288,27 @@ def test_site_in_headless_chromium(built_site, tmp_path):
             browser.close()
     assert not external_requests, f"the site asked for resources outside 127.0.0.1: {external_requests}"
     print(f"browser test took {time.perf_counter() - started:.1f} s; screenshot: {artifacts / 'home.png'}")
+
+
+EXPLORER_PAGE = "losses/focal.md"
+
+
+def _check_focal_explorer(page) -> None:
+    """The γ slider redraws the curves and its push values match the package's autograd values."""
+    from lossdemo.report.loss_shapes import push_on_true_logit
+
+    page.wait_for_selector(".lossdemo-explorer canvas")
+    before = page.evaluate("() => document.querySelector('.lossdemo-explorer canvas').toDataURL()")
+    page.locator(".lossdemo-explorer input[type=range]").fill("0.5")
+    assert page.locator(".lossdemo-explorer output").inner_text() == "0.5"
+    after = page.evaluate("() => document.querySelector('.lossdemo-explorer canvas').toDataURL()")
+    assert after != before, "moving the γ slider should redraw the curves"
+    assert "push" in page.locator(".lossdemo-explorer [data-push-table]").inner_text()
+    for gamma in (0.0, 0.5, 2.0, 5.0):
+        for probability in (0.05, 0.1, 0.5, 0.9):
+            shown = page.evaluate(f"() => window.lossdemoFocal.push({probability}, {gamma})")
+            expected = push_on_true_logit("ce" if gamma == 0 else f"focal:{gamma:g}", probability)
+            assert abs(shown - expected) < 1e-5, (gamma, probability, shown, expected)
 
 
 def _check_notebook_page(page, page_url: str, source: str) -> None:

@@ -104,6 +104,12 @@ decided the row. Then:
 - **depends on**: the answer changes with a condition, which the verdict names (γ, the imbalance
   ratio, the run length, the dataset).
 
+Every verdict reads the runs of the fair protocol (each loss at its tuned learning rate, trained
+until validation accuracy stops improving, test accuracy read once at the epoch the validation
+split chose) unless the claim is about the report's own recipe, and then its evidence says so. A
+claim that names its own tolerance ("near 40 %") is tested with that tolerance, which its evidence
+states.
+
 A claim that something does *not* happen ("focal loss alone does not beat CE", "the losses have
 converged") is held to the same standard: it holds only when the data show the difference stays
 within the margin, not when they merely fail to show one. The sentences on each experiment page

@@ -27,7 +27,10 @@ from .style import LOSS_SHAPE_SLOTS, NEUTRAL_COLOUR, loss_colour, new_figure, pl
 NUM_CLASSES = 10
 FOCAL_GAMMAS = (0.5, 1.0, 2.0, 5.0)
 PROBABILITY_SPECS = ("mae", "ce") + tuple(f"focal:{gamma:g}" for gamma in FOCAL_GAMMAS)
-_LABELS = {"mae": "MAE (on softmax)", "ce": "cross-entropy", "l1-logits": "l1-logits (nn.L1Loss)"}
+_LABELS = {"mae": "MAE (on softmax)", "ce": "cross-entropy", "l1-logits": "l1-logits (nn.L1Loss)",
+           "gce:0.7": "GCE, q = 0.7", "nce+mae": "NCE + MAE", "ls:0.1": "label smoothing, ε = 0.1"}
+# The remedies the label-noise experiment trains: the push table lists them under the report's losses.
+REMEDY_SPECS = ("gce:0.7", "nce+mae", "ls:0.1")
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,12 @@ def _draw_all(curves: dict[str, LossCurve], l1_curve: LossCurve, num_classes: in
 PUSH_TABLE_PROBABILITIES = (1 / NUM_CLASSES, 0.5, 0.9)  # chance at C = 10, a coin flip, a confident hit
 
 
-def push_table_markdown(specs: Sequence[str] = PROBABILITY_SPECS, num_classes: int = NUM_CLASSES) -> str:
+def push_on_true_logit(spec: str, true_probability: float, num_classes: int = NUM_CLASSES) -> float:
+    """−∂loss/∂z_y for one example with p_y = ``true_probability`` (others equal), by autograd."""
+    return float(probability_curves((spec,), num_classes, np.array([true_probability]))[spec].true_logit_push[0])
+
+
+def push_table_markdown(specs: Sequence[str] = PROBABILITY_SPECS + REMEDY_SPECS, num_classes: int = NUM_CLASSES) -> str:
     """The push on the true logit at a few values of p_y, absolute and as a share of cross-entropy's.
 
     A worked example computed by autograd from ``lossdemo.losses``, like the figures: at chance a

@@ -13,10 +13,11 @@ from ..experiments import Experiment
 from ..results import StoredRun
 from ..run_config import RunConfig
 from .measures import complete, key
-from .stats import format_interval, mean_ci
+from .stats import format_interval, format_mean_range, mean_ci
 
 Runs = list[StoredRun]
-FOOTER = "Mean ± half-width of the 95 % t-interval over seeds (n = seeds with a complete run)."
+FOOTER = ("Mean ± half-width of the 95 % t-interval over seeds (n = seeds with a complete run); a quantity that "
+          "cannot be negative whose interval would reach below zero shows its mean (range) instead.")
 
 # Why each setting of the shared recipe has its value (the setup table of every experiment page).
 RECIPE_REASONS = {
@@ -36,7 +37,14 @@ RECIPE_REASONS = {
 def cell(runs: Runs, measure: Callable[[StoredRun], float], scale: float = 100.0, digits: int = 1) -> str:
     """One table cell: ``measure`` over the complete runs (NaN values dropped), or "—" when there are none."""
     values = [value for value in (measure(run) for run in complete(runs)) if value == value]  # drop NaN
-    return format_interval(mean_ci(values), scale=scale, digits=digits) if values else "—"
+    if not values:
+        return "—"
+    interval = mean_ci(values)
+    if min(values) >= 0 and interval.n >= 2 and interval.low < 0:
+        # A quantity that cannot be negative (an error rate, a count) near 0: a t-interval would reach
+        # below zero, so the cell shows the mean and the range over seeds instead.
+        return format_mean_range([value * scale for value in values], digits)
+    return format_interval(interval, scale=scale, digits=digits)
 
 
 def complete_count(runs: Runs) -> int:

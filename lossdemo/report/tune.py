@@ -107,9 +107,12 @@ def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[st
         axis.set_ylim(0, 100)
         axis.set_xscale("log", base=2)
         axis.set_xticks(rates, [f"{rate:g}" for rate in rates], rotation=45 if len(panels) > 1 else 0)
-        axis.set_xlabel("learning rate (SGD, momentum 0.9, cosine)")
+        axis.set_xlabel("learning rate" if len(panels) > 1 else "learning rate (SGD, momentum 0.9, cosine)")
         axis.legend(ncol=2 if len(panels) > 1 else 3, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize="x-small")
     axes[0, 0].set_ylabel("validation accuracy at the best epoch (%)")
+    if len(panels) > 1:
+        axes[0, 0].set_title("the report's losses and the remedies", fontsize="medium")
+        axes[0, 1].set_title("focal loss's γ (ce is γ = 0)", fontsize="medium")
     figure.suptitle(title)
     return save_figure(figure, path)
 
