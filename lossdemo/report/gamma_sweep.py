@@ -234,8 +234,8 @@ def _mukhoti_calibration(index: RunIndex, dataset: str) -> Finding | None:
     focal_over = level_measure(index, focal, m.final_overconfidence)
     if raw is None or scaled is None or ce_over is None or focal_over is None:
         return None
-    comparisons = (Comparison("as trained", paired_values(index, focal, ce, m.final_ece), direction=-1),
-                   Comparison("after temperature scaling", paired_values(index, focal, ce, m.final_ece_scaled),
+    comparisons = (Comparison("raw ECE", paired_values(index, focal, ce, m.final_ece), direction=-1),
+                   Comparison("temperature-scaled ECE", paired_values(index, focal, ce, m.final_ece_scaled),
                               direction=-1))
     regime = "over-confident" if ce_over.low > 0 else "under-confident" if ce_over.high < 0 else "neither clearly"
     detail = (f"Fair protocol, last epoch: test ECE (15 bins) of focal γ = 3 − CE is {format_difference(raw)} as trained, "

@@ -46,7 +46,7 @@ def draw_noise_accuracy(runs: dict[tuple[float, str, str], Runs], losses: Sequen
         for (rate, kind, spec), group in runs.items():
             if kind == "asymmetric" and spec == loss:
                 mean, half = point(group, m.final_accuracy)
-                offset = 1.5 + 1.2 * list(losses).index(loss)  # side by side, not on top of each other
+                offset = 1.0 + 0.7 * list(losses).index(loss)  # side by side, not on top of each other
                 axis.errorbar([rate * 100 + offset], [mean * 100], yerr=[half * 100], color=colour, marker="D",
                               markerfacecolor="white", linestyle="none", capsize=3)
     axis.plot([], [], color=NEUTRAL_COLOUR, marker="D", markerfacecolor="white", linestyle="none",
@@ -218,13 +218,14 @@ def _remedy_beats_ce(loss: str):
 
     def rule(index: RunIndex, dataset: str) -> Finding | None:
         remedy, ce = fair("label-noise", dataset, loss=loss, **NOISY), fair("label-noise", dataset, loss="ce", **NOISY)
-        readings = (("at the last epoch", m.final_accuracy), ("with early stopping", m.selected_accuracy))
+        readings = (("the last epoch", m.final_accuracy), ("early stopping", m.selected_accuracy))
         intervals = {name: paired_measure(index, remedy, ce, measure) for name, measure in readings}
         if any(interval is None for interval in intervals.values()):
             return None
         comparisons = tuple(Comparison(name, paired_values(index, remedy, ce, measure)) for name, measure in readings)
         detail = (f"At 40 % symmetric noise, `{loss}` − `ce` test accuracy, each at its own tuned rate, paired by seed: "
-                  + "; ".join(f"{name} {format_difference(interval)}" for name, interval in intervals.items())
+                  + "; ".join(f"at {name} {format_difference(interval)}" if name == "the last epoch" else
+                              f"with {name} {format_difference(interval)}" for name, interval in intervals.items())
                   + ". Early stopping reads each run at its best epoch on the clean validation split.")
         effect = "; ".join(f"{name}: {format_difference(interval, short=True)}" for name, interval in intervals.items())
         return Finding(comparisons, effect, detail, regime="early stopping")

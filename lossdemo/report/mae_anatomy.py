@@ -167,9 +167,9 @@ NEAR_MARGIN = 0.05
 
 
 def _near_40_comparisons(index: RunIndex, config, name: str) -> list[Comparison]:
-    return [Comparison(f"accuracy − 40 %, {name}", tuple(-v for v in level_values(index, config, m.selected_accuracy, 0.4)),
+    return [Comparison(f"near 40 % ({name})", tuple(-v for v in level_values(index, config, m.selected_accuracy, 0.4)),
                        margin=NEAR_MARGIN, kind="no-effect"),
-            Comparison(f"one half − accuracy, {name}", level_values(index, config, m.selected_accuracy, 0.5))]
+            Comparison(f"below one half ({name})", level_values(index, config, m.selected_accuracy, 0.5))]
 
 
 def _mae_near_40(index: RunIndex, dataset: str) -> Finding | None:
