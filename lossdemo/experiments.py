@@ -18,7 +18,7 @@ experiment     grid (× seeds)                                                  
 compare        5 losses × (fair protocol, shared recipe)                          converged/25
 label-noise    7 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4), fair      converged
 imbalance      6 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps), fair  converged+
-gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5} × (fair protocol, shared recipe)     converged/25
+gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5} × (fair, shared); γ 0, 0.5, 2 also ×4 long  converged/25/100
 mae-anatomy    mae, ce × (SGD 0.05, Adam 1e-3) × (25, 100 epochs)                  25/100
 tune           every loss above × 7 learning rates (2 seeds), validation only      converged
 =============  =================================================================  ===========
@@ -198,8 +198,16 @@ def is_gamma_spec(spec: str) -> bool:
 GAMMA_LOSSES = tuple(gamma_spec(gamma) for gamma in FOCAL_GAMMAS)
 
 
+# The report's recipe run four times as long, for the losses of its convergence claim: only the
+# length differs from the shared recipe's runs.
+LONGER_EPOCHS = 4 * SHARED_RECIPE.epochs
+CONVERGENCE_LOSSES = ("ce", "focal:0.5", "focal:2")
+
+
 def _gamma_sweep_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
-    return _compare_grid(datasets, losses or GAMMA_LOSSES, seeds, epochs)
+    longer = [_shared_recipe_config(dataset, loss, seed, 4 * epochs if epochs else LONGER_EPOCHS)
+              for dataset in datasets for loss in losses if loss in CONVERGENCE_LOSSES for seed in range(seeds)]
+    return _compare_grid(datasets, losses, seeds, epochs) + longer
 
 
 # (optimizer, learning rate, weight decay, epochs as a multiple of the experiment's): the report's

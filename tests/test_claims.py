@@ -37,7 +37,7 @@ FULL_PROFILE_BUDGET_S = 45 * 60
 # Grids
 
 
-@pytest.mark.parametrize("name, runs", [("label-noise", 175), ("imbalance", 90), ("gamma-sweep", 70), ("mae-anatomy", 40)])
+@pytest.mark.parametrize("name, runs", [("label-noise", 175), ("imbalance", 90), ("gamma-sweep", 85), ("mae-anatomy", 40)])
 def test_each_grid_has_the_planned_size_with_five_seeds(name, runs):
     configs = default_configs(name)
     assert len(configs) == runs

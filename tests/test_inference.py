@@ -77,6 +77,29 @@ def test_the_four_outcomes():
     assert ranking.verdict == FAILS, "without a regime, every link must hold"
 
 
+def test_depends_on_needs_one_regime_that_holds_and_one_that_fails():
+    held_and_open = _decided(Comparison("`x`", CLEAR_GAIN), Comparison("`y`", UNSETTLED), regime="γ")
+    assert held_and_open.outcome == NOT_SEPARATED and held_and_open.reason.startswith("holds for `x`; the 95 % intervals")
+    refuted_and_open = _decided(Comparison("`x`", CLEAR_LOSS), Comparison("`y`", UNSETTLED), regime="γ")
+    assert refuted_and_open.verdict == "does not hold (not separated for `y`)"
+
+
+def test_the_parts_of_one_regime_must_all_hold_for_it():
+    # Regime A: both parts hold. Regime B: one part refuted, so B is refuted although its other part holds.
+    comparisons = (Comparison("a1", CLEAR_GAIN), Comparison("a2", CLEAR_GAIN),
+                   Comparison("b1", CLEAR_GAIN), Comparison("b2", CLEAR_LOSS))
+    finding = Finding(comparisons, "", "", regime="the recipe", groups=("A", "A", "B", "B"))
+    raw_for = [c.p_for for c in comparisons]
+    raw_against = [c.p_against for c in comparisons]
+    decision = decide(finding, raw_for, raw_for, raw_against, raw_against)
+    assert decision.verdict == "depends on (the recipe: holds for A; does not hold for B)"
+
+
+def test_an_at_most_claim_is_refuted_only_beyond_its_margin():
+    small_gain = (0.004, 0.005, 0.006, 0.005, 0.004)  # clearly above 0, clearly below +1 point
+    assert _decided(Comparison("gain", small_gain, kind="at-most")).verdict == HOLDS
+
+
 def test_claims_of_no_effect_and_of_no_gain_need_evidence_too():
     tiny = (0.001, -0.001, 0.0005, 0.0, -0.0005)
     assert _decided(Comparison("gain", tiny, kind="no-effect")).verdict == HOLDS

@@ -336,6 +336,7 @@ def _check_notebook_page(page, page_url: str, source: str) -> None:
 # Citations of published results may quote their numbers inside such a region:
 #   <!-- published: Lin et al. 2017, ... -->  ...  <!-- /published -->
 CODE_SPAN = re.compile(r"`+[^`\n]*`+")
+HTML_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
 PUBLISHED_REGION = re.compile(r"<!--\s*published\b.*?-->.*?<!--\s*/published\s*-->", re.S)
 PERCENTAGE = re.compile(r"\d+(?:\.\d+)?\s*(?:\\?%|per\s?cent\b)", re.I)
 DECIMAL = re.compile(r"(?<![\w.])\d*\.\d+(?![\w.])")
@@ -354,6 +355,7 @@ def hand_typed_numbers(markdown: str) -> list[str]:
     """
     text = PUBLISHED_REGION.sub(" ", markdown)
     text = CODE_SPAN.sub(" ", text)  # `focal:0.5`, ``1.0``: identifiers and literals, not measurements
+    text = HTML_TAG.sub(" ", text)  # <input step="0.25">: markup attributes, not measurements
     found = [match.group(0) for match in PERCENTAGE.finditer(text)]
     text = PERCENTAGE.sub(" ", text)  # report each percentage once, not again as a decimal
     for match in DECIMAL.finditer(text):

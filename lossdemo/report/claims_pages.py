@@ -29,10 +29,12 @@ from .output import runs_fingerprint, update_manifest
 from .render import REPORTS
 from .stats import CONFIDENCE
 from .tables import cell_text
-from .verdicts import NOT_SEPARATED, ClaimVerdict
+from .verdicts import ClaimVerdict
 
 TABLE_NAME = "claims_table.md"
-RULED_OUT = re.compile(r" \(the \d+ % intervals rule out [^()]*\)")
+# The effects a "not separated" still rules out, alone in its brackets or after what held: shown on the
+# evidence page, left out of the table.
+RULED_OUT = re.compile(r" \(the \d+ % intervals rule out [^()]*\)|; the \d+ % intervals rule out [^()]*(?=\))")
 RULES_NAME = "verdict_rules.md"
 
 
@@ -55,7 +57,7 @@ def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
         claim = verdict.claim
         evidence = f"[evidence]({claim.evidence})" if claim.evidence else "—"
         # "Not separated" is qualified by the effects it still rules out: on the evidence page, not here.
-        shown = NOT_SEPARATED if verdict.verdict.startswith(NOT_SEPARATED) else RULED_OUT.sub("", verdict.verdict)
+        shown = RULED_OUT.sub("", verdict.verdict)
         lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(shown)}** | "
                      f"{cell_text(verdict.effect)} | {verdict.tests} | {evidence} |")
     lines += [
@@ -101,12 +103,15 @@ decided the row. Then:
 - **does not hold**: the data refute it as firmly as a claim must be supported;
 - **not separated**: the seeds decide neither way; the evidence section says which effects the
   {CONFIDENCE * 100:g} % intervals still rule out, and more seeds would narrow them;
-- **depends on**: the answer changes with a condition, which the verdict names (γ, the imbalance
-  ratio, the run length, the dataset).
+- **depends on**: the answer changes with a condition, which the verdict names (γ, the recipe,
+  the dataset): the claim holds in at least one regime and is refuted in another. A claim that
+  holds in some regimes and is undecided in the rest is "not separated", and one refuted in some
+  and undecided in the rest "does not hold"; the verdict names the regimes either way. When a
+  regime has several parts (the claim says two things), all of them must hold for it.
 
 Every verdict reads the runs of the fair protocol (each loss at its tuned learning rate, trained
-until validation accuracy stops improving, test accuracy read once at the epoch the validation
-split chose) unless the claim is about the report's own recipe, and then its evidence says so. A
+for a fixed length at which validation accuracy levels off, test accuracy read once at the epoch
+the validation split chose) unless the claim is about the report's own recipe, and then its evidence says so. A
 claim that names its own tolerance ("near 40 %") is tested with that tolerance, which its evidence
 states.
 
@@ -114,9 +119,8 @@ A claim that something does *not* happen ("focal loss alone does not beat CE", "
 converged") is held to the same standard: it holds only when the data show the difference stays
 within the margin, not when they merely fail to show one. The sentences on each experiment page
 describe each difference by its own {CONFIDENCE * 100:g} % interval, before the correction; the
-verdict is what applies it. With the few seeds per condition here, showing a difference to be within the
-margin needs seed-to-seed spreads far smaller than these runs have, so "does not hold" comes in
-practice from the other sign; more seeds would change that.
+verdict is what applies it. Showing a difference to be within the margin takes a small
+seed-to-seed spread; more seeds narrow the intervals in both directions.
 """
 
 

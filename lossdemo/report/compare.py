@@ -87,7 +87,8 @@ def results_table(runs_by_loss: dict[str, Runs]) -> str:
     lines.append("")
     if fair:
         lines.append("Fair protocol: each loss at the learning rate the tune experiment picked for it on validation "
-                     "accuracy, a fifth of each class held out of training as the validation split, and each run read "
+                     "accuracy (the shared rate 0.05 where it picked none), a fifth of each class held out of training "
+                     "as the validation split, and each run read "
                      "at the epoch with its best validation accuracy: the test split is read once, there. Accuracies: "
                      "mean ± half-width of the 95 % t-interval over seeds; epochs: mean (range). A chosen epoch well "
                      "before the last means validation accuracy had stopped improving. Diverged runs are counted, not "

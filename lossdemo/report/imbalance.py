@@ -8,6 +8,7 @@ at its best epoch on the (balanced, clean) validation split. The grid is ``EXPER
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -105,8 +106,8 @@ def imbalance_setup_table(configs: list[RunConfig], class_sizes: tuple[int, int,
     """Per ratio: training-set class counts, the realised ratio, epochs and SGD steps, and the
     class-balanced weights (``lossdemo.losses.class_balanced_weights``) of the rarest and commonest class.
 
-    ``class_sizes`` is (smallest training class, number of classes, training samples) of the
-    balanced dataset, None if unknown.
+    ``class_sizes`` is (smallest class, number of classes, samples) of the balanced training data
+    the runs cut the long tail from (after their validation split), None if unknown.
     """
     if class_sizes is None:
         return "Class counts not shown: the dataset is not available on the machine that drew this page.\n"
@@ -131,8 +132,7 @@ def imbalance_setup_table(configs: list[RunConfig], class_sizes: tuple[int, int,
               "class up, so the realised largest / smallest ratio can differ from it. "
               "Class-balanced weights (Cui et al. 2019, β = 0.999) are scaled so that their mean over the training "
               "samples is 1: a class-balanced loss takes steps of CE's size and only moves weight from head to tail. "
-              "The counts are those of the full training split; the runs hold a fifth of each class out for "
-              "validation first."]
+              "The counts are those the runs train on: their validation split is held out of each class first."]
     return "\n".join(lines) + "\n"
 
 
@@ -151,20 +151,26 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
                 at_largest, class_names_of(dataset),
                 f"Final per-class test accuracy at imbalance ratio {largest:g} on {dataset}", p),
             "table.md": lambda p: p.write_text(imbalance_table(grouped, losses)),
-            "counts.md": lambda p: p.write_text(imbalance_setup_table(configs, _class_sizes(dataset, context))),
+            "counts.md": lambda p: p.write_text(imbalance_setup_table(
+                configs, _class_sizes(dataset, context, max(config.validation_fraction for config in configs)))),
         }
 
     return write_per_dataset("imbalance", runs, out_dir, outputs) | write_setup("imbalance", runs, out_dir)
 
 
-def _class_sizes(dataset: str, context: RenderContext) -> tuple[int, int, int] | None:
-    """(smallest training class, number of classes, training samples), or None when the dataset is not
-    on this machine.
+def _class_sizes(dataset: str, context: RenderContext, validation_fraction: float) -> tuple[int, int, int] | None:
+    """(smallest class, number of classes, samples) of the training data the runs actually cut the
+    long tail from, after their validation split is held out, or None when the dataset is not on this
+    machine.
 
-    The long-tail profile starts from the smallest class of the balanced training split.
+    The validation split holds ``floor(fraction * n_c)`` samples of each class out first
+    (``lossdemo.splits``), and the long-tail profile starts from the smallest class of what is left.
     """
     counts = context.train_class_counts.get(dataset)
-    return (min(counts), len(counts), sum(counts)) if counts else None
+    if not counts:
+        return None
+    kept = [count - math.floor(validation_fraction * count) for count in counts]
+    return min(kept), len(kept), sum(kept)
 
 
 def _at(dataset: str, loss: str, ratio: float):

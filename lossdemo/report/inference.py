@@ -143,8 +143,8 @@ class Comparison:
         """The refutation's test: small when the data contradict the claim."""
         if self.kind == "no-effect":  # a clear effect beyond the margin, either way
             return min(one_sided_p(self.values, 1, self.margin), one_sided_p(self.values, -1, -self.margin))
-        if self.kind == "at-most":
-            return one_sided_p(self.values, 1)
+        if self.kind == "at-most":  # refuted only by a difference shown to exceed the margin
+            return one_sided_p(self.values, 1, self.margin)
         return min(one_sided_p(self.values, -self.direction), equivalence_p(self.values, self.margin))
 
     def ruled_out(self) -> str:

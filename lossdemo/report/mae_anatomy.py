@@ -167,9 +167,9 @@ NEAR_MARGIN = 0.05
 
 
 def _near_40_comparisons(index: RunIndex, config, name: str) -> list[Comparison]:
-    return [Comparison(f"near 40 % ({name})", tuple(-v for v in level_values(index, config, m.selected_accuracy, 0.4)),
+    return [Comparison(f"near 40 %, {name}", tuple(-v for v in level_values(index, config, m.selected_accuracy, 0.4)),
                        margin=NEAR_MARGIN, kind="no-effect"),
-            Comparison(f"below one half ({name})", level_values(index, config, m.selected_accuracy, 0.5))]
+            Comparison(f"below one half, {name}", level_values(index, config, m.selected_accuracy, 0.5))]
 
 
 def _mae_near_40(index: RunIndex, dataset: str) -> Finding | None:
@@ -190,7 +190,8 @@ def _mae_near_40(index: RunIndex, dataset: str) -> Finding | None:
     if longer is not None:
         detail += f" The report's recipe over 100 epochs ends at {format_level(longer)}."
     effect = "; ".join(f"{name}: {format_level(level, short=True)}" for name, level in levels.items())
-    return Finding(tuple(comparisons), effect, detail, regime="the recipe")
+    return Finding(tuple(comparisons), effect, detail, regime="the recipe",
+                   groups=("shared recipe", "shared recipe", "fair protocol", "fair protocol"))
 
 
 def _mae_stall_explanation(index: RunIndex, dataset: str) -> Finding | None:
@@ -248,8 +249,8 @@ def _l1_logits_zeros(index: RunIndex, dataset: str) -> Finding | None:
               f"which is 0 for any class whose probability given the input is below one half. The `l1-logits` runs "
               f"(nn.L1Loss on the raw outputs, the report's recipe) end with a training loss of {train_loss.mean:.4f} "
               f"(all-zero outputs score 1/C = {chance:.4f}) and a mean test confidence of {format_level(confidence)} "
-              f"(chance: {chance * 100:.0f} %): the outputs have collapsed to zero. The tune page shows that no learning "
-              "rate trains it.")
+              f"(chance: {chance * 100:.0f} %): the outputs have collapsed to zero. The tune page shows at which learning "
+              "rates, if any, the loss escapes on each dataset.")
     return Finding(comparisons, f"mean confidence: {format_level(confidence, short=True)}", detail)
 
 

@@ -269,3 +269,16 @@ def final_nll_scaled(run: StoredRun) -> float:
 def recipe_of(run: StoredRun) -> str:
     """"tuned" for a fair-protocol run (it holds out a validation split), "shared recipe" otherwise."""
     return "tuned" if has_validation(run) else "shared recipe"
+
+
+def selected_validation_balanced_accuracy(run: StoredRun) -> float:
+    """Balanced accuracy on the validation split at :func:`selected_epoch` (NaN without one)."""
+    if not has_validation(run):
+        return float("nan")
+    return balanced_accuracy(run.history["val_per_class_accuracy"][selected_epoch(run) - 1])
+
+
+def final_validation_nll(run: StoredRun) -> float:
+    """Validation NLL at the last epoch: a proper score of the probabilities, read without the test split."""
+    values = run.history.get("val_ce") or [None]
+    return float("nan") if values[-1] is None else values[-1]

@@ -38,8 +38,10 @@ def save_figure(figure, path: Path) -> Path:
 
 
 def update_manifest(out_dir: Path, written: dict[str, str]) -> None:
-    """Merge ``{file: fingerprint}`` into the manifest (other experiments' entries are kept)."""
+    """Merge ``{file: fingerprint}`` into the manifest (other experiments' entries are kept, as long as
+    their files still exist: a file an experiment no longer draws leaves the manifest with the file)."""
     path = out_dir / MANIFEST_NAME
     manifest = json.loads(path.read_text()) if path.exists() else {}
     manifest.update(written)
+    manifest = {name: fingerprint for name, fingerprint in manifest.items() if (out_dir / name).exists()}
     write_json_atomic(path, dict(sorted(manifest.items())))

@@ -45,6 +45,8 @@ class Finding:
             "depends on (<regime>: ...)".
         holds_as: the word for full support ("holds"; an explanation the runs can only fail to
             refute says "undecided (...)" instead).
+        groups: per comparison, the regime it belongs to, when a regime has several parts that
+            must all hold (e.g. "near 40 %" and "below one half" under one recipe).
     """
 
     comparisons: tuple[Comparison, ...]
@@ -52,6 +54,7 @@ class Finding:
     detail: str
     regime: str | None = None
     holds_as: str = HOLDS
+    groups: tuple[str, ...] | None = None  # per comparison, the regime it belongs to (None: one regime each)
 
 
 @dataclass(frozen=True)
@@ -121,33 +124,63 @@ def _status(for_adjusted: float, against_adjusted: float) -> str:
     return NOT_SEPARATED
 
 
+def _combine_parts(statuses: list[str]) -> str:
+    """One regime's status from its parts, which must all hold: one refuted part refutes it."""
+    if FAILS in statuses:
+        return FAILS
+    return HOLDS if all(status == HOLDS for status in statuses) else NOT_SEPARATED
+
+
 def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], raw_against: list[float],
            adjusted_against: list[float]) -> Decision:
     """The outcome of ``finding`` from its comparisons' p-values (one per comparison, in order),
-    already adjusted over the whole family of comparisons."""
-    statuses = [_status(f, a) for f, a in zip(adjusted_for, adjusted_against)]
+    already adjusted over the whole family of comparisons.
+
+    Comparisons that share a ``groups`` label are parts of one regime and must all hold for it. The
+    claim holds when every regime holds and does not hold when every regime is refuted; it
+    **depends on** the regime only when at least one regime holds and another is refuted. A mix of
+    held (or refuted) and undecided regimes is "not separated" (or "does not hold"), with the held
+    or undecided regimes named in the reason, so that the same burden of proof applies both ways.
+    """
+    part_status = [_status(f, a) for f, a in zip(adjusted_for, adjusted_against)]
     labels = [comparison.label for comparison in finding.comparisons]
-    held = [i for i, status in enumerate(statuses) if status == HOLDS]
-    refuted = [i for i, status in enumerate(statuses) if status == FAILS]
-    open_ = [i for i, status in enumerate(statuses) if status == NOT_SEPARATED]
-    if len(held) == len(statuses):
-        worst = max(held, key=lambda i: adjusted_for[i])
+    groups = finding.groups or tuple(labels)
+    regimes = list(dict.fromkeys(groups))
+    members = {regime: [i for i, group in enumerate(groups) if group == regime] for regime in regimes}
+    status = {regime: _combine_parts([part_status[i] for i in members[regime]]) for regime in regimes}
+    held = [r for r in regimes if status[r] == HOLDS]
+    refuted = [r for r in regimes if status[r] == FAILS]
+    open_ = [r for r in regimes if status[r] == NOT_SEPARATED]
+
+    def firmest(indices, against: bool) -> int:
+        key = (lambda i: adjusted_against[i]) if against else (lambda i: adjusted_for[i])
+        return min(indices, key=key) if against else max(indices, key=key)
+
+    def named(word: str, chosen: list[str]) -> str:
+        return f"{word} for {', '.join(chosen)}"
+
+    if len(held) == len(regimes):
+        worst = firmest([i for r in held for i in members[r]], against=False)
         return Decision(finding.holds_as, "", raw_for[worst], adjusted_for[worst], labels[worst])
-    if refuted and (finding.regime is None or len(refuted) == len(statuses)):
-        firmest = min(refuted, key=lambda i: adjusted_against[i])
-        return Decision(FAILS, "", raw_against[firmest], adjusted_against[firmest], labels[firmest])
-    if not refuted and (finding.regime is None or not held):
-        ruled_out = "; ".join(finding.comparisons[i].ruled_out() for i in open_)
-        closest = min(open_, key=lambda i: min(adjusted_for[i], adjusted_against[i]))
-        return Decision(NOT_SEPARATED, f"the 95 % intervals rule out {ruled_out}",
-                        min(raw_for[closest], raw_against[closest]),
-                        min(adjusted_for[closest], adjusted_against[closest]), labels[closest])
-    parts = [f"{word} for {', '.join(labels[i] for i in indices)}"
-             for word, indices in ((HOLDS, held), (NOT_SEPARATED, open_), (FAILS, refuted)) if indices]
-    deciding = min(range(len(statuses)), key=lambda i: min(adjusted_for[i], adjusted_against[i]))
-    return Decision("depends on", f"{finding.regime}: {'; '.join(parts)}",
-                    min(raw_for[deciding], raw_against[deciding]),
-                    min(adjusted_for[deciding], adjusted_against[deciding]), labels[deciding])
+    if held and refuted and finding.regime is not None:
+        parts = [named(word, chosen) for word, chosen in ((HOLDS, held), (NOT_SEPARATED, open_), (FAILS, refuted)) if chosen]
+        deciding = min(range(len(labels)), key=lambda i: min(adjusted_for[i], adjusted_against[i]))
+        return Decision("depends on", f"{finding.regime}: {'; '.join(parts)}",
+                        min(raw_for[deciding], raw_against[deciding]),
+                        min(adjusted_for[deciding], adjusted_against[deciding]), labels[deciding])
+    if refuted:  # and, with a regime, nothing held; without one, every part must hold, so one refutes all
+        failing = [i for r in refuted for i in members[r] if part_status[i] == FAILS]
+        best = min(failing, key=lambda i: adjusted_against[i])
+        reason = named(NOT_SEPARATED, open_) if open_ and finding.regime is not None else ""
+        return Decision(FAILS, reason, raw_against[best], adjusted_against[best], labels[best])
+    undecided = [i for r in (open_ or regimes) for i in members[r] if part_status[i] != HOLDS] or list(range(len(labels)))
+    ruled_out = "; ".join(finding.comparisons[i].ruled_out() for i in undecided)
+    reason = f"the 95 % intervals rule out {ruled_out}"
+    if held and finding.regime is not None:
+        reason = f"{named(HOLDS, held)}; {reason}"
+    closest = min(undecided, key=lambda i: min(adjusted_for[i], adjusted_against[i]))
+    return Decision(NOT_SEPARATED, reason, min(raw_for[closest], raw_against[closest]),
+                    min(adjusted_for[closest], adjusted_against[closest]), labels[closest])
 
 
 def sign(interval: Interval | None) -> int:
@@ -185,7 +218,9 @@ def fair(experiment: str, dataset: str, **fields) -> RunConfig:
 
 
 def shared(experiment: str, dataset: str, **fields) -> RunConfig:
-    """:func:`reference` among the experiment's shared-recipe runs (lr 0.05 for all, no validation split)."""
+    """:func:`reference` among the experiment's shared-recipe runs (lr 0.05 for all, no validation split),
+    at the recipe's own length unless ``fields`` names another (the γ sweep also runs it longer)."""
+    fields = {"epochs": SHARED_RECIPE.epochs, **fields}
     return reference(experiment, dataset, validation_fraction=SHARED_RECIPE.validation_fraction, **fields)
 
 
