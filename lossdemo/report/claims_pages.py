@@ -29,7 +29,7 @@ from .output import runs_fingerprint, update_manifest
 from .render import REPORTS
 from .stats import CONFIDENCE
 from .tables import cell_text
-from .verdicts import ClaimVerdict
+from .verdicts import NOT_SEPARATED, ClaimVerdict
 
 TABLE_NAME = "claims_table.md"
 # The effects a "not separated" still rules out, alone in its brackets or after what held: shown on the
@@ -57,7 +57,8 @@ def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
         claim = verdict.claim
         evidence = f"[evidence]({claim.evidence})" if claim.evidence else "—"
         # "Not separated" is qualified by the effects it still rules out: on the evidence page, not here.
-        shown = RULED_OUT.sub("", verdict.verdict)
+        plain = verdict.verdict.startswith(NOT_SEPARATED) and "holds for" not in verdict.verdict
+        shown = NOT_SEPARATED if plain else RULED_OUT.sub("", verdict.verdict)
         lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(shown)}** | "
                      f"{cell_text(verdict.effect)} | {verdict.tests} | {evidence} |")
     lines += [
