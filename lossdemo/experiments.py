@@ -15,7 +15,7 @@ on a validation split (figures, tables and verdict rules are in ``lossdemo.repor
 =============  =================================================================  ===========
 experiment     grid (× seeds)                                                     epochs
 =============  =================================================================  ===========
-compare        5 losses × (fair protocol, shared recipe)                          converged/25
+compare        5 losses × (fair protocol, short budget, shared recipe)            converged/÷5/25
 label-noise    7 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4), fair      converged
 imbalance      6 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps), fair  converged+
 gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5} × (fair, shared); γ 0, 0.5, 2 also ×4 long  converged/25/100
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from .data import DATASETS, class_names_of
 from .losses import parse_loss_spec
-from .protocol import FAIR, LONG_TAIL_TUNING_RATIO, SHARED_RECIPE, epochs_of, learning_rate
+from .protocol import FAIR, LONG_TAIL_TUNING_RATIO, SHARED_RECIPE, SHORT_BUDGET, epochs_of, learning_rate
 from .run_config import RunConfig
 
 REPORT_LOSSES = ("mae", "l1-logits", "ce", "focal:0.5", "focal:2")
@@ -106,17 +106,23 @@ def _fair_config(dataset, loss, seed, epochs, **fields) -> RunConfig:
                      validation_fraction=FAIR.validation_fraction, **fields)
 
 
+def _short_budget_config(dataset, loss, seed, epochs, **fields) -> RunConfig:
+    """A run of the short budget: the tuned rate and validation split, a fifth of the fair length."""
+    return RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs_of(SHORT_BUDGET, dataset, epochs),
+                     lr=learning_rate(FAIR, dataset, loss), validation_fraction=SHORT_BUDGET.validation_fraction, **fields)
+
+
 def _shared_recipe_config(dataset, loss, seed, epochs, **fields) -> RunConfig:
     """A run under the report's recipe: lr 0.05 for every loss, 25 epochs, no validation split."""
     return RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs_of(SHARED_RECIPE, dataset, epochs),
                      lr=SHARED_RECIPE.lr, validation_fraction=SHARED_RECIPE.validation_fraction, **fields)
 
 
-def _compare_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+def _compare_grid(datasets, losses, seeds, epochs, recipes=None) -> list[RunConfig]:
     return [
         make(dataset, loss, seed, epochs)
         for dataset in datasets
-        for make in (_fair_config, _shared_recipe_config)
+        for make in recipes or (_fair_config, _short_budget_config, _shared_recipe_config)
         for loss in losses or REPORT_LOSSES
         for seed in range(seeds)
     ]
@@ -207,7 +213,7 @@ CONVERGENCE_LOSSES = ("ce", "focal:0.5", "focal:2")
 def _gamma_sweep_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     longer = [_shared_recipe_config(dataset, loss, seed, 4 * epochs if epochs else LONGER_EPOCHS)
               for dataset in datasets for loss in losses if loss in CONVERGENCE_LOSSES for seed in range(seeds)]
-    return _compare_grid(datasets, losses, seeds, epochs) + longer
+    return _compare_grid(datasets, losses, seeds, epochs, (_fair_config, _shared_recipe_config)) + longer
 
 
 # (optimizer, learning rate, weight decay, epochs as a multiple of the experiment's): the report's
@@ -263,12 +269,13 @@ def _tune_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
 EXPERIMENTS: dict[str, Experiment] = {
     "compare": Experiment(
         name="compare",
-        question="The report's experiment: one network, four losses; which trains best, under a fair protocol and "
-                 "under the report's shared recipe?",
+        question="The report's experiment: one network, four losses; which trains best, under a fair protocol, "
+                 "on a short budget, and under the report's shared recipe?",
         losses=REPORT_LOSSES,
         epochs=None,
         grid=_compare_grid,
-        epochs_reason="fair protocol: the dataset's converged length; shared recipe: the report's 25",
+        epochs_reason="fair protocol: the dataset's converged length; short budget: a fifth of it; shared recipe: the "
+                      "report's 25",
     ),
     "label-noise": Experiment(
         name="label-noise",

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 # "--workers 1": the runs one after the other, so there is a moment with one run stored and one in flight.
 # Runs long enough (seconds each) that the signal always lands while the second one is in flight.
 EPOCHS = 40
-# One loss gives two runs: the comparison trains it under the fair protocol and the shared recipe.
-TWO_RUNS = ("--quick", "--losses", "ce", "--seeds", "1", "--epochs", str(EPOCHS), "--checkpoint", "--shard", "1/1",
+# One γ of the sweep gives two runs of the same length: the fair protocol and the shared recipe.
+TWO_RUNS = ("--quick", "--experiments", "gamma-sweep", "--losses", "focal:1", "--seeds", "1", "--epochs", str(EPOCHS), "--checkpoint", "--shard", "1/1",
             "--workers", "1", "--results-dir", "results", "--figures-dir", "figures")
 
 
@@ -121,11 +121,11 @@ def test_two_reproduces_on_one_results_dir_store_every_run_once(tmp_path):
     assert first.returncode == 0 and second.returncode == 0, outputs
 
     runs, problems = load_runs(tmp_path / "shared")
-    assert len(runs) == 8 and problems == []  # 2 losses × 2 seeds × (fair protocol, shared recipe)
+    assert len(runs) == 12 and problems == []  # 2 losses × 2 seeds × (fair protocol, short budget, shared recipe)
     run_dir = tmp_path / "shared" / RUNS_SUBDIR
     assert sorted(path.name for path in run_dir.iterdir()) == sorted(f"{run_id}.json" for run_id in runs)
     trained = [int(line.split("trained ")[1].split(" runs")[0]) for output in outputs
                for line in output.splitlines() if line.startswith("trained ")]
-    assert len(trained) == 2 and sum(trained) == 8, f"each run trained exactly once: {outputs}"
+    assert len(trained) == 2 and sum(trained) == 12, f"each run trained exactly once: {outputs}"
     for run in runs.values():
         json.loads(run.path.read_text())  # every file is whole

@@ -2,7 +2,8 @@
 
 Each situation is a set of conditions the experiments already train under the fair protocol (the
 clean runs, the label-noise runs at 40 % symmetric noise, the long-tailed runs at ratio 100), a
-validation measure that ranks the candidate losses, and a test measure that reports them. The
+validation measure that ranks the candidate losses, and a test measure that reports them; the
+short-budget row reads the comparison's runs of a fifth of the fair length. The
 guide names the best loss by its validation mean, its margin over the runner-up on the test split
 as a paired difference with its interval, and whether the seeds separate the two: a one-sided test
 of "best beats runner-up" per situation, Holm-adjusted over the guide's situations. Where they do
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..experiments import IMBALANCE_LOSSES, NOISE_LOSSES, REPORT_LOSSES
-from ..protocol import FAIR
+from ..protocol import FAIR, SHORT_BUDGET, epochs_of
 from ..run_config import RunConfig
 from . import measures as m
 from .inference import ALPHA, EQUIVALENCE_MARGIN, Comparison, equivalence_p, holm_one_test_per_statement, one_sided_p
@@ -72,6 +73,9 @@ SITUATIONS = (
     Situation("Long tail (imbalance ratio 100)", "imbalance", {**_FAIR, "imbalance_ratio": 100.0}, IMBALANCE_LOSSES,
               m.selected_validation_balanced_accuracy, m.selected_balanced_accuracy,
               "balanced test accuracy at the epoch validation chose", "claims/imbalance.md"),
+    Situation("A short budget (a fifth of the epochs)", "compare",
+              {**_FAIR, "epochs": epochs_of(SHORT_BUDGET, "mnist1d", None)}, REPORT_LOSSES, m.selected_validation_accuracy,
+              m.selected_accuracy, "test accuracy at the epoch validation chose", "experiment.md"),
     Situation("Calibrated probabilities", "label-noise", {**_FAIR, "label_noise": 0.0}, _CLEAN_CANDIDATES,
               m.final_validation_nll, m.final_ece, "test ECE at the last epoch (lower is better)", "claims/gamma-sweep.md",
               lower_is_better=True),

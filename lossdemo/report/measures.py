@@ -267,8 +267,22 @@ def final_nll_scaled(run: StoredRun) -> float:
 
 
 def recipe_of(run: StoredRun) -> str:
-    """"tuned" for a fair-protocol run (it holds out a validation split), "shared recipe" otherwise."""
+    """"tuned" for a fair-protocol run (it holds out a validation split), "shared recipe" otherwise.
+    Short-budget runs hold out a validation split too; :func:`recipe_labels` tells them apart."""
     return "tuned" if has_validation(run) else "shared recipe"
+
+
+def recipe_labels(runs: Iterable[StoredRun]):
+    """Key function over ``runs`` (one dataset): "tuned" for the longest runs with a validation split,
+    "short budget" for shorter ones, "shared recipe" for runs without one."""
+    longest = max((run.config.epochs for run in runs if has_validation(run)), default=0)
+
+    def label(run: StoredRun) -> str:
+        if not has_validation(run):
+            return "shared recipe"
+        return "tuned" if run.config.epochs == longest else "short budget"
+
+    return label
 
 
 def selected_validation_balanced_accuracy(run: StoredRun) -> float:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..experiments import EXPERIMENTS, plan_runs
-from ..protocol import FAIR, SHARED_RECIPE
+from ..protocol import FAIR, SHARED_RECIPE, SHORT_BUDGET, epochs_of
 from ..run_config import RunConfig
 from . import measures as m
 from .inference import ALPHA, Comparison
@@ -213,8 +213,21 @@ def reference(experiment: str, dataset: str, **fields) -> RunConfig:
 
 
 def fair(experiment: str, dataset: str, **fields) -> RunConfig:
-    """:func:`reference` among the experiment's fair-protocol runs (tuned rate, validation split)."""
-    return reference(experiment, dataset, validation_fraction=FAIR.validation_fraction, **fields)
+    """:func:`reference` among the experiment's fair-protocol runs (tuned rate, validation split); where
+    the grid also has a short budget with the same split, the fair run is the longer one."""
+    fields = {"validation_fraction": FAIR.validation_fraction, **fields}
+    matches = [config for config in _seed_zero_grid(experiment, dataset)
+               if all(getattr(config, name) == value for name, value in fields.items())]
+    if len(matches) > 1 and "epochs" not in fields:
+        fields["epochs"] = max(config.epochs for config in matches)
+    return reference(experiment, dataset, **fields)
+
+
+def short_budget(experiment: str, dataset: str, **fields) -> RunConfig:
+    """:func:`reference` among the experiment's short-budget runs (tuned rate, validation split, a fifth
+    of the fair length)."""
+    return reference(experiment, dataset, validation_fraction=SHORT_BUDGET.validation_fraction,
+                     epochs=epochs_of(SHORT_BUDGET, dataset, None), **fields)
 
 
 def shared(experiment: str, dataset: str, **fields) -> RunConfig:
