@@ -27,7 +27,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 # Runs long enough (seconds each) that the signal always lands while the second one is in flight.
 EPOCHS = 40
 # One γ of the sweep gives two runs of the same length: the fair protocol and the shared recipe.
-TWO_RUNS = ("--quick", "--experiments", "gamma-sweep", "--losses", "focal:1", "--seeds", "1", "--epochs", str(EPOCHS), "--checkpoint", "--shard", "1/1",
+TWO_RUNS = ("--quick", "--experiments", "gamma-sweep", "--losses", "focal:1", "--seeds", "1", "--epochs", str(EPOCHS),
+            "--checkpoint", "--shard", "1/1",
             "--workers", "1", "--results-dir", "results", "--figures-dir", "figures")
 
 
