@@ -26,7 +26,10 @@ from lossdemo.cli_args import EXAMPLES, PROG
 from lossdemo.reproduce import build_parser, plan_for_flags
 from lossdemo.results import RUNS_SUBDIR, SCHEMA_VERSION, load_runs
 
-QUICK = ("--quick", "--losses", "ce", "mae", "--seeds", "2", "--epochs", "2")
+# Two losses that share their tuned rate: 2 losses × 2 seeds × 3 recipes of the comparison (fair protocol,
+# short budget, shared recipe) = 12 runs, which --stack 4 trains as three stacks of four.
+QUICK = ("--quick", "--losses", "ce", "focal:0.5", "--seeds", "2", "--epochs", "2")
+QUICK_RUNS = 12
 
 
 def _unmet_need(case: BadInput) -> str | None:
@@ -150,9 +153,11 @@ def test_quick_reproduce_end_to_end_in_a_temp_dir(quick_results):
     assert "Traceback" not in completed.stderr
     runs, problems = load_runs(work / "results")
     assert problems == []
-    assert len(runs) == 4
-    assert all(run.status == "complete" and len(run.history["test_accuracy"]) == 2 for run in runs.values())
-    assert {run.config.loss for run in runs.values()} == {"ce", "mae"}
+    assert len(runs) == QUICK_RUNS
+    assert all(run.status == "complete" and len(run.history["test_accuracy"]) == run.config.epochs
+               for run in runs.values())
+    assert {run.config.epochs for run in runs.values()} == {1, 2}, "the short budget takes a fifth, at least one epoch"
+    assert {run.config.loss for run in runs.values()} == {"ce", "focal:0.5"}
     figures = {path.name for path in (work / "figures").iterdir()}
     assert {"compare_mnist1d.png", "compare_mnist1d_table.md", "manifest.json"} <= figures
     assert set(os.listdir(work)) == {"results", "figures"}, "nothing may be written outside the given directories"
@@ -178,7 +183,7 @@ def test_a_second_invocation_trains_nothing_and_leaves_results_untouched(quick_r
     before = {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in (results / RUNS_SUBDIR).glob("*.json")}
     completed = run_cli(*QUICK, "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    assert "trained 0 runs" in completed.stderr and "reused 4" in completed.stderr
+    assert "trained 0 runs" in completed.stderr and f"reused {QUICK_RUNS}" in completed.stderr
     after = {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in (results / RUNS_SUBDIR).glob("*.json")}
     assert after == before
 
@@ -191,7 +196,7 @@ def test_stack_flag_trains_the_quick_plan_as_stacks_of_the_same_runs(quick_resul
     assert completed.returncode == 0, completed.stderr
     stacked = run_cli(*QUICK, "--stack", "4", "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
     assert stacked.returncode == 0, stacked.stderr
-    assert "trained 4 runs" in stacked.stderr
+    assert f"trained {QUICK_RUNS} runs" in stacked.stderr
     assert "meant for a GPU" in stacked.stderr, "on a CPU the command says that --workers is the faster choice"
     single_runs, _ = load_runs(work / "results")
     stacked_runs, problems = load_runs(tmp_path / "results")
@@ -225,7 +230,7 @@ def test_truncated_results_file_is_reported_not_plotted_and_kept(damaged_plots_o
     assert reported and "not plotted" in reported[0] and "truncated" in reported[0]
     assert truncated.read_bytes() == damaged, "a damaged file must never be deleted or rewritten by --plots-only"
     assert json.loads((work / "figures" / "manifest.json").read_text()), "the intact runs are still drawn"
-    assert "figures show the 2 that are" in completed.stderr
+    assert f"figures show the {QUICK_RUNS - 2} that are" in completed.stderr
 
 
 def test_results_file_of_another_schema_version_is_reported_and_skipped(damaged_plots_only):
@@ -242,9 +247,9 @@ def test_damaged_file_of_a_planned_run_is_retrained_and_the_old_one_kept(quick_r
     victim.write_text('{"schema_version": 1, "run_id": ')
     completed = run_cli(*QUICK, "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    assert "trained 1 runs" in completed.stderr and "reused 3" in completed.stderr
+    assert "trained 1 runs" in completed.stderr and f"reused {QUICK_RUNS - 1}" in completed.stderr
     runs, problems = load_runs(results)
-    assert len(runs) == 4 and problems == []
+    assert len(runs) == QUICK_RUNS and problems == []
     kept = list((results / RUNS_SUBDIR).glob(f"{victim.name}.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_text() == '{"schema_version": 1, "run_id": '
 
