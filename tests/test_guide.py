@@ -74,3 +74,8 @@ def test_the_published_guide_is_the_guide_of_the_published_runs():
     assert (GENERATED_DIR / guide.GUIDE_FILE).read_text() == expected, (
         "docs/generated/guide_table.md is stale; regenerate with: "
         "python -m lossdemo.reproduce --full --plots-only --results-dir results")
+
+
+def test_every_situation_has_its_row_in_the_published_guide():
+    rows = guide.guide_rows(stored_runs([PUBLISHED_DIR]))
+    assert [row.situation for row, *_ in rows] == list(guide.SITUATIONS), "a situation whose runs are stored lost its row"
