@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from .atomic_files import write_atomic
 from .data import DATASETS, DatasetUnavailableError, training_class_counts
 from .experiments import EXPERIMENTS, PROFILES, datasets_for, long_tail_fraction, plan_runs, validate_names
-from .protocol import SHARED_RECIPE, untuned, write_picks
+from .protocol import SHARED_RECIPE, converged_epochs, untuned, write_picks
 from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs
 from .run_config import RunConfig, RunStatus
 from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints
@@ -134,8 +134,10 @@ def _train(plan: Plan, options: Options, log) -> int:
     estimate = estimate_seconds(todo, options.device_type, options.workers)
     estimate_text = (f"training estimated {_format_duration(estimate)}" if estimate is not None
                      else f"no time estimate on {options.device_type} (only CPU times have been measured)")
-    log(f"plan: {unique} runs, {unique - len(todo)} already stored in {options.results_dir}, "
-        f"{len(todo)} to train; {estimate_text}")
+    what = "; ".join(f"{name} on {', '.join(sorted({c.dataset for c in configs}))}"
+                     for name, configs in plan.by_experiment.items())
+    log(f"plan: {unique} runs ({what}), {unique - len(todo)} already stored in {options.results_dir}, "
+        f"{len(todo)} to train; {estimate_text} (with every core free; a busy machine takes longer)")
     fallback = untuned([config for name, configs in plan.by_experiment.items() if name != "tune" for config in configs])
     if fallback:
         names = ", ".join(f"{loss} on {dataset}" + (f" (imbalance ratio {ratio:g})" if ratio != 1 else "")
@@ -255,7 +257,9 @@ def _compare_published(plan: Plan, options: Options, stored: dict, published: di
 
     # Seeds of one condition (the whole config but the seed) are compared with the same condition only.
     published_by_condition = group_runs(published.values(), key=lambda run: key(run.config))
-    log(f"compared with the published results in {options.published_dir} (final test accuracy, mean ± 95 % CI):")
+    log(f"compared with the published results in {options.published_dir} (test accuracy at the epoch each run is "
+        f"judged at, as in the tables: the best validation epoch, or the last without a validation split; "
+        f"mean ± 95 % CI):")
     for condition, runs in group_runs(plan.runs_of(stored), key=lambda run: key(run.config)).items():
         label = condition_label(condition)
         for line in compare_with_published({label: runs}, {label: published_by_condition.get(condition, [])}):
@@ -263,11 +267,15 @@ def _compare_published(plan: Plan, options: Options, stored: dict, published: di
 
 
 def condition_label(config: RunConfig) -> str:
-    """Short name of a condition: the loss plus whatever differs from the default recipe."""
+    """Short name of a condition: the loss, its recipe, and whatever else differs from the default run."""
+    if config.validation_fraction:
+        recipe = "fair protocol" if config.epochs >= converged_epochs(config.dataset) else "short budget"
+    else:
+        recipe = "shared recipe"
     defaults = RunConfig(dataset=config.dataset, loss=config.loss)
     changed = [f"{name}={getattr(config, name)}" for name in ("optimizer", "lr", "epochs", "label_noise",
                "label_noise_kind", "imbalance_ratio") if getattr(config, name) != getattr(defaults, name)]
-    return " ".join([config.loss, *changed])
+    return " ".join([config.loss, f"({recipe})", *changed])
 
 
 def _publish(plan: Plan, options: Options, stored: dict, log) -> None:

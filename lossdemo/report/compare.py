@@ -198,7 +198,9 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
     lines.append("")
     lines.append("Paired differences between neighbours in that ranking (same seed = same initial weights and batch "
                  "order), each tested as \"the higher one beats the next\" with the rules of the claims table, "
-                 "one test per comparison, Holm-corrected over the comparisons of this list:")
+                 "one test per comparison, Holm-corrected over the comparisons of this list. The verdict comes from "
+                 "that one-sided, corrected test; the interval shown is the plain two-sided 95 % interval, so the two "
+                 "can disagree near the edge:")
     lines.append("")
     pairs = []
     for (loss_a, _), (loss_b, _) in zip(ordered, ordered[1:]):
@@ -251,14 +253,14 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
 
 
 def compare_with_published(working: dict[str, Runs], published: dict[str, Runs]) -> list[str]:
-    """Per loss: does this run's final test accuracy agree with the committed one within seed noise?
+    """Per loss: does this run's test accuracy (at the judged epoch) agree with the committed one within seed noise?
 
     "Agrees" means the difference of the means is within the half-width of the published 95 % interval.
     """
     lines = []
     for loss, runs in working.items():
-        mine = list(final_accuracy_by_seed(runs).values())
-        theirs = list(final_accuracy_by_seed(published.get(loss, [])).values())
+        mine = list(accuracy_by_seed(runs).values())
+        theirs = list(accuracy_by_seed(published.get(loss, [])).values())
         if not mine or not theirs:
             lines.append(f"{loss}: no published runs to compare with")
             continue

@@ -62,7 +62,7 @@ _NOISY = {**_FAIR, "label_noise": 0.4, "label_noise_kind": "symmetric"}
 SITUATIONS = (
     Situation("Clean, balanced labels", "label-noise", {**_FAIR, "label_noise": 0.0}, _CLEAN_CANDIDATES,
               m.selected_validation_accuracy, m.selected_accuracy, "test accuracy at the epoch validation chose",
-              "experiment.md"),
+              "claims/label-noise.md#accuracy-against-the-noise-rate"),
     Situation("Clean, balanced labels", "compare", {**_FAIR, "epochs": converged_epochs("mnist5k")}, REPORT_LOSSES,
               m.selected_validation_accuracy,
               m.selected_accuracy, "test accuracy at the epoch validation chose", "experiment.md", dataset="mnist5k"),
