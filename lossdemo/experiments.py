@@ -98,18 +98,18 @@ class Experiment:
     seeds: int | None = None
 
 
-def _fair_config(dataset, loss, seed, epochs, **fields) -> RunConfig:
-    """A run under the fair protocol: the loss's tuned rate, converged length, validation split."""
-    ratio = fields.get("imbalance_ratio", 1.0)
-    return RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs_of(FAIR, dataset, epochs),
-                     lr=learning_rate(FAIR, dataset, loss, fields.pop("tuning_ratio", ratio)),
-                     validation_fraction=FAIR.validation_fraction, **fields)
+def _fair_config(dataset, loss, seed, epochs, recipe=FAIR, tuning_ratio=None, **fields) -> RunConfig:
+    """A run at the loss's tuned rate with the validation split: the fair protocol's length, or the
+    short budget's with ``recipe=SHORT_BUDGET``. ``tuning_ratio``: the imbalance ratio whose pick
+    applies (default: the run's own)."""
+    ratio = fields.get("imbalance_ratio", 1.0) if tuning_ratio is None else tuning_ratio
+    return RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs_of(recipe, dataset, epochs),
+                     lr=learning_rate(FAIR, dataset, loss, ratio), validation_fraction=recipe.validation_fraction,
+                     **fields)
 
 
-def _short_budget_config(dataset, loss, seed, epochs, **fields) -> RunConfig:
-    """A run of the short budget: the tuned rate and validation split, a fifth of the fair length."""
-    return RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs_of(SHORT_BUDGET, dataset, epochs),
-                     lr=learning_rate(FAIR, dataset, loss), validation_fraction=SHORT_BUDGET.validation_fraction, **fields)
+def _short_budget_config(dataset, loss, seed, epochs) -> RunConfig:
+    return _fair_config(dataset, loss, seed, epochs, recipe=SHORT_BUDGET)
 
 
 def _shared_recipe_config(dataset, loss, seed, epochs, **fields) -> RunConfig:

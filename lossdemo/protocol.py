@@ -41,27 +41,20 @@ PICKS_FILE = Path(__file__).parent / "package_data" / "learning_rates.json"
 @dataclass(frozen=True)
 class Recipe:
     """A named way to train: the learning rate (None: each loss's tuned rate), the epochs (None: the
-    dataset's converged length) and the validation share."""
+    dataset's converged length) and the validation share. The name labels the recipe's runs on the pages."""
 
     name: str
     lr: float | None
     epochs: int | None
     validation_fraction: float
-    description: str
 
 
-FAIR = Recipe("tuned", lr=None, epochs=None, validation_fraction=VALIDATION_FRACTION,
-              description="each loss at its own tuned learning rate, trained to convergence, read at the best "
-                          "validation epoch")
+FAIR = Recipe("tuned", lr=None, epochs=None, validation_fraction=VALIDATION_FRACTION)
 # A fifth of the fair length at the same tuned rate, with the same validation split: "I can afford
 # only a few epochs" as a condition in which the choice of loss can still be made on validation.
 SHORT_BUDGET_SHARE = 5
-SHORT_BUDGET = Recipe("short budget", lr=None, epochs=None, validation_fraction=VALIDATION_FRACTION,
-                      description="each loss at its tuned rate for a fifth of the fair length, read at the best "
-                                  "validation epoch")
-SHARED_RECIPE = Recipe("shared recipe", lr=0.05, epochs=25, validation_fraction=0.0,
-                       description="the report's recipe: one learning rate (0.05) for every loss, 25 epochs, "
-                                   "no validation split, read at the last epoch")
+SHORT_BUDGET = Recipe("short budget", lr=None, epochs=None, validation_fraction=VALIDATION_FRACTION)
+SHARED_RECIPE = Recipe("shared recipe", lr=0.05, epochs=25, validation_fraction=0.0)
 
 
 def converged_epochs(dataset: str) -> int:

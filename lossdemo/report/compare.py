@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import class_names_of
+from ..protocol import FAIR, SHARED_RECIPE, SHORT_BUDGET
 from ..results import StoredRun
 from ..run_config import RunStatus
 from . import measures as m
@@ -283,8 +284,8 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
     def outputs(dataset, dataset_runs):
         by_recipe = group_runs(dataset_runs, key=m.recipe_labels(dataset_runs))
         files = {}
-        for recipe, prefix, words in (("tuned", "", "fair protocol"), ("short budget", "short_", "short budget"),
-                                      ("shared recipe", "shared_", "shared recipe")):
+        for recipe, prefix, words in ((FAIR.name, "", "fair protocol"), (SHORT_BUDGET.name, "short_", "short budget"),
+                                      (SHARED_RECIPE.name, "shared_", "shared recipe")):
             if recipe not in by_recipe:
                 continue
             by_loss = {loss: grouped for (_, loss), grouped in group_runs(by_recipe[recipe]).items()}
@@ -293,13 +294,13 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
                     b, f"{len(b)} losses on {dataset}, {w}: mean ± 95 % CI over seeds", p),
                 f"{prefix}per_class.png": lambda p, b=by_loss, w=words: draw_per_class_figure(
                     b, class_names_of(dataset), f"Per-class test accuracy on {dataset}, {w}", p),
-                f"{prefix}table.md": lambda p, b=by_loss, r=recipe: p.write_text(results_table(b, r == "short budget")),
+                f"{prefix}table.md": lambda p, b=by_loss, r=recipe: p.write_text(results_table(b, r == SHORT_BUDGET.name)),
                 f"{prefix}summary.md": lambda p, b=by_loss: p.write_text(summary_markdown(dataset, b)),
                 f"{prefix}calibration.md": lambda p, b=by_loss: p.write_text(calibration_table(b)),
             }
-        if "tuned" in by_recipe and "shared recipe" in by_recipe:
-            fair_by_loss = {loss: g for (_, loss), g in group_runs(by_recipe["tuned"]).items()}
-            shared_by_loss = {loss: g for (_, loss), g in group_runs(by_recipe["shared recipe"]).items()}
+        if FAIR.name in by_recipe and SHARED_RECIPE.name in by_recipe:
+            fair_by_loss = {loss: g for (_, loss), g in group_runs(by_recipe[FAIR.name]).items()}
+            shared_by_loss = {loss: g for (_, loss), g in group_runs(by_recipe[SHARED_RECIPE.name]).items()}
             files["changes.md"] = lambda p: p.write_text(changes_markdown(fair_by_loss, shared_by_loss))
         return files
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..experiments import EXPERIMENTS, LONGER_EPOCHS, spec_gamma
 from ..metrics import expected_calibration_error, merge_histograms
-from ..protocol import SHARED_RECIPE
+from ..protocol import FAIR, SHARED_RECIPE
 from ..results import StoredRun
 from . import measures as m
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
@@ -30,19 +30,8 @@ from .verdicts import Claim, Finding, beats, fair, level_measure, paired_measure
 Runs = list[StoredRun]
 
 
-RECIPE_STYLES = {"tuned": ("-", "o", "fair protocol (tuned rate, converged, chosen on validation)"),
-                 "shared recipe": (":", "s", "shared recipe (lr 0.05, 25 epochs, last epoch)")}
-
-
-def _recipe_label(runs: Runs):
-    """Key function: "tuned", "shared recipe" (its shortest runs) or "shared recipe, N epochs" (longer ones)."""
-    shortest = min((run.config.epochs for run in runs if not m.has_validation(run)), default=0)
-
-    def label(run) -> str:
-        recipe = m.recipe_of(run)
-        return recipe if recipe == "tuned" or run.config.epochs == shortest else f"{recipe}, {run.config.epochs} epochs"
-
-    return label
+RECIPE_STYLES = {FAIR.name: ("-", "o", "fair protocol (tuned rate, converged, chosen on validation)"),
+                 SHARED_RECIPE.name: (":", "s", "shared recipe (lr 0.05, 25 epochs, last epoch)")}
 
 
 def draw_gamma_sweep(by_recipe: dict[str, dict[float, Runs]], title: str, path: Path) -> Path:
@@ -53,7 +42,7 @@ def draw_gamma_sweep(by_recipe: dict[str, dict[float, Runs]], title: str, path: 
     for recipe, runs_by_gamma in by_recipe.items():
         style, marker, label = RECIPE_STYLES[recipe]
         shown = sorted(runs_by_gamma)
-        colour = SERIES_COLOUR if recipe == "tuned" else NEUTRAL_COLOUR
+        colour = SERIES_COLOUR if recipe == FAIR.name else NEUTRAL_COLOUR
         for axis, measure in ((left, m.selected_accuracy), (right, m.final_ece)):
             points = [point(runs_by_gamma[gamma], measure) for gamma in shown]
             axis.errorbar([positions[g] for g in shown], [p[0] * 100 for p in points], yerr=[p[1] * 100 for p in points],
@@ -152,8 +141,8 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
 
     def outputs(dataset, dataset_runs):
         by_recipe = {recipe: group_runs(recipe_runs, key=lambda r: spec_gamma(r.config.loss))
-                     for recipe, recipe_runs in group_runs(dataset_runs, key=_recipe_label(dataset_runs)).items()}
-        fair_by_gamma = by_recipe.get("tuned") or next(iter(by_recipe.values()))
+                     for recipe, recipe_runs in group_runs(dataset_runs, key=m.recipe_labels(dataset_runs)).items()}
+        fair_by_gamma = by_recipe.get(FAIR.name) or next(iter(by_recipe.values()))
         return {
             "accuracy_ece.png": lambda p: draw_gamma_sweep(
                 {recipe: runs for recipe, runs in by_recipe.items() if recipe in RECIPE_STYLES},

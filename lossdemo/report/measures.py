@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from ..metrics import ReliabilityHistogram, balanced_accuracy, group_accuracy
+from ..protocol import FAIR, SHARED_RECIPE, SHORT_BUDGET
 from ..results import StoredRun
 from ..run_config import RunConfig, RunStatus
 from .stats import epochs_to_fraction
@@ -140,17 +141,15 @@ def selected_balanced_accuracy(run: StoredRun) -> float:
 
 
 def selected_head_accuracy(run: StoredRun) -> float:
-    per_class = selected_per_class(run)
-    return group_accuracy(per_class, head_classes(len(per_class)))
+    return head_accuracy(selected_per_class(run))
 
 
 def selected_tail_accuracy(run: StoredRun) -> float:
-    per_class = selected_per_class(run)
-    return group_accuracy(per_class, tail_classes(len(per_class)))
+    return tail_accuracy(selected_per_class(run))
 
 
 def selected_head_tail_gap(run: StoredRun) -> float:
-    return selected_head_accuracy(run) - selected_tail_accuracy(run)
+    return head_accuracy(selected_per_class(run)) - tail_accuracy(selected_per_class(run))
 
 
 def memorisation_gap(run: StoredRun) -> float:
@@ -192,18 +191,26 @@ def class_span(classes: list[int]) -> str:
     return f"{classes[0]}-{classes[-1]}" if len(classes) > 1 else str(classes[0])
 
 
-def final_head_accuracy(run: StoredRun) -> float:
-    per_class = final_per_class(run)
+def head_accuracy(per_class: list[float]) -> float:
+    """Mean accuracy of the head classes (:func:`head_classes`) in a per-class accuracy list."""
     return group_accuracy(per_class, head_classes(len(per_class)))
 
 
-def final_tail_accuracy(run: StoredRun) -> float:
-    per_class = final_per_class(run)
+def tail_accuracy(per_class: list[float]) -> float:
+    """Mean accuracy of the tail classes (:func:`tail_classes`) in a per-class accuracy list."""
     return group_accuracy(per_class, tail_classes(len(per_class)))
 
 
+def final_head_accuracy(run: StoredRun) -> float:
+    return head_accuracy(final_per_class(run))
+
+
+def final_tail_accuracy(run: StoredRun) -> float:
+    return tail_accuracy(final_per_class(run))
+
+
 def final_head_tail_gap(run: StoredRun) -> float:
-    return final_head_accuracy(run) - final_tail_accuracy(run)
+    return head_accuracy(final_per_class(run)) - tail_accuracy(final_per_class(run))
 
 
 def abandoned_classes(run: StoredRun) -> int:
@@ -266,21 +273,19 @@ def final_nll_scaled(run: StoredRun) -> float:
     return float("nan") if value is None else value
 
 
-def recipe_of(run: StoredRun) -> str:
-    """"tuned" for a fair-protocol run (it holds out a validation split), "shared recipe" otherwise.
-    Short-budget runs hold out a validation split too; :func:`recipe_labels` tells them apart."""
-    return "tuned" if has_validation(run) else "shared recipe"
-
-
 def recipe_labels(runs: Iterable[StoredRun]):
-    """Key function over ``runs`` (one dataset): "tuned" for the longest runs with a validation split,
-    "short budget" for shorter ones, "shared recipe" for runs without one."""
+    """Key function over ``runs`` (one dataset) naming each run's recipe (``lossdemo.protocol``): among
+    runs with a validation split, the longest are the fair protocol and shorter ones the short budget;
+    among runs without one, the shortest are the shared recipe and longer ones "shared recipe, N epochs"."""
+    runs = list(runs)
     longest = max((run.config.epochs for run in runs if has_validation(run)), default=0)
+    shortest = min((run.config.epochs for run in runs if not has_validation(run)), default=0)
 
     def label(run: StoredRun) -> str:
-        if not has_validation(run):
-            return "shared recipe"
-        return "tuned" if run.config.epochs == longest else "short budget"
+        if has_validation(run):
+            return FAIR.name if run.config.epochs == longest else SHORT_BUDGET.name
+        epochs = run.config.epochs
+        return SHARED_RECIPE.name if epochs == shortest else f"{SHARED_RECIPE.name}, {epochs} epochs"
 
     return label
 
