@@ -152,15 +152,11 @@ def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], ra
     refuted = [r for r in regimes if status[r] == FAILS]
     open_ = [r for r in regimes if status[r] == NOT_SEPARATED]
 
-    def firmest(indices, against: bool) -> int:
-        key = (lambda i: adjusted_against[i]) if against else (lambda i: adjusted_for[i])
-        return min(indices, key=key) if against else max(indices, key=key)
-
     def named(word: str, chosen: list[str]) -> str:
         return f"{word} for {', '.join(chosen)}"
 
     if len(held) == len(regimes):
-        worst = firmest([i for r in held for i in members[r]], against=False)
+        worst = max(range(len(labels)), key=lambda i: adjusted_for[i])  # every part held: the weakest decides
         return Decision(finding.holds_as, "", raw_for[worst], adjusted_for[worst], labels[worst])
     if held and refuted and finding.regime is not None:
         parts = [named(word, chosen) for word, chosen in ((HOLDS, held), (NOT_SEPARATED, open_), (FAILS, refuted)) if chosen]
