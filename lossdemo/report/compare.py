@@ -127,7 +127,8 @@ def changes_markdown(fair_by_loss: dict[str, Runs], shared_by_loss: dict[str, Ru
     before = [loss for loss, _ in ranking(shared_by_loss)]
     after = [loss for loss, _ in ranking(fair_by_loss)]
     order = lambda losses: " > ".join(f"`{loss}`" for loss in losses)  # noqa: E731
-    lines.append(f"Ranking by mean accuracy, shared recipe: {order(before)}; fair protocol: {order(after)}"
+    lines.append(f"Ranking by mean accuracy (fair protocol: on validation), shared recipe: {order(before)}; "
+                 f"fair protocol: {order(after)}"
                  + (" (the same order)." if before == after else " (the order changes)."))
     lines.append("")
     lines.append("Paired by seed (the two recipes share seeds, not batches: the fair runs train on four fifths of "
@@ -165,10 +166,16 @@ def calibration_table(runs_by_loss: dict[str, Runs]) -> str:
 
 
 def ranking(runs_by_loss: dict[str, Runs]) -> list[tuple[str, Interval]]:
-    """Losses with at least one complete run, best test accuracy (at the judged epoch) first."""
-    scored = [(loss, mean_ci(list(accuracy_by_seed(runs).values())))
-              for loss, runs in runs_by_loss.items() if accuracy_by_seed(runs)]
-    return sorted(scored, key=lambda item: -item[1].mean)
+    """Losses with at least one complete run and their test accuracy (at the judged epoch), ordered by
+    mean validation accuracy where the runs have a validation split (the test split never orders
+    them), else by the test accuracy itself (the shared recipe has nothing else)."""
+    def order(loss: str) -> float:
+        validation = list(m.by_seed(runs_by_loss[loss], m.selected_validation_accuracy).values())
+        return mean_ci(validation).mean if validation and validation[0] == validation[0] else scored[loss].mean
+
+    scored = {loss: mean_ci(list(accuracy_by_seed(runs).values()))
+              for loss, runs in runs_by_loss.items() if accuracy_by_seed(runs)}
+    return sorted(scored.items(), key=lambda item: -order(item[0]))
 
 
 def describe_difference(name_a: str, name_b: str, difference: Interval, outcome: str,
@@ -193,8 +200,9 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
     if not ordered:
         return f"No complete runs on `{dataset}` yet.\n"
     fair = all(m.has_validation(run) for runs in runs_by_loss.values() for run in runs)
-    where = "at the epoch validation chose" if fair else "at the last epoch"
-    lines = [f"**Ranking on `{dataset}`** by test accuracy {where}: "
+    where = ("by validation accuracy (test accuracy at the epoch validation chose in brackets)" if fair
+             else "by test accuracy at the last epoch (no validation split to rank on)")
+    lines = [f"**Ranking on `{dataset}`** {where}: "
              + " > ".join(f"`{loss}` ({format_interval(interval)} %)" for loss, interval in ordered) + "."]
     lines.append("")
     lines.append("Paired differences between neighbours in that ranking (same seed = same initial weights and batch "
