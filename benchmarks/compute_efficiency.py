@@ -1,4 +1,4 @@
-"""How close one training epoch of the default image model gets to the CPU's compute bound.
+"""How close one training epoch gets to the CPU's compute bound, for the image model and the 1-D CNN.
 
     python benchmarks/compute_efficiency.py [--repeats 5] [--threads 1]
 
@@ -12,6 +12,11 @@ Measures, in one process and in alternation (median of ``--repeats`` rounds):
   step (times the steps) and over the evaluation of both splits;
 * a GEMM-class rate on the same cores at the same thread count: the faster of a 1024³ sgemm and a
   large 1×1 convolution (256→256 channels, 28×28, channels-last), median of five calls per round.
+
+The same for ``cnn1d`` on ``mnist1d`` (31 steps of 128 of the 4,000 training signals, then both
+splits evaluated), two ways: one run alone through the ``nn.Module`` layers (``train_run``), and a
+run's share of a stack of ``CPU_STACK_SIZE`` runs computed as matrix products
+(``lossdemo.cnn1d_gemm``), which is how ``reproduce`` trains mnist1d on a CPU.
 
 The compute bound is FLOPs / GEMM rate; the goal is an epoch within 2.5× of it. Timed alongside,
 to show what the model's structure and two of the training loop's settings buy: an epoch of the
@@ -34,15 +39,18 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from lossdemo import train as train_module
-from lossdemo.cpu_speed import eval_batch_size
+from lossdemo.cpu_speed import CPU_STACK_SIZE, eval_batch_size
 from lossdemo.data import load_dataset
 from lossdemo.losses import get_loss
 from lossdemo.models import build_model, memory_format_for
+from lossdemo.stacked import train_stacked
 from lossdemo.train import CPU_THREADS_PER_RUN, RunConfig, cpu_threads, place_inputs, place_model, train_run
 
 GOAL_RATIO = 2.5
 CONFIG = RunConfig(dataset="mnist5k", epochs=4)  # epochs 2..4 are timed; epoch 1 warms the caches
 EARLIER_MODEL = "cnn2d"
+SIGNAL_CONFIG = RunConfig(dataset="mnist1d", epochs=4)  # the report's recipe on the 1-D signals
+STACK_LOSSES = ("ce", "focal:0.5", "focal:2", "mae")  # a stack mixes losses, as the experiments' stacks do
 
 
 def epoch_flops(dataset, config: RunConfig = CONFIG) -> tuple[int, int]:
@@ -103,6 +111,13 @@ def denormals_kept():
         torch.set_flush_denormal = original
 
 
+def median_signal_epoch_seconds(dataset, threads: int) -> float:
+    """An mnist1d epoch of one run alone (``train_run``, nn.Module layers)."""
+    stamps = []
+    train_run(SIGNAL_CONFIG, dataset, on_epoch=lambda epoch, metrics: stamps.append(time.perf_counter()), threads=threads)
+    return _common.median([later - earlier for earlier, later in zip(stamps, stamps[1:])])
+
+
 def median_epoch_seconds(dataset, threads: int, setting=None, loss: str = CONFIG.loss, model: str = CONFIG.model) -> float:
     stamps = []
 
@@ -114,6 +129,19 @@ def median_epoch_seconds(dataset, threads: int, setting=None, loss: str = CONFIG
     return _common.median([later - earlier for earlier, later in zip(stamps, stamps[1:])])
 
 
+def median_stacked_epoch_seconds(dataset, threads: int, runs: int = CPU_STACK_SIZE) -> float:
+    """A run's share of a stacked epoch: the stack's epoch time (between the last run's callbacks) / runs."""
+    configs = [replace(SIGNAL_CONFIG, loss=STACK_LOSSES[k % len(STACK_LOSSES)], seed=k) for k in range(runs)]
+    stamps = []
+
+    def callback(config, epoch, metrics):
+        if config is configs[-1]:
+            stamps.append(time.perf_counter())
+
+    train_stacked(configs, dataset, threads=threads, on_epoch=callback)
+    return _common.median([later - earlier for earlier, later in zip(stamps, stamps[1:])]) / runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (default 5)")
@@ -122,11 +150,13 @@ def main() -> None:
                              f"(default {CPU_THREADS_PER_RUN}, as reproduce trains)")
     args = parser.parse_args()
     info = _common.machine_info()
-    _common.print_header(f"compute efficiency: {CONFIG.model} epoch on mnist5k vs FLOPs / GEMM rate", info)
+    _common.print_header(f"compute efficiency: {CONFIG.model} on mnist5k and cnn1d on mnist1d vs FLOPs / GEMM rate", info)
     dataset = load_dataset("mnist5k")
+    signals = load_dataset("mnist1d")
     with cpu_threads(args.threads):
         train_flops, eval_flops = epoch_flops(dataset)
         earlier_flops = sum(epoch_flops(dataset, replace(CONFIG, model=EARLIER_MODEL)))
+        signal_train_flops, signal_eval_flops = epoch_flops(signals, SIGNAL_CONFIG)
         gemm_rates: list[tuple[float, float]] = []
 
         def measure_gemm():
@@ -140,6 +170,8 @@ def main() -> None:
             "epoch_nchw": lambda: median_epoch_seconds(dataset, args.threads, contiguous_layout),
             "epoch_mae": lambda: median_epoch_seconds(dataset, args.threads, loss="mae"),
             "epoch_mae_denormals": lambda: median_epoch_seconds(dataset, args.threads, denormals_kept, loss="mae"),
+            "signal_epoch_alone": lambda: median_signal_epoch_seconds(signals, args.threads),
+            "signal_epoch_stacked": lambda: median_stacked_epoch_seconds(signals, args.threads),
         }, repeats=args.repeats)
     flops = train_flops + eval_flops
     epoch_s, nchw_s = _common.median(times["epoch"]), _common.median(times["epoch_nchw"])
@@ -148,6 +180,9 @@ def main() -> None:
     reference = max(sgemm, conv1x1)
     bound_s = flops / (reference * 1e9)
     ratio = epoch_s / bound_s
+    signal_flops = signal_train_flops + signal_eval_flops
+    signal_bound_s = signal_flops / (reference * 1e9)
+    alone_s, stacked_s = _common.median(times["signal_epoch_alone"]), _common.median(times["signal_epoch_stacked"])
     earlier_s = _common.median(times["epoch_earlier_model"])
     earlier_ratio = earlier_s / (earlier_flops / (reference * 1e9))
     rows = [
@@ -165,6 +200,16 @@ def main() -> None:
         _common.row("MAE epoch with denormals / flushed (same numbers either way)",
                     f"{_common.median(times['epoch_mae_denormals']) / _common.median(times['epoch_mae']):.2f}× "
                     f"({_common.median(times['epoch_mae_denormals']):.2f} s / {_common.median(times['epoch_mae']):.2f} s)"),
+        _common.row("cnn1d on mnist1d: FLOPs per epoch (31 training steps + evaluation of 5,000 signals)",
+                    f"{signal_flops / 1e9:.2f} GFLOP ({signal_train_flops / 1e9:.2f} training + "
+                    f"{signal_eval_flops / 1e9:.2f} evaluation), compute bound {signal_bound_s * 1e3:.1f} ms"),
+        _common.row("cnn1d epoch, one run alone through nn.Module layers: time, and epoch / compute bound",
+                    f"{alone_s * 1e3:.1f} ms, {alone_s / signal_bound_s:.2f}×"),
+        _common.row(f"cnn1d epoch, a run's share of a stack of {CPU_STACK_SIZE} as matrix products (how reproduce "
+                    f"trains mnist1d): epoch / compute bound",
+                    f"{stacked_s * 1e3:.1f} ms, {stacked_s / signal_bound_s:.2f}× "
+                    f"({alone_s / stacked_s:.2f}× faster than alone)", f"≤ {GOAL_RATIO}×",
+                    stacked_s / signal_bound_s <= GOAL_RATIO),
     ]
     _common.print_rows(rows)
     path = _common.write_results("compute_efficiency", {
@@ -176,7 +221,10 @@ def main() -> None:
         "earlier_model_epoch_seconds": times["epoch_earlier_model"], "earlier_model_ratio_to_bound": earlier_ratio,
         "epoch_mae_seconds": times["epoch_mae"], "epoch_mae_denormals_seconds": times["epoch_mae_denormals"],
         "sgemm_gflops": [rates[0] for rates in gemm_rates], "conv1x1_gflops": [rates[1] for rates in gemm_rates],
-        "ratio_to_bound": ratio, "goal_ratio": GOAL_RATIO, "rows": rows,
+        "ratio_to_bound": ratio, "goal_ratio": GOAL_RATIO,
+        "signal_flops_per_epoch": signal_flops, "signal_epoch_alone_seconds": times["signal_epoch_alone"],
+        "signal_epoch_stacked_seconds": times["signal_epoch_stacked"], "signal_stack_size": CPU_STACK_SIZE,
+        "signal_stacked_ratio_to_bound": stacked_s / signal_bound_s, "rows": rows,
     })
     print(f"   wrote {path.relative_to(_common.REPO)} and {_common.SUMMARY_PATH.relative_to(_common.REPO)}")
 

@@ -200,11 +200,12 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--workers", type=positive_int("workers"), metavar="N",
                         help="train N runs at once in separate processes, one thread each "
                              "(default: one per CPU core on cpu, 1 on a GPU)")
-    parser.add_argument("--stack", type=positive_int("stack"), default=1, metavar="N",
-                        help="train up to N compatible runs (same recipe; loss, seed and label noise may differ) "
-                             "at once as one stacked model with torch.func.vmap, to fill a GPU that one small run "
-                             "leaves idle; slower than --workers on a CPU; stacked runs are not checkpointed "
-                             "(default: 1, no stacking)")
+    parser.add_argument("--stack", type=positive_int("stack"), default=None, metavar="N",
+                        help="train up to N compatible runs (same recipe; loss, seed, label noise and the SGD "
+                             "learning rate may differ) at once as one stacked model, to fill a GPU that one small "
+                             "run leaves idle; 1 trains every run alone; stacked runs are not checkpointed "
+                             "(default: on a CPU, the 1-D CNN's runs in stacks of 8, computed as matrix products, "
+                             "and every other run alone; on a GPU, every run alone)")
     parser.add_argument("--results-dir", type=directory_path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
                         help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")
     parser.add_argument("--published-dir", type=directory_path, default=PUBLISHED_DIR, metavar="DIR",
@@ -264,10 +265,7 @@ def check_flags(args: argparse.Namespace) -> None:
         raise UsageError("--plots-only and --publish conflict: publish after a run that trained or reused results")
     if args.plots_only and args.checkpoint:
         raise UsageError("--plots-only and --checkpoint conflict: --plots-only never trains")
-    if args.stack > 1 and args.workers is not None and args.workers > 1:
-        raise UsageError(f"--stack {args.stack} and --workers {args.workers} conflict: stacks train in one process; "
-                         f"pick one of them")
-    if args.stack > 1 and args.checkpoint:
+    if args.stack is not None and args.stack > 1 and args.checkpoint:
         raise UsageError(f"--stack {args.stack} and --checkpoint conflict: stacked runs are not checkpointed")
     if args.plots_only and args.shard:
         raise UsageError("--plots-only and --shard conflict: shards only train; draw once, unsharded, after the last "
@@ -313,7 +311,8 @@ class Options:
         experiments: the experiments to plan, in order, each once.
         datasets, losses, seeds, epochs: overrides of the profile and the experiments (None: theirs).
         device: the device asked for; device_type: what it resolves to ("cpu" with --plots-only).
-        workers: processes training at once; stack: runs per stacked model.
+        workers: processes training at once; stack: runs per stacked model (None: automatic, see
+            ``lossdemo.cpu_speed.stack_size_for``).
         figures_dir: where generated files go (resolved from the profile when not given).
         shard: (K, N) or None.
     """
@@ -327,7 +326,7 @@ class Options:
     device: str
     device_type: str
     workers: int
-    stack: int
+    stack: int | None
     results_dir: Path
     published_dir: Path
     figures_dir: Path
@@ -363,7 +362,7 @@ def options_from_args(args: argparse.Namespace, all_experiments: tuple[str, ...]
     experiments = tuple(dict.fromkeys(args.experiments or (all_experiments if args.full else ("compare",))))
     workers = args.workers
     if workers is None:  # runs train on one thread each, so one process per core fills the CPU
-        workers = cpu_count if device_type == "cpu" and args.stack == 1 else 1
+        workers = cpu_count if device_type == "cpu" else 1
     return Options(
         profile=profile, experiments=experiments, datasets=tuple(args.datasets) if args.datasets else None,
         losses=tuple(args.losses) if args.losses else None, seeds=args.seeds, epochs=args.epochs,

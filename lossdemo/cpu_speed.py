@@ -9,7 +9,9 @@ reads like the maths; this module holds what makes them fast on a CPU:
   whose full-resolution first layer needs it;
 * :func:`flush_denormals` — MAE's vanishing gradients pass through denormal floats, which x86 cores
   process many times slower than normal ones;
-* :func:`eval_batch_size` — the chunk size of the no-gradient evaluation passes.
+* :func:`eval_batch_size` — the chunk size of the no-gradient evaluation passes;
+* :func:`stack_size_for` — how many runs of a model train together as one stack
+  (``lossdemo.stacked``; for the 1-D CNN, as matrix products by ``lossdemo.cnn1d_gemm``).
 
 ``benchmarks/compute_efficiency.py`` measures what each buys; ``tests/test_speed_paths.py`` checks
 that each leaves the numbers as they were (bit for bit, or up to float reassociation where said).
@@ -94,6 +96,20 @@ def fast_forward(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     if not any(type(a) is nn.Conv2d and type(b) is nn.ReLU for a, b in zip(layers, layers[1:])):
         return model
     return lambda x: _fused_sequential_forward(layers, x)
+
+
+# Runs of the 1-D CNN per CPU stack: enough that a step's operator calls are shared, few enough that
+# a stack's activations stay near the core's cache (benchmarks/compute_efficiency.py times the choice).
+CPU_STACK_SIZE = 8
+
+
+def stack_size_for(model_name: str, device: torch.device | str) -> int:
+    """Runs of ``model_name`` that ``reproduce`` trains together as one stack on ``device`` by default.
+
+    On a CPU the 1-D CNN stacks (its steps are mostly operator calls, which a stack shares); every
+    other model trains one run at a time, as do all models on a GPU unless ``--stack`` says otherwise.
+    """
+    return CPU_STACK_SIZE if model_name == "cnn1d" and torch.device(device).type == "cpu" else 1
 
 
 def cpu_micro_batch_for(model_name: str, device: torch.device | str) -> int | None:

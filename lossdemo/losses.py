@@ -441,7 +441,8 @@ def _range_text(limits: dict) -> str:
 
 
 def get_loss(spec: str, class_counts: Sequence[int] | None = None) -> Callable[..., Tensor]:
-    """Build ``loss_fn(logits, targets, *, validate=True) -> batch-mean loss`` from a spec.
+    """Build ``loss_fn(logits, targets, *, validate=True, reduction="mean") -> loss`` from a spec: the batch
+    mean, or with ``reduction="none"`` one loss per sample (stacked runs average each run's own samples).
 
     Args:
         spec: One of ``LOSS_SPEC_FORMS``.
@@ -462,14 +463,14 @@ def get_loss(spec: str, class_counts: Sequence[int] | None = None) -> Callable[.
         options["class_counts"] = list(class_counts)
     weights_by_place = {}  # (device, dtype) -> tensor: a host-to-device copy every step would sync
 
-    def loss_fn(logits: Tensor, targets: Tensor, *, validate: bool = True) -> Tensor:
+    def loss_fn(logits: Tensor, targets: Tensor, *, validate: bool = True, reduction: Reduction = "mean") -> Tensor:
         if class_weights is not None:
             place = (logits.device, _at_least_float32(logits).dtype)
             if place not in weights_by_place:
                 weights_by_place[place] = torch.tensor(class_weights, dtype=place[1],
                                                        device=place[0])
             options["alpha"] = weights_by_place[place]
-        return base_loss(logits, targets, reduction="mean", validate=validate, **options)
+        return base_loss(logits, targets, reduction=reduction, validate=validate, **options)
 
     loss_fn.__name__ = str(loss_spec)
     return loss_fn

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from .atomic_files import write_atomic
 from .data import DATASETS, DatasetUnavailableError, training_class_counts
 from .experiments import EXPERIMENTS, PROFILES, datasets_for, long_tail_fraction, plan_runs, validate_names
+from .models import resolve_model_name
 from .protocol import SHARED_RECIPE, converged_epochs, untuned, write_picks
 from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs
 from .run_config import RunConfig, RunStatus
@@ -144,10 +145,12 @@ def _train(plan: Plan, options: Options, log) -> int:
                           for dataset, ratio, loss in fallback)
         log(f"note: no tuned learning rate for {names} (never tuned, or no rate trained it); the fair protocol trains "
             f"them at the shared rate {SHARED_RECIPE.lr:g}")
-    if options.stack > 1 and todo:
-        if options.device_type == "cpu":
-            log(f"note: --stack {options.stack} trains each stack on one CPU thread, so one run per core (--workers) "
-                f"is faster on a CPU; --stack is meant for a GPU")
+    if options.stack is not None and options.stack > 1 and todo:
+        vmapped = sorted({c.dataset for c in todo
+                          if resolve_model_name(c.model, datasets[c.dataset].input_shape) != "cnn1d"})
+        if options.device_type == "cpu" and vmapped:
+            log(f"note: --stack {options.stack} stacks the runs on {', '.join(vmapped)} with torch.func.vmap, which on "
+                f"a CPU is slower than training them one at a time, one per core; it is meant for a GPU")
         if options.checkpoint is None and any(wants_checkpoints(config, None) for config in todo):
             log(f"note: with --stack {options.stack} runs are not checkpointed; an interruption loses the stacks in flight")
     bar = tqdm(total=epochs, unit="epoch", disable=options.no_progress or not todo, dynamic_ncols=True)

@@ -94,6 +94,7 @@ def outcome_to_record(outcome: RunOutcome, started_at: str | None = None, revisi
             "device": outcome.device,
             "precision": outcome.precision,
             "stacked_runs": outcome.stacked_runs,
+            "compute_path": outcome.compute_path,
             "git_revision": revision,
             "wall_time_s": round(outcome.wall_time_s, 3),
             "started_at": started_at or finished_at,

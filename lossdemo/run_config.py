@@ -132,6 +132,7 @@ class RunOutcome:
     device: str = "cpu"
     precision: str = "fp32"  # "bf16": forward passes under bfloat16 autocast (losses stay float32)
     stacked_runs: int = 1  # runs trained together in one stack (lossdemo.stacked); wall_time_s is a share
+    compute_path: str = "modules"  # "modules": the nn.Module layers; "cnn1d-gemm": lossdemo.cnn1d_gemm's matrix products
 
 
 def _require(condition: bool, message: str) -> None:

@@ -12,9 +12,12 @@ every run is stored exactly once.
 Long runs also checkpoint after every epoch (``lossdemo.checkpoints``) and resume from there.
 
 With ``stack`` > 1, compatible runs (:func:`lossdemo.stacked.plan_stacks`) train together as one
-stacked model in this process, which fills a GPU that one small run leaves mostly idle. A stack
-holds the locks of all its runs while it trains and stores each run when the stack finishes; it
-does not checkpoint, so an interruption loses the whole stack in flight.
+stacked model, which fills a GPU that one small run leaves mostly idle; with ``stack=None`` the
+size comes from :func:`lossdemo.cpu_speed.stack_size_for` (on a CPU, the 1-D CNN's runs stack,
+which shares a step's operator calls among them). Stacks train in this process or, with
+``workers`` > 1, one stack per worker. A stack holds the locks of all its runs while it trains and
+stores each run when the stack finishes; it does not checkpoint, so an interruption loses the whole
+stack in flight.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from pathlib import Path
 
 from .atomic_files import clean_stale_temp_files
 from .checkpoints import CHECKPOINTS_SUBDIR, checkpoint_path
+from .cpu_speed import stack_size_for
 from .data import EMBEDDED_DATASETS, Dataset, load_dataset
+from .models import resolve_model_name
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs, run_path, save_run
 from .run_config import RunConfig, RunStatus
 from .stacked import plan_stacks, train_stacked
-from .train import train_run
+from .train import resolve_device, train_run
 
 try:
     import fcntl
@@ -168,18 +173,20 @@ def _claim_and_train(config: RunConfig, results_dir: Path, device: str, dataset:
         return _train_and_save(config, results_dir, device, dataset, data_dir, checkpoint, on_epoch)
 
 
-def _claim_and_train_stack(stack: list[RunConfig], results_dir: Path, device: str, dataset: Dataset,
-                           force_since: float | None, on_epoch=None) -> list[tuple[RunConfig, str]]:
+def _claim_and_train_stack(stack: list[RunConfig], results_dir: Path, device: str, dataset: Dataset | None,
+                           force_since: float | None, on_epoch=None, data_dir=None,
+                           blocking: bool = False) -> list[tuple[RunConfig, str]]:
     """Train the runs of ``stack`` that this process can claim, together; ``(config, status)`` for each run.
 
-    A run whose lock is held elsewhere comes back as LOCKED and one stored meanwhile as
-    STORED_ELSEWHERE; the others train as one stack (fewer runs than planned, if some were taken).
+    A run whose lock is held elsewhere comes back as LOCKED (unless ``blocking``, which waits for it)
+    and one stored meanwhile as STORED_ELSEWHERE; the others train as one stack (fewer runs than
+    planned, if some were taken).
     """
     statuses: dict[str, RunStatus] = {}
     with contextlib.ExitStack() as held:
         claimed = []
         for config in stack:
-            if not held.enter_context(run_lock(results_dir, config.run_id, blocking=False)):
+            if not held.enter_context(run_lock(results_dir, config.run_id, blocking=blocking)):
                 statuses[config.run_id] = RunStatus.LOCKED
             elif _stored_since(config, results_dir, force_since):
                 statuses[config.run_id] = RunStatus.STORED_ELSEWHERE
@@ -187,14 +194,43 @@ def _claim_and_train_stack(stack: list[RunConfig], results_dir: Path, device: st
                 claimed.append(config)
         if claimed:
             started_at = _now()
-            for outcome in train_stacked(claimed, dataset, device=device, on_epoch=on_epoch):
+            for outcome in train_stacked(claimed, dataset, device=device, on_epoch=on_epoch, data_dir=data_dir):
                 save_run(results_dir, outcome, started_at=started_at)
                 statuses[outcome.config.run_id] = outcome.status
     return [(config, statuses[config.run_id]) for config in stack]
 
 
-def _worker_claim_and_train(config, results_dir, device, data_dir, checkpoint, force_since) -> RunStatus:
-    return _claim_and_train(config, Path(results_dir), device, None, data_dir, checkpoint, force_since, blocking=False)
+def _worker_claim_and_train(unit, results_dir, device, data_dir, checkpoint, force_since, stacked: bool):
+    """A worker's unit of work: one run, or one stack; ``(config, status)`` for each of its runs."""
+    if stacked:
+        return _claim_and_train_stack(unit, Path(results_dir), device, None, force_since, data_dir=data_dir)
+    return [(unit[0], _claim_and_train(unit[0], Path(results_dir), device, None, data_dir, checkpoint, force_since,
+                                       blocking=False))]
+
+
+def work_units(todo: list[RunConfig], datasets: dict[str, Dataset], device: str,
+               stack: int | None) -> list[tuple[list[RunConfig], bool]]:
+    """The plan as units of work, each ``(runs, stacked)``: a stack of compatible runs (stacked, even
+    when it holds one run, so a run is computed the same way whichever runs share its stack), or one
+    run for :func:`lossdemo.train.train_run`. ``stack``: the largest stack, or None for
+    :func:`lossdemo.cpu_speed.stack_size_for` of each run's model and device."""
+    sizes = {}
+    for config in todo:
+        if stack is None:
+            dataset = datasets.get(config.dataset)
+            model = resolve_model_name(config.model, dataset.input_shape) if dataset is not None else config.model
+            sizes[config.run_id] = stack_size_for(model, resolve_device(device))
+        else:
+            sizes[config.run_id] = stack
+    units: list[tuple[list[RunConfig], bool]] = []
+    for size in sorted(set(sizes.values())):
+        group = [config for config in todo if sizes[config.run_id] == size]
+        if size == 1:
+            units += [([config], False) for config in group]
+        else:
+            units += [(planned, True) for planned in plan_stacks(group, size)]
+    units.sort(key=lambda unit: todo.index(unit[0][0]))  # plan order
+    return units
 
 
 def _stop_workers(other_children: set) -> None:
@@ -215,7 +251,7 @@ def execute(
     on_run_done: Callable[[RunConfig, str], None] | None = None,
     checkpoint: bool | None = None,
     datasets: dict[str, Dataset] | None = None,
-    stack: int = 1,
+    stack: int | None = 1,
     stored: dict | None = None,
 ) -> ExecutionSummary:
     """Train every config not yet stored in ``results_dir``; return what was trained and reused.
@@ -232,18 +268,17 @@ def execute(
         on_run_done: ``on_run_done(config, status)`` after each run this process trained.
         checkpoint: save and resume per-epoch checkpoints; None: only for non-embedded datasets.
         datasets: already loaded datasets by name (see :func:`load_datasets`); the others are loaded here.
-        stack: train up to this many compatible runs at once as one stacked model (in this
-            process; needs ``workers`` 1). Stacked runs are never checkpointed.
+        stack: train up to this many compatible runs at once as one stacked model; None: as many as
+            :func:`lossdemo.cpu_speed.stack_size_for` says for each run's model and device. Stacked
+            runs are never checkpointed: with ``checkpoint=True`` every run trains alone.
         stored: the runs stored in ``results_dir`` when the caller has just read them (read here otherwise).
 
     Raises:
         DatasetUnavailableError: before anything is trained, if a dataset of the plan is missing.
     """
-    if not (isinstance(stack, int) and stack >= 1):
-        raise ValueError(f"stack {stack!r} is invalid; allowed: an integer >= 1")
-    if stack > 1 and workers > 1:
-        raise ValueError(f"stack {stack} with workers {workers} is not supported; allowed: stack > 1 or workers > 1, not both")
-    if stack > 1 and checkpoint:
+    if stack is not None and not (isinstance(stack, int) and stack >= 1):
+        raise ValueError(f"stack {stack!r} is invalid; allowed: an integer >= 1, or None (automatic)")
+    if stack is not None and stack > 1 and checkpoint:
         raise ValueError(f"stack {stack} with checkpoint=True is not supported; allowed: checkpoint None or False")
     results_dir = Path(results_dir)
     force_since = time.time() if force else None  # with --force, only a result stored from now on counts
@@ -278,27 +313,28 @@ def execute(
         else:
             record(config, status)
 
-    if stack > 1:
-        epoch_callback = (lambda config, epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
-        for planned in plan_stacks(todo, stack):
-            dataset = datasets[planned[0].dataset]
-            for config, status in _claim_and_train_stack(planned, results_dir, device, dataset, force_since,
-                                                         epoch_callback):
-                settle(config, status)
-    elif workers <= 1 or len(todo) <= 1:
-        for config in todo:
-            settle(config, train_here(config, blocking=False))
+    units = work_units(todo, datasets, device, 1 if checkpoint else stack)  # checkpointed runs train alone
+    epoch_callback = (lambda config, epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
+    if workers <= 1 or len(units) <= 1:
+        for unit, stacked in units:
+            if stacked:
+                for config, status in _claim_and_train_stack(unit, results_dir, device, datasets[unit[0].dataset],
+                                                             force_since, epoch_callback):
+                    settle(config, status)
+            else:
+                settle(unit[0], train_here(unit[0], blocking=False))
     else:
         datasets.clear()  # workers load their own copy; don't hold this one meanwhile
         context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
         other_children = set(multiprocessing.active_children())  # the caller's own, left alone
-        # No per-worker thread setting: train_run trains every run on CPU_THREADS_PER_RUN threads.
+        # No per-worker thread setting: every run and stack trains on CPU_THREADS_PER_RUN threads.
         with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            pending = {pool.submit(_worker_claim_and_train, config, str(results_dir), device, data_dir, checkpoint,
-                                   force_since): config for config in todo}
+            pending = [pool.submit(_worker_claim_and_train, unit, str(results_dir), device, data_dir, checkpoint,
+                                   force_since, stacked) for unit, stacked in units]
             try:
                 for done in futures.as_completed(pending):
-                    settle(pending[done], done.result())
+                    for config, status in done.result():
+                        settle(config, status)
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 _stop_workers(other_children)
@@ -306,7 +342,13 @@ def execute(
         datasets = load_datasets(deferred, data_dir)
     deferred.sort(key=todo.index)  # plan order, whatever order workers or stacks finished in
     # Runs another process was training: wait for its lock, then reuse its result (or train it
-    # here, if that process was interrupted before storing it).
+    # here, if that process was interrupted before storing it), the way its unit would have.
+    stacked_runs = {config.run_id for unit, stacked in units if stacked for config in unit}
     for config in deferred:
-        record(config, train_here(config, blocking=True))
+        if config.run_id in stacked_runs:
+            for _, status in _claim_and_train_stack([config], results_dir, device, datasets[config.dataset],
+                                                    force_since, epoch_callback, blocking=True):
+                record(config, status)
+        else:
+            record(config, train_here(config, blocking=True))
     return summary

@@ -10,17 +10,24 @@ kernel where K runs would issue K, so K runs cost little more than one::
 Every run keeps its own seed (initial weights and batch order, exactly as :func:`train_run` draws
 them), its own loss, label noise and imbalance subset; the summed loss of the stack has, for each
 run's weights, exactly that run's gradient, and the optimizers of the recipe update each weight on
-its own, so one optimizer over the stacked tensors equals K separate ones. The numbers therefore
-match :func:`train_run`'s up to the order of float additions inside the convolutions
-(``tests/test_speed_paths.py`` checks this on CPU). Runs can share a stack when they differ only
-in :data:`PER_RUN_FIELDS`; :func:`plan_stacks` groups a plan accordingly.
+its own (:class:`StackedSGD` gives each run its own learning rate), so one optimizer over the
+stacked tensors equals K separate ones. The numbers therefore match :func:`train_run`'s up to the
+order of float additions (``tests/test_speed_paths.py`` checks this on CPU). Runs can share a stack
+when they differ only in :func:`per_run_fields`; :func:`plan_stacks` groups a plan accordingly.
 
-On a CPU stacking is slower than running the same runs one after another (their activations
-outgrow the cache), so ``reproduce`` stacks only when asked (``--stack N``, meant for a GPU); the
-runner (:func:`lossdemo.runner.execute` with ``stack``) claims, trains and stores the stacks. Each
-run's ``wall_time_s`` is its share of the stack's wall time. Stacked runs are not checkpointed (the
-runs of a stack would have to be saved and resumed together); an interrupted stack trains again
-from the start.
+Two ways to compute a stack:
+
+* on a CPU, a plain 1-D CNN (``cnn1d``) runs as batched matrix products with a hand-written
+  backward (:mod:`lossdemo.cnn1d_gemm`): a step of K runs costs about as many operator calls as a
+  step of one, which is where a small run's CPU time goes. ``reproduce`` stacks these runs by
+  default (:func:`lossdemo.cpu_speed.cpu_stack_size`);
+* everywhere else, ``torch.func.vmap`` over the module. On a CPU that is slower than one run after
+  another (activations outgrow the cache), so there it is used only when asked (``--stack N``).
+
+The runner (:func:`lossdemo.runner.execute` with ``stack``) claims, trains and stores the stacks.
+Each run's ``wall_time_s`` is its share of the stack's wall time, and ``compute_path`` says which
+way it was computed. Stacked runs are not checkpointed (the runs of a stack would have to be saved
+and resumed together); an interrupted stack trains again from the start.
 """
 
 from __future__ import annotations
@@ -33,9 +40,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
+from . import cnn1d_gemm
 from .cpu_speed import eval_batch_size
 from .data import Dataset, load_dataset
-from .losses import get_loss
+from .losses import get_loss, parse_loss_spec
 from .metrics import temperature_scaled
 from .models import build_model, memory_format_for, resolve_model_name
 from .run_config import RunConfig, RunOutcome, RunStatus
@@ -46,6 +54,7 @@ from .train import (
     build_optimizer,
     build_scheduler,
     device_settings,
+    learning_rate_factor,
     place_inputs,
     place_model,
     prepare_training_set,
@@ -54,13 +63,55 @@ from .train import (
     resolve_precision,
 )
 
-# What may differ between the runs of one stack; every other config field must be equal.
+# What may differ between the runs of one stack; every other config field must be equal. The
+# learning rate may differ too under SGD (StackedSGD), not under Adam (one torch optimizer).
 PER_RUN_FIELDS = ("loss", "seed", "label_noise", "label_noise_kind")
+PER_RUN_FIELDS_SGD = (*PER_RUN_FIELDS, "lr")
+
+
+def per_run_fields(config: RunConfig) -> tuple[str, ...]:
+    """The config fields that may differ between the runs of ``config``'s stack."""
+    return PER_RUN_FIELDS_SGD if config.optimizer == "sgd" else PER_RUN_FIELDS
 
 
 def stack_key(config: RunConfig) -> tuple:
     """Configs with equal keys can be trained in one stack."""
-    return tuple((f.name, getattr(config, f.name)) for f in dataclasses.fields(config) if f.name not in PER_RUN_FIELDS)
+    varying = per_run_fields(config)
+    return tuple((f.name, getattr(config, f.name)) for f in dataclasses.fields(config) if f.name not in varying)
+
+
+class StackedSGD:
+    """SGD with momentum and (coupled) weight decay over stacked tensors, each run at its own learning rate.
+
+    Row k of every tensor belongs to run k; the update is ``torch.optim.SGD``'s, element by element,
+    with the step size of row k equal to ``lrs[k]`` times the schedule's factor (:meth:`step`).
+    """
+
+    def __init__(self, tensors: list[torch.Tensor], lrs: Sequence[float], momentum: float, weight_decay: float):
+        self.tensors, self.momentum, self.weight_decay = tensors, momentum, weight_decay
+        self.lrs = torch.tensor(lrs, dtype=torch.float64)
+        self.buffers: list[torch.Tensor | None] = [None] * len(tensors)
+
+    def zero_grad(self) -> None:
+        for tensor in self.tensors:
+            tensor.grad = None
+
+    @torch.no_grad()
+    def step(self, factor: float) -> None:
+        """One update at the schedule's ``factor`` of each run's learning rate."""
+        step_sizes = (self.lrs * factor).float()
+        for index, tensor in enumerate(self.tensors):
+            grad = tensor.grad
+            if self.weight_decay:
+                grad = grad.add(tensor, alpha=self.weight_decay)
+            if self.momentum:
+                if self.buffers[index] is None:
+                    self.buffers[index] = grad.clone()
+                else:
+                    self.buffers[index].mul_(self.momentum).add_(grad)
+                grad = self.buffers[index]
+            rows = step_sizes.to(tensor.device).view(-1, *([1] * (tensor.dim() - 1)))
+            tensor.addcmul_(grad, rows, value=-1)
 
 
 def plan_stacks(configs: Sequence[RunConfig], max_runs: int) -> list[list[RunConfig]]:
@@ -92,7 +143,7 @@ def train_stacked(
     """Train ``configs`` (one stack: equal :func:`stack_key`) together; outcomes in config order.
 
     Args:
-        configs: the runs; they may differ only in :data:`PER_RUN_FIELDS`.
+        configs: the runs; they may differ only in :func:`per_run_fields`.
         dataset: preloaded data matching the configs' dataset; loaded when None.
         device: ``auto|cpu|cuda|mps``.
         on_epoch: called as ``on_epoch(config, epoch, metrics)`` for each run still training.
@@ -105,7 +156,8 @@ def train_stacked(
         return []
     keys = {stack_key(config) for config in configs}
     if len(keys) != 1:
-        raise ValueError(f"configs differ in more than {', '.join(PER_RUN_FIELDS)}; allowed: one stack_key per call")
+        raise ValueError(f"configs differ in more than {', '.join(per_run_fields(configs[0]))}; "
+                         "allowed: one stack_key per call")
     if len({config.run_id for config in configs}) != len(configs):
         raise ValueError("the same run appears twice in one stack; allowed: distinct configs")
     torch_device = resolve_device(device)
@@ -117,6 +169,67 @@ def train_stacked(
         return _train_stack(configs, dataset, torch_device, on_epoch, resolve_precision(precision, torch_device))
 
 
+@dataclasses.dataclass
+class _Engine:
+    """How a stack computes: its trained leaves, its forward pass, run k's parameters, its train/eval switch."""
+
+    leaves: list[torch.Tensor]  # what the optimizer updates, each with the runs along dim 0
+    forward: Callable[[torch.Tensor, bool], torch.Tensor]  # (x, x_is_stacked) -> (K, B, classes)
+    run_parameters: Callable[[int], list[torch.Tensor]]
+    train_mode: Callable[[bool], None]
+    path: str  # RunOutcome.compute_path
+    eval_chunk: int | None = None  # samples per evaluation call on a CPU; None: the device's default
+
+
+def _gemm_engine(models: list[torch.nn.Module], layout: cnn1d_gemm.Cnn1dLayout) -> _Engine:
+    flat = cnn1d_gemm.flat_parameters(models).requires_grad_()  # (K, P), run k's parameters in row k
+    return _Engine([flat], lambda x, x_is_stacked: cnn1d_gemm.stack_forward(layout, flat, x),
+                   lambda k: [flat[k]], lambda training: None, "cnn1d-gemm", cnn1d_gemm.EVAL_CHUNK)
+
+
+def _vmap_engine(models: list[torch.nn.Module]) -> _Engine:
+    params, buffers = stack_module_state(models)  # {name: (K, ...)}; params are new leaves
+    # The architecture; its own tensors are never used. Called directly, never through
+    # cpu_speed.fast_forward: the fused oneDNN kernel has no vmap rule.
+    template = copy.deepcopy(models[0]).to("meta")
+
+    def forward(one_params, one_buffers, x):
+        return functional_call(template, (one_params, one_buffers), (x,))
+
+    def stacked_forward(x, x_is_stacked: bool):  # (K, B, ...) or shared (B, ...) -> (K, B, classes)
+        return vmap(forward, in_dims=(0, 0, 0 if x_is_stacked else None))(params, buffers, x)
+
+    return _Engine(list(params.values()), stacked_forward, lambda k: [tensor[k] for tensor in params.values()],
+                   template.train, "modules")
+
+
+def _loss_groups(configs: list[RunConfig], training_sets) -> list[tuple[list[int], Callable]]:
+    """Runs whose losses are the same function (same spec, and same class counts where the loss reads
+    them), with that function: one loss call per group, not per run."""
+    groups: dict[tuple, tuple[list[int], Callable]] = {}
+    for k, (config, training_set) in enumerate(zip(configs, training_sets)):
+        counts = tuple(training_set.class_counts) if parse_loss_spec(config.loss).needs_class_counts else None
+        key = (config.loss, counts)
+        if key not in groups:
+            groups[key] = ([], get_loss(config.loss, class_counts=training_set.class_counts))
+        groups[key][0].append(k)
+    return list(groups.values())
+
+
+def _stack_loss(groups, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The sum of the runs' batch-mean losses, one loss call per group. Run k's term depends on run k's
+    weights alone, so each run's weights get exactly its own gradient; and each run's mean is taken
+    over its own samples, so a run computes the same numbers whichever runs share its stack."""
+    runs_total, batch, classes = logits.shape
+    total = 0
+    for runs, loss_fn in groups:
+        rows = slice(runs[0], runs[-1] + 1) if runs == list(range(runs[0], runs[-1] + 1)) else runs
+        per_sample = loss_fn(logits[rows].reshape(-1, classes), labels[rows].reshape(-1), validate=False,
+                             reduction="none")
+        total = total + per_sample.view(len(runs), batch).mean(1).sum()
+    return total
+
+
 def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.device, on_epoch, precision: str):
     started = time.perf_counter()
     recipe, runs = configs[0], len(configs)
@@ -124,6 +237,7 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
     if len({len(training_set.y) for training_set in training_sets}) != 1:
         raise ValueError("the runs' training sets differ in size; allowed: runs of one imbalance ratio")
     loss_fns = [get_loss(c.loss, class_counts=t.class_counts) for c, t in zip(configs, training_sets)]
+    loss_groups = _loss_groups(configs, training_sets)
     memory_format = memory_format_for(resolve_model_name(recipe.model, dataset.input_shape), device)
     # One copy of the inputs when every run trains on the full split (no imbalance subset).
     shared_inputs = all(training_set.x is dataset.x_train for training_set in training_sets)
@@ -140,22 +254,19 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
     ]
 
     models = [place_model(_seeded_model(config, dataset), device, memory_format) for config in configs]
-    params, buffers = stack_module_state(models)  # {name: (K, ...)}; params are new leaves
-    # The architecture; its own tensors are never used. Called directly, never through
-    # cpu_speed.fast_forward: the fused oneDNN kernel has no vmap rule.
-    template = copy.deepcopy(models[0]).to("meta")
+    layout = cnn1d_gemm.layout_of(models[0], tuple(dataset.input_shape))
+    use_gemm = precision == "fp32" and cnn1d_gemm.supports(models[0], tuple(dataset.input_shape), device)
+    engine = _gemm_engine(models, layout) if use_gemm else _vmap_engine(models)
     del models
 
-    def forward(one_params, one_buffers, x):
-        return functional_call(template, (one_params, one_buffers), (x,))
-
-    def stacked_forward(x, x_is_stacked: bool):  # (K, B, ...) or shared (B, ...) -> (K, B, classes)
-        return vmap(forward, in_dims=(0, 0, 0 if x_is_stacked else None))(params, buffers, x)
-
-    optimizer = build_optimizer(recipe, list(params.values()))
     n_train = y_train.shape[1]
     steps_per_epoch = max(1, n_train // recipe.batch_size)
-    scheduler = build_scheduler(recipe, optimizer, steps_per_epoch)
+    if recipe.optimizer == "sgd":
+        optimizer = StackedSGD(engine.leaves, [config.lr for config in configs], recipe.momentum, recipe.weight_decay)
+        scheduler = None
+    else:  # one learning rate for the stack (stack_key)
+        optimizer = build_optimizer(recipe, engine.leaves)
+        scheduler = build_scheduler(recipe, optimizer, steps_per_epoch)
     has_validation = training_sets[0].x_val is not None  # validation_fraction is part of the shared recipe
     layouts = [EpochLayout(dataset.num_classes, noisy=indices[0] is not None, validation=has_validation)
                for indices in noise_indices]
@@ -168,38 +279,45 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
     # Each call evaluates a chunk for all K runs at once: on an accelerator, whose evaluation chunks
     # are large, K runs share one chunk's memory (12 resnets × 8,192 CIFAR images would need tens
     # of GB per layer); the CPU's small chunks stay as they are.
-    samples_per_call = eval_batch_size(device) if device.type == "cpu" else max(1, eval_batch_size(device) // runs)
+    if device.type == "cpu":
+        samples_per_call = engine.eval_chunk or eval_batch_size(device)
+    else:
+        samples_per_call = max(1, eval_batch_size(device) // runs)
 
     def predict(x, x_is_stacked: bool) -> torch.Tensor:  # float32 logits (K, N, classes) in eval mode
-        template.eval()
+        engine.train_mode(False)
         with torch.no_grad(), autocast_for(device, precision):
             chunks = torch.split(x, samples_per_call, dim=1 if x_is_stacked else 0)
-            return torch.cat([stacked_forward(chunk, x_is_stacked).float() for chunk in chunks], dim=1)
+            return torch.cat([engine.forward(chunk, x_is_stacked).float() for chunk in chunks], dim=1)
 
-    outcomes = [RunOutcome(config=config, device=str(device), precision=precision, stacked_runs=runs)
-                for config in configs]
+    outcomes = [RunOutcome(config=config, device=str(device), precision=precision, stacked_runs=runs,
+                           compute_path=engine.path) for config in configs]
     training = list(range(runs))  # runs not yet diverged
+    step_count = 0
     for epoch in range(1, recipe.epochs + 1):
-        template.train()
+        engine.train_mode(True)
         orders = torch.stack([torch.randperm(n_train, generator=generator) for generator in generators]).to(device)
         for step in range(steps_per_epoch):
             batch = orders[:, step * recipe.batch_size : (step + 1) * recipe.batch_size]  # (K, B)
             inputs = x_train[batch] if shared_inputs else x_train[run_axis, batch]  # (K, B, ...)
             labels = torch.gather(y_train, 1, batch)  # (K, B)
             with autocast_for(device, precision):
-                logits = stacked_forward(inputs, True)  # (K, B, classes)
-            # Run k's weights get exactly run k's gradient: the other terms do not depend on them.
-            loss = sum(loss_fn(logits[k], labels[k], validate=False) for k, loss_fn in enumerate(loss_fns))
-            optimizer.zero_grad(set_to_none=True)
+                logits = engine.forward(inputs, True)  # (K, B, classes)
+            loss = _stack_loss(loss_groups, logits, labels)
+            optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
-            scheduler.step()
+            if scheduler is None:
+                optimizer.step(learning_rate_factor(recipe, step_count, steps_per_epoch))
+            else:
+                optimizer.step()
+                scheduler.step()
+            step_count += 1
 
         train_logits, test_logits = predict(x_train, not shared_inputs), predict(x_test, False)
         val_logits = predict(x_val, True) if has_validation else None
         values = torch.cat([
             layouts[k].encode(train_logits[k], test_logits[k], y_train[k], y_test, loss_fns[k], *noise_indices[k],
-                              [tensor[k] for tensor in params.values()],
+                              engine.run_parameters(k),
                               val_logits[k] if has_validation else None, y_val[k] if has_validation else None)
             for k in training
         ]).tolist()  # the epoch's one host sync, for all runs

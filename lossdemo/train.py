@@ -186,16 +186,17 @@ def place_inputs(x: torch.Tensor, device: torch.device, memory_format: torch.mem
     return x.contiguous(memory_format=memory_format) if x.dim() == 4 else x
 
 
-def build_scheduler(config: RunConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
-    """The recipe's learning-rate schedule, stepped once per SGD step: cosine to 0 over the run, or constant."""
+def learning_rate_factor(config: RunConfig, step: int, steps_per_epoch: int) -> float:
+    """The schedule's multiplier of ``config.lr`` at SGD step ``step`` (0-based): cosine to 0 over the run, or 1."""
+    if config.schedule == "constant":
+        return 1.0
     total_steps = steps_per_epoch * config.epochs
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
-    def factor(step: int) -> float:
-        if config.schedule == "constant":
-            return 1.0
-        return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def build_scheduler(config: RunConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    """The recipe's learning-rate schedule (:func:`learning_rate_factor`), stepped once per SGD step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(config, step, steps_per_epoch))
 
 
 @torch.inference_mode()

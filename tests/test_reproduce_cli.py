@@ -27,7 +27,7 @@ from lossdemo.reproduce import build_parser, plan_for_flags
 from lossdemo.results import RUNS_SUBDIR, SCHEMA_VERSION, load_runs
 
 # Two losses that share their tuned rate: 2 losses × 2 seeds × 3 recipes of the comparison (fair protocol,
-# short budget, shared recipe) = 12 runs, which --stack 4 trains as three stacks of four.
+# short budget, shared recipe) = 12 runs; by default their mnist1d runs train in stacks (lossdemo.cpu_speed).
 QUICK = ("--quick", "--losses", "ce", "focal:0.5", "--seeds", "2", "--epochs", "2")
 QUICK_RUNS = 12
 
@@ -188,22 +188,24 @@ def test_a_second_invocation_trains_nothing_and_leaves_results_untouched(quick_r
     assert after == before
 
 
-def test_stack_flag_trains_the_quick_plan_as_stacks_of_the_same_runs(quick_results, tmp_path):
-    """``--stack 4`` stores the same run ids as the one-at-a-time quick run, each marked as stacked,
-    with final accuracies within 1 point (10 of mnist1d's 1,000 test images) of the unstacked ones: the
-    two differ only in the order of float additions, which can flip a few borderline predictions."""
+def test_the_default_stacks_mnist1d_runs_and_stack_1_trains_the_same_runs_one_at_a_time(quick_results, tmp_path):
+    """By default the quick plan's mnist1d runs train as stacks of matrix products (``cnn1d-gemm``);
+    ``--stack 1`` stores the same run ids through the nn.Module layers, with final accuracies within
+    1 point (10 of mnist1d's 1,000 test images): the two differ only in the order of float additions,
+    which can flip a few borderline predictions."""
     work, completed = quick_results
     assert completed.returncode == 0, completed.stderr
-    stacked = run_cli(*QUICK, "--stack", "4", "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
-    assert stacked.returncode == 0, stacked.stderr
-    assert f"trained {QUICK_RUNS} runs" in stacked.stderr
-    assert "meant for a GPU" in stacked.stderr, "on a CPU the command says that --workers is the faster choice"
-    single_runs, _ = load_runs(work / "results")
-    stacked_runs, problems = load_runs(tmp_path / "results")
+    alone = run_cli(*QUICK, "--stack", "1", "--results-dir", "results", "--figures-dir", "figures", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    assert f"trained {QUICK_RUNS} runs" in alone.stderr
+    stacked_runs, _ = load_runs(work / "results")
+    single_runs, problems = load_runs(tmp_path / "results")
     assert problems == [] and stacked_runs.keys() == single_runs.keys()
-    for run_id, run in stacked_runs.items():
-        assert run.record["metadata"]["stacked_runs"] == 4
-        difference = abs(run.history["test_accuracy"][-1] - single_runs[run_id].history["test_accuracy"][-1])
+    assert {run.record["metadata"]["compute_path"] for run in stacked_runs.values()} == {"cnn1d-gemm"}
+    assert max(run.record["metadata"]["stacked_runs"] for run in stacked_runs.values()) > 1
+    for run_id, run in single_runs.items():
+        assert run.record["metadata"]["stacked_runs"] == 1 and run.record["metadata"]["compute_path"] == "modules"
+        difference = abs(run.history["test_accuracy"][-1] - stacked_runs[run_id].history["test_accuracy"][-1])
         assert difference <= 0.01
 
 

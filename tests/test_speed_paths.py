@@ -17,12 +17,13 @@ from support import lock_held_by_an_interrupted_process, tiny_dataset
 import lossdemo.cpu_speed as cpu_speed
 import lossdemo.stacked as stacked_module
 import lossdemo.train as train_module
+from lossdemo import cnn1d_gemm
 from lossdemo.data import Dataset
 from lossdemo.losses import get_loss
 from lossdemo.models import build_model, cnn1d, memory_format_for
 from lossdemo.reproduce import plan_for_flags
 from lossdemo.results import load_runs
-from lossdemo.runner import execute, shard
+from lossdemo.runner import execute, shard, work_units
 from lossdemo.stacked import PER_RUN_FIELDS, plan_stacks, stack_key, train_stacked
 from lossdemo.train import (
     EpochLayout,
@@ -124,7 +125,7 @@ def test_a_diverging_run_stops_alone_and_leaves_the_others_untouched(monkeypatch
         loss_fn = real_get_loss(spec, class_counts)
         if spec != "mae":
             return loss_fn
-        return lambda logits, targets, validate=True: loss_fn(logits, targets, validate=validate) * math.nan
+        return lambda logits, targets, **options: loss_fn(logits, targets, **options) * math.nan
 
     monkeypatch.setattr(train_module, "get_loss", get_loss_with_a_poisoned_mae)
     monkeypatch.setattr(stacked_module, "get_loss", get_loss_with_a_poisoned_mae)
@@ -183,6 +184,100 @@ def test_train_stacked_rejects_configs_that_cannot_share_a_stack():
         train_stacked([RunConfig(epochs=1), RunConfig(epochs=1)], tiny_dataset())
     with pytest.raises(ValueError, match="max_runs"):
         plan_stacks([RunConfig()], 0)
+
+
+@pytest.mark.parametrize("shared_input", [False, True])
+@pytest.mark.parametrize("geometry", ["cnn1d", "other"])
+def test_cnn1d_gemm_gives_the_values_and_gradients_of_the_module_layers(geometry, shared_input):
+    """Forward and hand-written backward against nn.Conv1d and autograd, for the default network and
+    for other kernels, strides, paddings and channel counts (including windows that skip samples)."""
+    if geometry == "cnn1d":
+        shape, build = (1, 40), lambda: cnn1d(1, 10)
+    else:
+        shape = (2, 17)
+        build = lambda: torch.nn.Sequential(  # noqa: E731
+            torch.nn.Conv1d(2, 4, 4, stride=1, padding=2), torch.nn.ReLU(),
+            torch.nn.Conv1d(4, 3, 3, stride=3, padding=0), torch.nn.ReLU(),
+            torch.nn.Flatten(), torch.nn.LazyLinear(5))
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = build()
+        model(torch.zeros(1, *shape))  # builds a lazy layer
+        models.append(model)
+    layout = cnn1d_gemm.layout_of(models[0], shape)
+    assert layout is not None and layout.width == sum(p.numel() for p in models[0].parameters())
+    flat = cnn1d_gemm.flat_parameters(models).requires_grad_()
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(6, *shape, generator=generator) if shared_input else torch.randn(3, 6, *shape, generator=generator)
+    targets = torch.randint(0, models[0][-1].out_features, (3, 6), generator=generator)
+    logits = cnn1d_gemm.stack_forward(layout, flat, x)
+    sum(torch.nn.functional.cross_entropy(logits[k], targets[k]) for k in range(3)).backward()
+    for k, model in enumerate(models):
+        inputs = x if shared_input else x[k]
+        expected = model(inputs)
+        gradients = torch.autograd.grad(torch.nn.functional.cross_entropy(expected, targets[k]), list(model.parameters()))
+        torch.testing.assert_close(logits[k], expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(flat.grad[k], torch.cat([g.reshape(-1) for g in gradients]), rtol=1e-4, atol=1e-6)
+
+
+def test_cnn1d_gemm_takes_only_the_networks_it_computes_exactly():
+    plain = build_model("cnn1d", (1, 40), 10)
+    assert cnn1d_gemm.supports(plain, (1, 40), torch.device("cpu"))
+    assert not cnn1d_gemm.supports(plain, (1, 40), torch.device("meta"))
+    assert cnn1d_gemm.layout_of(plain, (1, 40, 1)) is None  # not a 1-D signal
+    others = [
+        torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3, bias=False), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(76, 3)),
+        torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3, dilation=2), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(72, 3)),
+        torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(76, 3)),
+        torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.BatchNorm1d(2), torch.nn.ReLU(), torch.nn.Flatten(),
+                            torch.nn.Linear(76, 3)),
+    ]
+    assert [cnn1d_gemm.layout_of(model, (1, 40)) for model in others] == [None] * len(others)
+
+
+def test_stacked_sgd_updates_each_run_like_torch_sgd_at_its_own_learning_rate():
+    generator = torch.Generator().manual_seed(0)
+    start = torch.randn(3, 7, generator=generator)
+    gradients = [torch.randn(3, 7, generator=generator) for _ in range(4)]
+    lrs, factors = [0.1, 0.4, 0.025], [1.0, 0.9, 0.5, 0.1]
+    stacked = start.clone().requires_grad_()
+    optimizer = stacked_module.StackedSGD([stacked], lrs, momentum=0.9, weight_decay=5e-4)
+    for gradient, factor in zip(gradients, factors):
+        stacked.grad = gradient.clone()
+        optimizer.step(factor)
+    for k, lr in enumerate(lrs):
+        single = start[k].clone().requires_grad_()
+        reference = torch.optim.SGD([single], lr=lr, momentum=0.9, weight_decay=5e-4)
+        for gradient, factor in zip(gradients, factors):
+            single.grad = gradient[k].clone()
+            reference.param_groups[0]["lr"] = lr * factor
+            reference.step()
+        torch.testing.assert_close(stacked.detach()[k], single.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_stacked_run_computes_the_same_numbers_bit_for_bit_whichever_runs_share_its_stack():
+    """Shards and interrupted plans form other stacks than a serial run: a run must not notice."""
+    dataset = tiny_dataset()
+    a, b, c = (RunConfig(loss=loss, seed=seed, epochs=2, batch_size=64, lr=lr, validation_fraction=0.2)
+               for loss, seed, lr in (("ce", 0, 0.1), ("ce", 1, 0.05), ("focal:2", 2, 0.2)))
+    together, reordered, alone = train_stacked([a, b, c], dataset), train_stacked([c, a], dataset), train_stacked([a], dataset)
+    assert together[0].history == reordered[1].history == alone[0].history
+    assert together[2].history == reordered[0].history
+    assert {outcome.compute_path for outcome in together} == {"cnn1d-gemm"}
+
+
+def test_by_default_cnn1d_runs_stack_on_a_cpu_and_other_models_train_alone(tmp_path):
+    mnist1d = tiny_dataset()
+    images = tiny_images()
+    configs = [RunConfig(loss=loss, seed=seed, lr=lr) for loss, lr in (("ce", 0.1), ("mae", 0.4)) for seed in range(5)]
+    configs += [RunConfig(dataset=images.name, seed=seed) for seed in range(2)]
+    datasets = {"mnist1d": mnist1d, images.name: images}
+    units = work_units(configs, datasets, "cpu", None)
+    stacked = [unit for unit, is_stack in units if is_stack]
+    assert [len(unit) for unit in stacked] == [cpu_speed.CPU_STACK_SIZE, 10 - cpu_speed.CPU_STACK_SIZE]
+    assert [unit for unit, is_stack in units if not is_stack] == [[config] for config in configs[10:]]
+    assert all(not is_stack for _, is_stack in work_units(configs, datasets, "cpu", 1))
 
 
 config_strategy = st.builds(
