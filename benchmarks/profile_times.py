@@ -2,7 +2,7 @@
 
     python benchmarks/profile_times.py                      # --quick and --plots-only (about a minute)
     python benchmarks/profile_times.py --profiles           # + the default profile (minutes)
-    python benchmarks/profile_times.py --profiles --full    # + the --full profile (about half an hour)
+    python benchmarks/profile_times.py --full               # + the --full profile (about half an hour)
 
 Measures, from start to exit of the command, with the CLI's own estimate (printed before it
 trains) next to each training profile:
@@ -12,7 +12,7 @@ trains) next to each training profile:
   the quick profile's runs; figures go to a temp dir, never into ``docs/``;
 * with ``--profiles``: the default profile (the comparison on mnist1d and mnist5k, 5 seeds,
   goal ≤ 10 min) with ``--workers`` set to ``--workers`` (default: every core);
-* with ``--full`` as well: ``reproduce --full``, every experiment with the fair protocol's tuning
+* with ``--full``: ``reproduce --full``, every experiment with the fair protocol's tuning
   (goal ≤ 30 min); ``--keep-full DIR`` keeps its run files (to publish them, say).
 
 For each training profile the CLI's estimate is compared with the measured time (goal: within
@@ -85,7 +85,7 @@ def estimate_row(name: str, seconds: float, estimate: float | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profiles", action="store_true", help="also run the default profile (minutes)")
-    parser.add_argument("--full", action="store_true", help="with --profiles: also reproduce --full (about half an hour)")
+    parser.add_argument("--full", action="store_true", help="also reproduce --full (about half an hour)")
     parser.add_argument("--keep-full", type=Path, metavar="DIR",
                         help="with --full: train into DIR (new or empty) and keep its run files")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -122,15 +122,16 @@ def main() -> None:
             timed_dirs.append(default_dir)
             print(f"   default {seconds:.0f} s", flush=True)
             rows.append(estimate_row("default", seconds, estimate))
-            if args.full:
-                full_dir = args.keep_full or temp / "full"
-                seconds, estimate = run_reproduce(["--full", "--results-dir", str(full_dir), "--figures-dir",
-                                                   str(temp / "fig-full"), "--workers", str(args.workers)], 7200)
-                raw["full_seconds"], raw["full_estimate_seconds"] = seconds, estimate
-                rows.append(verdict("full", seconds, estimate))
-                rows[-1]["measure"] += f": every experiment with the fair protocol's tuning, --workers {args.workers}"
-                rows.append(estimate_row("full", seconds, estimate))
-                timed_dirs.append(full_dir)
+        if args.full:
+            full_dir = args.keep_full or temp / "full"
+            seconds, estimate = run_reproduce(["--full", "--results-dir", str(full_dir), "--figures-dir",
+                                               str(temp / "fig-full"), "--workers", str(args.workers)], 7200)
+            raw["full_seconds"], raw["full_estimate_seconds"] = seconds, estimate
+            rows.append(verdict("full", seconds, estimate))
+            rows[-1]["measure"] += f": every experiment with the fair protocol's tuning, --workers {args.workers}"
+            rows.append(estimate_row("full", seconds, estimate))
+            timed_dirs.append(full_dir)
+            print(f"   full {seconds:.0f} s", flush=True)
         raw["cpu_seconds_per_epoch"] = seconds_per_epoch(timed_dirs)
     previous_path = _common.RESULTS_DIR / "profile_times.json"
     previous = json.loads(previous_path.read_text()) if previous_path.is_file() else {}

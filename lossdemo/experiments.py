@@ -17,10 +17,10 @@ experiment     grid (× seeds)                                                  
 =============  =================================================================  ===========
 compare        5 losses × (fair protocol, short budget, shared recipe)            converged/÷5/25
 label-noise    7 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4), fair      converged
-imbalance      6 losses × ratio 1, 10, 100 (epochs scaled: equal SGD steps), fair  converged+
+imbalance      9 losses (cb-ce at 4 β) × ratio 1, 10, 100 (equal SGD steps), fair  converged+
 gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5} × (fair, shared); γ 0, 0.5, 2 also ×4 long  converged/25/100
-mae-anatomy    mae, ce × (SGD 0.05, Adam 1e-3) × (25, 100 epochs)                  25/100
-tune           every loss above × 7 learning rates (2 seeds), validation only      converged
+mae-anatomy    mae, ce × (SGD 0.05, Adam at its tuned rate) × (25, 100 epochs)     25/100
+tune           every loss above × 7 learning rates (2 seeds; Adam too for mae-anatomy) converged
 =============  =================================================================  ===========
 
 "Converged" is ``lossdemo.protocol.CONVERGED_EPOCHS`` (mnist1d 50, mnist5k 25). ``compare`` and
@@ -146,8 +146,12 @@ def _label_noise_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
 
 
 IMBALANCE_RATIOS = (1.0, 10.0, 100.0)
+# Cui et al. (2019)'s grid of β for the class-balanced weights; cb-ce runs at each, tuned like the
+# other losses, and the imbalance report picks one on validation. ("cb-ce" itself is β = 0.999.)
+CB_BETAS = (0.9, 0.99, 0.999, 0.9999)
+CB_BETA_SWEEP = tuple(str(parse_loss_spec(f"cb-ce@{beta:g}")) for beta in CB_BETAS)
 # CE and focal loss (the report's claim), and the re-weighting and logit-adjustment remedies.
-IMBALANCE_LOSSES = ("ce", "focal:0.5", "focal:2", "cb-ce", "cb-focal:2", "la-ce:1")
+IMBALANCE_LOSSES = ("ce", "focal:0.5", "focal:2", *CB_BETA_SWEEP, "cb-focal:2", "la-ce:1")
 
 
 def long_tail_fraction(ratio: float, num_classes: int) -> float:
@@ -221,24 +225,29 @@ def _gamma_sweep_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
 # lengths. Adam runs without weight decay: torch's Adam adds it to the gradient before the per-weight
 # rescaling (L2 regularisation, not decoupled weight decay; Loshchilov & Hutter 2019), which at the
 # shared 5e-4 would hold CE back and confound the comparison.
+# Adam's rate (None) is each loss's rate tuned with Adam on validation (the tune experiment).
 MAE_RECIPES = (("sgd", SHARED_RECIPE.lr, RunConfig().weight_decay, 1), ("sgd", SHARED_RECIPE.lr, RunConfig().weight_decay, 4),
-               ("adam", 1e-3, 0.0, 1), ("adam", 1e-3, 0.0, 4))
+               ("adam", None, 0.0, 1), ("adam", None, 0.0, 4))
+MAE_ANATOMY_LOSSES = ("mae", "ce")
 
 
 def _mae_anatomy_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     epochs = epochs or SHARED_RECIPE.epochs
     return [
-        RunConfig(dataset=dataset, loss=loss, seed=seed, optimizer=optimizer, lr=lr, weight_decay=decay,
+        RunConfig(dataset=dataset, loss=loss, seed=seed, optimizer=optimizer, weight_decay=decay,
+                  lr=lr if lr is not None else learning_rate(FAIR, dataset, loss, optimizer=optimizer),
                   epochs=epochs * multiple)
         for dataset in datasets
         for optimizer, lr, decay, multiple in MAE_RECIPES
-        for loss in losses or ("mae", "ce")
+        for loss in losses or MAE_ANATOMY_LOSSES
         for seed in range(seeds)
     ]
 
 
-# The learning rates the tuning experiment tries: a factor-2 log grid around the shared recipe's rate.
+# The learning rates the tuning experiment tries: a factor-2 log grid around the shared recipe's rate,
+# and for Adam one around its customary 1e-3.
 TUNING_LEARNING_RATES = (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
+ADAM_TUNING_LEARNING_RATES = (0.000125, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008)
 # Every loss some experiment trains under the fair protocol on mnist1d; on the other datasets only
 # the report's losses are tuned (the claims experiments run on mnist1d).
 TUNED_LOSSES = tuple(dict.fromkeys(REPORT_LOSSES + GAMMA_LOSSES + NOISE_LOSSES))
@@ -246,22 +255,27 @@ TUNED_LOSSES = tuple(dict.fromkeys(REPORT_LOSSES + GAMMA_LOSSES + NOISE_LOSSES))
 
 def _tune_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     """Every loss at every rate on the balanced training split; without ``--losses``, the imbalance
-    experiment's losses also at ``LONG_TAIL_TUNING_RATIO`` on the imbalance experiment's datasets."""
+    experiment's losses also at ``LONG_TAIL_TUNING_RATIO`` on the imbalance experiment's datasets, and
+    the MAE page's losses with Adam (no weight decay, as there) on its datasets."""
     everything = not losses or tuple(losses) == EXPERIMENTS["tune"].losses  # no --losses given
-    conditions = []
+    conditions = []  # (dataset, imbalance ratio, losses, optimizer)
     for dataset in datasets:
         if not everything:
-            conditions.append((dataset, 1.0, losses))
+            conditions.append((dataset, 1.0, losses, "sgd"))
             continue
         balanced = TUNED_LOSSES if dataset in EXPERIMENTS["label-noise"].datasets else REPORT_LOSSES
-        conditions.append((dataset, 1.0, balanced))
+        conditions.append((dataset, 1.0, balanced, "sgd"))
         if dataset in EXPERIMENTS["imbalance"].datasets:
-            conditions.append((dataset, LONG_TAIL_TUNING_RATIO, IMBALANCE_LOSSES))
+            conditions.append((dataset, LONG_TAIL_TUNING_RATIO, IMBALANCE_LOSSES, "sgd"))
+        if dataset in EXPERIMENTS["mae-anatomy"].datasets:
+            conditions.append((dataset, 1.0, MAE_ANATOMY_LOSSES, "adam"))
+    adam = {"optimizer": "adam", "weight_decay": 0.0}
     return [
-        dataclasses.replace(_long_tail_config(dataset, loss, seed, epochs, ratio, ratio), lr=lr)
-        for dataset, ratio, condition_losses in conditions
+        dataclasses.replace(_long_tail_config(dataset, loss, seed, epochs, ratio, ratio),
+                            lr=lr, **(adam if optimizer == "adam" else {}))
+        for dataset, ratio, condition_losses, optimizer in conditions
         for loss in condition_losses
-        for lr in TUNING_LEARNING_RATES
+        for lr in (TUNING_LEARNING_RATES if optimizer == "sgd" else ADAM_TUNING_LEARNING_RATES)
         for seed in range(seeds)
     ]
 

@@ -22,8 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Reduction = Literal["mean", "sum", "none"]
-LOSS_SPEC_FORMS = ("mae, l1-logits, ce, focal:<gamma>, cb-ce, cb-focal:<gamma>, ls:<epsilon>, gce:<q>, nce+mae, "
-                   "la-ce:<tau>")
+LOSS_SPEC_FORMS = ("mae, l1-logits, ce, focal:<gamma>, cb-ce[@<beta>], cb-focal:<gamma>[@<beta>], ls:<epsilon>, "
+                   "gce:<q>, nce+mae, la-ce:<tau>")
+# Cui et al. (2019)'s β of the effective number of samples when a cb-* spec names none.
+DEFAULT_CB_BETA = 0.999
 ClassWeights = Sequence[float] | Tensor | None
 
 
@@ -330,7 +332,7 @@ def _check_parameter(name: str, value: float, low: float, high: float, low_open:
         raise ValueError(f"{name} {value!r} is invalid; allowed: a number in {left}{low:g}, {upper}{right}")
 
 
-def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.999) -> list[float]:
+def class_balanced_weights(class_counts: Sequence[int], beta: float = DEFAULT_CB_BETA) -> list[float]:
     """Per-class weights from the effective number of samples (Cui et al., CVPR 2019).
 
     w_c ∝ (1 − β) / (1 − β^{n_c}), normalised so that the mean weight over the training samples,
@@ -380,6 +382,7 @@ class LossSpec:
     name: str  # "mae", "l1-logits", "ce", "focal", "ls", "gce", "nce+mae" or "la-ce"
     parameter: float | None = None  # γ, ε, q or τ for the losses that take one
     class_balanced: bool = False  # weight classes by class_balanced_weights (ce and focal only)
+    beta: float = DEFAULT_CB_BETA  # class_balanced_weights' β, written "@β" after a cb-* spec when not the default
 
     @property
     def gamma(self) -> float | None:
@@ -392,25 +395,39 @@ class LossSpec:
 
     def __str__(self) -> str:
         prefix = "cb-" if self.class_balanced else ""
+        suffix = f"@{_number_text(self.beta)}" if self.class_balanced and self.beta != DEFAULT_CB_BETA else ""
         if self.parameter is None:
-            return prefix + self.name
-        text = f"{self.parameter:g}"
-        if float(text) != self.parameter:  # ":g" keeps 6 digits; two parameters must not share a name
-            text = repr(float(self.parameter))
-        return f"{prefix}{self.name}:{text}"
+            return prefix + self.name + suffix
+        return f"{prefix}{self.name}:{_number_text(self.parameter)}{suffix}"
+
+
+def _number_text(value: float) -> str:
+    text = f"{value:g}"
+    return text if float(text) == value else repr(float(value))  # ":g" keeps 6 digits; two specs must not share a name
 
 
 def parse_loss_spec(spec: str) -> LossSpec:
     """Parse one of ``LOSS_SPEC_FORMS`` (e.g. "focal:0.5", "cb-ce", "ls:0.1") into a LossSpec."""
     if not isinstance(spec, str):
         raise TypeError(f"loss spec must be a str; got {type(spec).__name__} {spec!r}")
-    name, has_colon, text = spec.partition(":")
+    body, has_at, beta_text = spec.partition("@")
+    name, has_colon, text = body.partition(":")
     class_balanced = name.startswith("cb-")
     base_name = name.removeprefix("cb-")
     if class_balanced and base_name not in ("ce", "focal"):
         raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
+    beta = DEFAULT_CB_BETA
+    if has_at:
+        if not class_balanced:
+            raise ValueError(f"loss {spec!r} takes no @beta (only cb-ce and cb-focal do); allowed: {LOSS_SPEC_FORMS}")
+        try:
+            beta = float(beta_text)
+        except ValueError:
+            beta = math.nan
+        if not 0 <= beta < 1:
+            raise ValueError(f"class-balanced beta {beta_text!r} in loss {spec!r} is invalid; allowed: a number in [0, 1)")
     if base_name in _PLAIN and not has_colon:
-        return LossSpec(base_name, None, class_balanced)
+        return LossSpec(base_name, None, class_balanced, beta)
     if base_name not in _PARAMETERS:
         raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
     label, limits = _PARAMETERS[base_name]
@@ -430,7 +447,7 @@ def parse_loss_spec(spec: str) -> LossSpec:
             raise ValueError(f"bad focal gamma {text!r} in loss {spec!r} (need a finite number >= 0); "
                              f"allowed: {LOSS_SPEC_FORMS}") from None
         raise ValueError(f"{label} {text!r} in loss {spec!r} is invalid; allowed: {_range_text(limits)}") from None
-    return LossSpec(base_name, abs(value) if value == 0 else value, class_balanced)  # abs: "focal:-0" is 0.0
+    return LossSpec(base_name, abs(value) if value == 0 else value, class_balanced, beta)  # abs: "focal:-0" is 0.0
 
 
 def _range_text(limits: dict) -> str:
@@ -452,7 +469,7 @@ def get_loss(spec: str, class_counts: Sequence[int] | None = None) -> Callable[.
     loss_spec = parse_loss_spec(spec)
     if loss_spec.needs_class_counts and class_counts is None:
         raise ValueError(f"loss {spec!r} needs class_counts (training samples per class); got None")
-    class_weights = class_balanced_weights(class_counts) if loss_spec.class_balanced else None
+    class_weights = class_balanced_weights(class_counts, loss_spec.beta) if loss_spec.class_balanced else None
     losses_by_name = {"mae": mae_loss, "l1-logits": l1_logits_loss, "ce": cross_entropy_loss, "focal": focal_loss,
                       "ls": label_smoothing_loss, "gce": generalized_cross_entropy_loss, "nce+mae": nce_mae_loss,
                       "la-ce": logit_adjusted_loss}

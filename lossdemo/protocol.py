@@ -55,6 +55,8 @@ FAIR = Recipe("tuned", lr=None, epochs=None, validation_fraction=VALIDATION_FRAC
 SHORT_BUDGET_SHARE = 5
 SHORT_BUDGET = Recipe("short budget", lr=None, epochs=None, validation_fraction=VALIDATION_FRACTION)
 SHARED_RECIPE = Recipe("shared recipe", lr=0.05, epochs=25, validation_fraction=0.0)
+# Adam's customary rate (Kingma & Ba 2015), the fallback where no Adam rate was tuned.
+ADAM_DEFAULT_LR = 1e-3
 
 
 def converged_epochs(dataset: str) -> int:
@@ -68,8 +70,9 @@ def tuning_ratio(imbalance_ratio: float) -> float:
     return 1.0 if imbalance_ratio == 1 else LONG_TAIL_TUNING_RATIO
 
 
-def _key(dataset: str, imbalance_ratio: float, loss: str) -> str:
-    return f"{dataset}|{float(imbalance_ratio):g}|{parse_loss_spec(loss)}"
+def _key(dataset: str, imbalance_ratio: float, loss: str, optimizer: str = "sgd") -> str:
+    key = f"{dataset}|{float(imbalance_ratio):g}|{parse_loss_spec(loss)}"
+    return key if optimizer == "sgd" else f"{key}|{optimizer}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -77,22 +80,27 @@ def _read_picks(path: Path) -> dict[str, float]:
     if not path.is_file():
         return {}
     entries = json.loads(path.read_text())["picks"]
-    return {_key(e["dataset"], e["imbalance_ratio"], e["loss"]): float(e["lr"]) for e in entries}
+    return {_key(e["dataset"], e["imbalance_ratio"], e["loss"], e.get("optimizer", "sgd")): float(e["lr"])
+            for e in entries}
 
 
-def tuned_lr(dataset: str, loss: str, imbalance_ratio: float = 1.0, path: Path = PICKS_FILE) -> float | None:
-    """The learning rate ``tune`` picked for ``loss`` on ``dataset`` (at the tuning ratio that applies
-    to ``imbalance_ratio``), or None where nothing was tuned or no rate trained the loss."""
-    return _read_picks(path).get(_key(dataset, tuning_ratio(imbalance_ratio), loss))
+def tuned_lr(dataset: str, loss: str, imbalance_ratio: float = 1.0, path: Path = PICKS_FILE, *,
+             optimizer: str = "sgd") -> float | None:
+    """The learning rate ``tune`` picked for ``loss`` on ``dataset`` with ``optimizer`` (at the tuning
+    ratio that applies to ``imbalance_ratio``), or None where nothing was tuned or no rate trained the loss."""
+    return _read_picks(path).get(_key(dataset, tuning_ratio(imbalance_ratio), loss, optimizer))
 
 
-def learning_rate(recipe: Recipe, dataset: str, loss: str, imbalance_ratio: float = 1.0) -> float:
-    """The recipe's rate; under the fair recipe the tuned one, else the shared rate (see
-    :func:`untuned`, which the CLI uses to say so)."""
+def learning_rate(recipe: Recipe, dataset: str, loss: str, imbalance_ratio: float = 1.0, *,
+                  optimizer: str = "sgd") -> float:
+    """The recipe's rate; under the fair recipe the tuned one, else the shared rate (Adam's customary
+    rate with Adam; see :func:`untuned`, which the CLI uses to say so)."""
     if recipe.lr is not None:
         return recipe.lr
-    picked = tuned_lr(dataset, loss, imbalance_ratio)
-    return SHARED_RECIPE.lr if picked is None else picked
+    picked = tuned_lr(dataset, loss, imbalance_ratio, optimizer=optimizer)
+    if picked is not None:
+        return picked
+    return SHARED_RECIPE.lr if optimizer == "sgd" else ADAM_DEFAULT_LR
 
 
 def epochs_of(recipe: Recipe, dataset: str, requested: int | None) -> int:
@@ -106,13 +114,18 @@ def epochs_of(recipe: Recipe, dataset: str, requested: int | None) -> int:
 
 
 def untuned(configs) -> list[tuple[str, float, str]]:
-    """(dataset, imbalance ratio, loss) of the fair-protocol configs whose rate is no tuned pick: the
-    loss fell back to the shared rate (never tuned where it runs, or no rate trains it).
+    """(dataset, imbalance ratio, loss) of the fair-protocol configs (and the Adam configs, named
+    "<loss> with Adam") whose rate is no tuned pick: the loss fell back to the shared rate (never
+    tuned where it runs, or no rate trains it).
 
     The imbalance experiment uses the long-tail pick at every ratio, so at ratio 1 either pick counts.
     """
     missing = set()
     for config in configs:
+        if config.optimizer != "sgd":  # Adam's runs always read their tuned rate (lossdemo.experiments)
+            if config.lr != tuned_lr(config.dataset, config.loss, config.imbalance_ratio, optimizer=config.optimizer):
+                missing.add((config.dataset, config.imbalance_ratio, f"{config.loss} with {config.optimizer.capitalize()}"))
+            continue
         if config.validation_fraction != VALIDATION_FRACTION:
             continue
         ratios = {tuning_ratio(config.imbalance_ratio), LONG_TAIL_TUNING_RATIO}
@@ -122,10 +135,11 @@ def untuned(configs) -> list[tuple[str, float, str]]:
     return sorted(missing)
 
 
-def write_picks(picks: dict[tuple[str, float, str], float], path: Path = PICKS_FILE) -> None:
-    """Store ``picks`` ((dataset, imbalance ratio, loss) -> lr) where :func:`tuned_lr` reads them."""
+def write_picks(picks: dict[tuple[str, float, str, str], float], path: Path = PICKS_FILE) -> None:
+    """Store ``picks`` ((dataset, imbalance ratio, loss, optimizer) -> lr) where :func:`tuned_lr` reads them."""
     entries = [{"dataset": dataset, "imbalance_ratio": ratio, "loss": loss, "lr": lr}
-               for (dataset, ratio, loss), lr in sorted(picks.items())]
+               | ({} if optimizer == "sgd" else {"optimizer": optimizer})
+               for (dataset, ratio, loss, optimizer), lr in sorted(picks.items())]
     text = json.dumps({"about": "Learning rates picked by the tune experiment on validation accuracy; written by "
                                 "python -m lossdemo.reproduce --full --plots-only --results-dir results "
                                 "(lossdemo.report.tune.picks_by_condition).", "picks": entries}, indent=1) + "\n"

@@ -41,7 +41,7 @@ from .atomic_files import write_atomic
 from .data import DATASETS, DatasetUnavailableError, training_class_counts
 from .experiments import EXPERIMENTS, PROFILES, datasets_for, long_tail_fraction, plan_runs, validate_names
 from .models import resolve_model_name
-from .protocol import SHARED_RECIPE, converged_epochs, untuned, write_picks
+from .protocol import ADAM_DEFAULT_LR, SHARED_RECIPE, converged_epochs, untuned, write_picks
 from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs
 from .run_config import RunConfig, RunStatus
 from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints
@@ -55,10 +55,12 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # an offline machine whose firewall drops packets would otherwise wait minutes per mirror.
 NETWORK_TIMEOUT_S = 30
 HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
-# Seconds per training epoch of one run on one CPU thread with every core busy, for the estimate
-# printed before training: mnist1d and mnist5k from benchmarks/profile_times.py (its JSON records
-# the measurement), the others scaled from mnist5k by FLOPs per epoch. A busy machine takes longer.
-CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.10, "mnist5k": 0.52, "mnist": 7.8, "fashion-mnist": 7.8, "cifar10": 1250.0}
+# Seconds per full-data training epoch of one run on one CPU thread with every core busy, trained
+# the default way (mnist1d in stacks, lossdemo.cpu_speed.stack_size_for), for the estimate printed
+# before training: mnist1d and mnist5k fitted to the run files of a default profile run
+# (benchmarks/profile_times.py prints the estimate next to the measured time), the others scaled
+# from mnist5k by FLOPs per epoch. A busy machine takes longer.
+CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.07, "mnist5k": 0.62, "mnist": 9.3, "fashion-mnist": 9.3, "cifar10": 1490.0}
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,8 @@ def _train(plan: Plan, options: Options, log) -> int:
         names = ", ".join(f"{loss} on {dataset}" + (f" (imbalance ratio {ratio:g})" if ratio != 1 else "")
                           for dataset, ratio, loss in fallback)
         log(f"note: no tuned learning rate for {names} (never tuned, or no rate trained it); the fair protocol trains "
-            f"them at the shared rate {SHARED_RECIPE.lr:g}")
+            f"them at the shared rate {SHARED_RECIPE.lr:g}"
+            + (f" (Adam at its customary {ADAM_DEFAULT_LR:g})" if any(" with " in loss for _, _, loss in fallback) else ""))
     if options.stack is not None and options.stack > 1 and todo:
         vmapped = sorted({c.dataset for c in todo
                           if resolve_model_name(c.model, datasets[c.dataset].input_shape) != "cnn1d"})

@@ -7,7 +7,15 @@ import json
 
 from support import PUBLISHED_DIR, stored_run
 
-from lossdemo.experiments import EXPERIMENTS, IMBALANCE_LOSSES, TUNED_LOSSES, TUNING_LEARNING_RATES, default_configs
+from lossdemo.experiments import (
+    ADAM_TUNING_LEARNING_RATES,
+    EXPERIMENTS,
+    IMBALANCE_LOSSES,
+    MAE_ANATOMY_LOSSES,
+    TUNED_LOSSES,
+    TUNING_LEARNING_RATES,
+    default_configs,
+)
 from lossdemo.protocol import LONG_TAIL_TUNING_RATIO, PICKS_FILE
 from lossdemo.report import tune
 from lossdemo.report.claims_pages import stored_runs
@@ -23,11 +31,16 @@ def _run(config, val, test, status=RunStatus.COMPLETE):
 
 def test_the_grid_holds_out_validation_and_tries_every_rate_for_every_loss():
     configs = default_configs("tune")
-    assert {config.lr for config in configs} == set(TUNING_LEARNING_RATES)
+    sgd = [config for config in configs if config.optimizer == "sgd"]
+    adam = [config for config in configs if config.optimizer == "adam"]
+    assert {config.lr for config in sgd} == set(TUNING_LEARNING_RATES)
+    assert {config.lr for config in adam} == set(ADAM_TUNING_LEARNING_RATES)
+    assert {config.loss for config in adam} == set(MAE_ANATOMY_LOSSES) and {c.weight_decay for c in adam} == {0.0}
+    assert len(adam) == len(ADAM_TUNING_LEARNING_RATES) * len(MAE_ANATOMY_LOSSES) * 5
     assert {config.loss for config in configs} == set(EXPERIMENTS["tune"].losses)
     assert all(config.validation_fraction > 0 for config in configs)
-    balanced = [config for config in configs if config.imbalance_ratio == 1]
-    long_tail = [config for config in configs if config.imbalance_ratio != 1]
+    balanced = [config for config in sgd if config.imbalance_ratio == 1]
+    long_tail = [config for config in sgd if config.imbalance_ratio != 1]
     assert len(balanced) == len(TUNING_LEARNING_RATES) * len(TUNED_LOSSES) * 5
     assert len(long_tail) == len(TUNING_LEARNING_RATES) * len(IMBALANCE_LOSSES) * 5
     assert {config.imbalance_ratio for config in long_tail} == {LONG_TAIL_TUNING_RATIO}
@@ -67,29 +80,34 @@ def test_a_rate_at_which_a_seed_collapsed_to_chance_is_not_picked_and_a_loss_wit
     assert "none: no rate trains it" in tune.tuning_table(only_collapsed, ["mae"])
 
 
-def test_picks_are_per_dataset_and_imbalance_ratio():
+def test_picks_are_per_dataset_imbalance_ratio_and_optimizer():
     configs = default_configs("tune", seeds=2)
     runs = []
     for config in configs:
         if config.loss != "ce":
             continue
-        # balanced: 0.2 is best on validation; long tail: 0.05 is
-        best = 0.2 if config.imbalance_ratio == 1 else 0.05
+        # balanced: 0.2 is best on validation; long tail: 0.05 is; Adam: 0.002
+        best = 0.002 if config.optimizer == "adam" else 0.2 if config.imbalance_ratio == 1 else 0.05
         value = 0.9 if config.lr == best else 0.8
         runs.append(_run(config, [value, value], [0.5, 0.5]))
-    assert tune.picks_by_condition(runs) == {("mnist1d", 1.0, "ce"): 0.2, ("mnist1d", LONG_TAIL_TUNING_RATIO, "ce"): 0.05}
+    assert tune.picks_by_condition(runs) == {("mnist1d", 1.0, "ce", "sgd"): 0.2,
+                                             ("mnist1d", LONG_TAIL_TUNING_RATIO, "ce", "sgd"): 0.05,
+                                             ("mnist1d", 1.0, "ce", "adam"): 0.002}
 
 
 def test_the_committed_picks_are_the_picks_of_the_committed_tuning_runs_and_the_grids_use_them():
     published = stored_runs([PUBLISHED_DIR])
     tuning_ids = {config.run_id for dataset in ("mnist1d", "mnist5k") for config in default_configs("tune", (dataset,), 2)}
     picked = tune.picks_by_condition([run for run in published if run.config.run_id in tuning_ids])
-    committed = {(entry["dataset"], entry["imbalance_ratio"], entry["loss"]): entry["lr"]
+    committed = {(entry["dataset"], entry["imbalance_ratio"], entry["loss"], entry.get("optimizer", "sgd")): entry["lr"]
                  for entry in json.loads(PICKS_FILE.read_text())["picks"]}
     assert committed == picked, ("lossdemo/package_data/learning_rates.json is stale; regenerate with: "
                                  "python -m lossdemo.reproduce --full --plots-only --results-dir results")
     for config in default_configs("compare", ("mnist1d",), 1):
         if config.validation_fraction:
-            assert config.lr == picked.get(("mnist1d", 1.0, config.loss), 0.05), config.loss
+            assert config.lr == picked.get(("mnist1d", 1.0, config.loss, "sgd"), 0.05), config.loss
     for config in default_configs("imbalance", ("mnist1d",), 1):
-        assert config.lr == picked.get(("mnist1d", LONG_TAIL_TUNING_RATIO, config.loss), 0.05), config.loss
+        assert config.lr == picked.get(("mnist1d", LONG_TAIL_TUNING_RATIO, config.loss, "sgd"), 0.05), config.loss
+    for config in default_configs("mae-anatomy", ("mnist1d",), 1):
+        if config.optimizer == "adam":
+            assert config.lr == picked.get(("mnist1d", 1.0, config.loss, "adam"), 1e-3), config.loss

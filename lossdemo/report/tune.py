@@ -65,19 +65,20 @@ def picks(by_loss_and_rate: dict[tuple[str, float], Runs]) -> dict[str, float]:
     return {loss: rate for loss, (rate, _) in best.items()}
 
 
-def picks_by_condition(runs: Runs) -> dict[tuple[str, float, str], float]:
-    """(dataset, imbalance ratio, loss) -> picked learning rate, over all tuning runs in ``runs``
-    (runs with a validation split); what ``lossdemo.protocol.write_picks`` stores."""
+def picks_by_condition(runs: Runs) -> dict[tuple[str, float, str, str], float]:
+    """(dataset, imbalance ratio, loss, optimizer) -> picked learning rate, over all tuning runs in
+    ``runs`` (runs with a validation split); what ``lossdemo.protocol.write_picks`` stores."""
     tuning = [run for run in runs if m.has_validation(run)]
     chosen = {}
-    for (dataset, ratio), condition_runs in group_runs(
-            tuning, key=lambda run: (run.config.dataset, run.config.imbalance_ratio)).items():
+    for (dataset, ratio, optimizer), condition_runs in group_runs(
+            tuning, key=lambda run: (run.config.dataset, run.config.imbalance_ratio, run.config.optimizer)).items():
         by_loss_and_rate = group_runs(condition_runs, key=lambda run: (run.config.loss, run.config.lr))
-        chosen.update({(dataset, ratio, loss): rate for loss, rate in picks(by_loss_and_rate).items()})
+        chosen.update({(dataset, ratio, loss, optimizer): rate for loss, rate in picks(by_loss_and_rate).items()})
     return chosen
 
 
-def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[str], title: str, path: Path) -> Path:
+def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[str], title: str, path: Path,
+                optimizer: str = "sgd") -> Path:
     """Validation accuracy (at each run's best validation epoch) against the learning rate: the mean
     over seeds as a line, every seed as a dot (a few seeds give no useful interval), the pick ringed.
 
@@ -107,7 +108,8 @@ def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[st
         axis.set_ylim(0, 100)
         axis.set_xscale("log", base=2)
         axis.set_xticks(rates, [f"{rate:g}" for rate in rates], rotation=45 if len(panels) > 1 else 0)
-        axis.set_xlabel("learning rate" if len(panels) > 1 else "learning rate (SGD, momentum 0.9, cosine)")
+        recipe = "SGD, momentum 0.9, cosine" if optimizer == "sgd" else "Adam, no weight decay, cosine"
+        axis.set_xlabel("learning rate" if len(panels) > 1 else f"learning rate ({recipe})")
         axis.legend(ncol=2 if len(panels) > 1 else 3, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize="x-small")
     axes[0, 0].set_ylabel("validation accuracy at the best epoch (%)")
     if len(panels) > 1:
@@ -148,17 +150,22 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
 
     def outputs(dataset, dataset_runs):
         files = {}
-        for ratio, condition_runs in sorted(group_runs(dataset_runs, key=lambda run: run.config.imbalance_ratio).items()):
+        conditions = group_runs(dataset_runs, key=lambda run: (run.config.imbalance_ratio, run.config.optimizer))
+        for (ratio, optimizer), condition_runs in sorted(conditions.items()):
             by_loss_and_rate = group_runs(condition_runs, key=lambda run: (run.config.loss, run.config.lr))
             shown = [loss for loss in losses if any(name == loss for name, _ in by_loss_and_rate)]
-            prefix = "" if ratio == 1 else "long_tail_"
-            where = dataset if ratio == 1 else f"{dataset}, imbalance ratio {ratio:g}"
-            files[f"{prefix}learning_rates.png"] = lambda p, b=by_loss_and_rate, s=shown, w=where: draw_tuning(
-                b, s, f"Learning rate per loss on {w}: validation accuracy", p)
+            prefix = ("" if ratio == 1 else "long_tail_") + ("" if optimizer == "sgd" else f"{optimizer}_")
+            where = (dataset if ratio == 1 else f"{dataset}, imbalance ratio {ratio:g}") + \
+                ("" if optimizer == "sgd" else f", {optimizer.capitalize()}")
+            files[f"{prefix}learning_rates.png"] = lambda p, b=by_loss_and_rate, s=shown, w=where, o=optimizer: draw_tuning(
+                b, s, f"Learning rate per loss on {w}: validation accuracy", p, o)
             files[f"{prefix}table.md"] = lambda p, b=by_loss_and_rate, s=shown: p.write_text(tuning_table(b, s))
         return files
 
-    reasons = {"lr": "the experiment's subject: a factor-2 grid around the shared recipe's rate",
+    reasons = {"lr": "the experiment's subject: a factor-2 grid around the shared recipe's rate (SGD) or around "
+                     "Adam's customary 1e-3 (Adam)",
+               "optimizer": "SGD, as every fair-protocol run; Adam for the losses the MAE page also trains with Adam",
+               "weight_decay": "5e-4 with SGD; none with Adam, as on the MAE page",
                "batch_size": "as in the other experiments; with a fifth of the training data held out, about 25 steps "
                              "per epoch",
                "imbalance_ratio": "1 for every loss; 100 too for the imbalance experiment's losses, which are tuned on "
