@@ -130,7 +130,8 @@ def imbalance_setup_table(configs: list[RunConfig], class_sizes: tuple[int, int,
         lines.append(f"| {ratio:g} | {shown} | {total} | {realised} | {', '.join(map(str, epochs))} | {steps} | {weight} |")
     lines += ["", "\"Ratio\" names the condition; the class sizes are rounded down to whole samples from the smallest "
               "class up, so the realised largest / smallest ratio can differ from it. "
-              "Class-balanced weights (Cui et al. 2019, β = 0.999) are scaled so that their mean over the training "
+              "Class-balanced weights (Cui et al. 2019, at cb-ce's default β = 0.999; the β sweep's table has the "
+              "others) are scaled so that their mean over the training "
               "samples is 1: a class-balanced loss takes steps of CE's size and only moves weight from head to tail. "
               "The counts are those the runs train on: their validation split is held out of each class first."]
     return "\n".join(lines) + "\n"
