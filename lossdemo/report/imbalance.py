@@ -27,6 +27,7 @@ from .output import save_figure
 from .stats import format_difference
 from .style import NEUTRAL_COLOUR, loss_colour_in, new_figure, plt
 from .tables import FOOTER, cell, complete_count, ordered_losses
+from .tune import COLLAPSE_MARGIN
 from .verdicts import MIN_SEEDS, Claim, Finding, beats, fair, level_measure, paired_measure, paired_values
 
 Runs = list[StoredRun]
@@ -93,12 +94,18 @@ def imbalance_table(runs: dict[tuple[float, str], Runs], losses: Sequence[str]) 
                              f"{cell(group, m.selected_balanced_accuracy)} | {cell(group, m.selected_head_accuracy)} | "
                              f"{cell(group, m.selected_tail_accuracy)} | {cell(group, m.final_train_accuracy)} |")
     head, tail = head_and_tail([run for group in runs.values() for run in group])
+    fallen = [f"`{loss}` at ratio {ratio:g}, seed {run.config.seed}" for (ratio, loss), group in sorted(runs.items())
+              for run in complete_runs(group) if m.collapsed(run, COLLAPSE_MARGIN)]
+    collapse_note = (f" Runs that ended predicting (almost) only the most frequent class (a final training accuracy "
+                     f"within {COLLAPSE_MARGIN * 100:g} points of that class's share): {'; '.join(fallen)}. They are kept "
+                     "in the means: a rate that fails on some seeds is part of what the loss costs at that rate."
+                     if fallen else "")
     lines += ["", FOOTER + f" Test columns at the epoch with the best validation accuracy (the validation split is "
               f"held out before the long tail is cut, so it is balanced like the test set); training accuracy at the last "
               f"epoch. Head: the {_count_word(len(head))} most frequent classes ({m.class_span(head)}); tail: the "
               f"{_count_word(len(tail))} rarest ({m.class_span(tail)}). Each loss trains at the rate tuned for it at "
               "ratio 100, the same at every ratio. The test set is not resampled, so every class counts the same in "
-              "balanced accuracy."]
+              "balanced accuracy." + collapse_note]
     return "\n".join(lines) + "\n"
 
 

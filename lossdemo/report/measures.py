@@ -49,6 +49,22 @@ def chance(run: StoredRun) -> float:
     return 1 / len(run.history["test_per_class_accuracy"][0])
 
 
+def majority_share(run: StoredRun) -> float:
+    """The training accuracy of always predicting the most frequent training class: 1/C on balanced
+    data, the head class's share on a long tail (``lossdemo.corruption``'s profile, floors aside)."""
+    classes = len(run.history["test_per_class_accuracy"][0])
+    ratio = run.config.imbalance_ratio
+    if ratio == 1:
+        return 1 / classes
+    return 1 / sum(ratio ** (-i / (classes - 1)) for i in range(classes))
+
+
+def collapsed(run: StoredRun, margin: float) -> bool:
+    """Whether a complete run ended within ``margin`` of :func:`majority_share` in training accuracy:
+    it learned (almost) nothing beyond predicting the most frequent class."""
+    return run.history["train_accuracy"][-1] <= majority_share(run) + margin
+
+
 def key(config: RunConfig) -> RunConfig:
     """The config with the seed blanked: runs with equal keys are seeds of one condition."""
     return replace(config, seed=0)
