@@ -43,7 +43,7 @@ EXPECTED = {
     "label-noise": {"label_noise_mnist1d_accuracy.png", "label_noise_mnist1d_memorisation.png",
                     "label_noise_mnist1d_table.md", "label_noise_setup.md"},
     "imbalance": {"imbalance_mnist1d_accuracy.png", "imbalance_mnist1d_per_class.png", "imbalance_mnist1d_table.md",
-                  "imbalance_mnist1d_counts.md", "imbalance_setup.md"},
+                  "imbalance_mnist1d_counts.md", "imbalance_mnist1d_cb_beta.md", "imbalance_setup.md"},
     "gamma-sweep": {"gamma_sweep_mnist1d_accuracy_ece.png", "gamma_sweep_mnist1d_reliability.png",
                     "gamma_sweep_mnist1d_table.md", "gamma_sweep_setup.md"},
     "mae-anatomy": {"mae_anatomy_mnist1d_per_class.png", "mae_anatomy_mnist1d_recipes.png", "mae_anatomy_mnist1d_table.md",

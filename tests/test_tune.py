@@ -53,17 +53,22 @@ def test_the_pick_is_the_best_mean_validation_accuracy_and_ignores_test_and_unst
         # 0.05: best on test, worse on validation
         _run(configs[("ce", 0.05, 0)], [0.70, 0.80], [0.95, 0.96]),
         _run(configs[("ce", 0.05, 1)], [0.70, 0.81], [0.95, 0.96]),
-        # 0.1: best on validation (read at each run's best validation epoch, not the last)
+        # 0.1: best on validation among the eligible rates (read at each run's best validation epoch)
         _run(configs[("ce", 0.1, 0)], [0.90, 0.85], [0.70, 0.70]),
         _run(configs[("ce", 0.1, 1)], [0.91, 0.80], [0.70, 0.70]),
-        # 0.2: better still, but one seed diverged
-        _run(configs[("ce", 0.2, 0)], [0.95, 0.96], [0.70, 0.70]),
-        _run(configs[("ce", 0.2, 1)], [0.95], [0.70], RunStatus.DIVERGED),
+        # 0.2: better still and stable, but just below a rate where a seed failed
+        _run(configs[("ce", 0.2, 0)], [0.93, 0.93], [0.70, 0.70]),
+        _run(configs[("ce", 0.2, 1)], [0.93, 0.93], [0.70, 0.70]),
+        # 0.4: best of all, but one seed diverged
+        _run(configs[("ce", 0.4, 0)], [0.95, 0.96], [0.70, 0.70]),
+        _run(configs[("ce", 0.4, 1)], [0.95], [0.70], RunStatus.DIVERGED),
     ]
     by_loss_and_rate = group_runs(runs, key=lambda run: (run.config.loss, run.config.lr))
     assert tune.picks(by_loss_and_rate) == {"ce": 0.1}
     table = tune.tuning_table(by_loss_and_rate, ["ce"])
-    assert "| `ce` | 0.1 | 90.5 (90.0–91.0) |" in table and "| 0.2 |" in table.splitlines()[2]
+    assert "| `ce` | 0.1 | 90.5 (90.0–91.0) |" in table and table.splitlines()[2].endswith("| 0.4 |")
+    without_the_failure = {key: value for key, value in by_loss_and_rate.items() if key[1] != 0.4}
+    assert tune.picks(without_the_failure) == {"ce": 0.2}, "with no failure above it, the best rate is picked"
 
 
 def test_a_rate_at_which_a_seed_collapsed_to_chance_is_not_picked_and_a_loss_with_none_left_gets_no_pick():
@@ -72,12 +77,23 @@ def test_a_rate_at_which_a_seed_collapsed_to_chance_is_not_picked_and_a_loss_wit
     collapsed = _run(configs[("mae", 0.4, 1)], [0.35, 0.10], [0.3, 0.1])
     collapsed.history["train_accuracy"] = [0.1, 0.1]  # chance at C = 10
     runs = [_run(configs[("mae", 0.4, 0)], [0.6, 0.6], [0.6, 0.6]), collapsed,
+            _run(configs[("mae", 0.2, 0)], [0.45, 0.45], [0.5, 0.5]), _run(configs[("mae", 0.2, 1)], [0.45, 0.45], [0.5, 0.5]),
             _run(configs[("mae", 0.1, 0)], [0.5, 0.5], [0.5, 0.5]), _run(configs[("mae", 0.1, 1)], [0.5, 0.5], [0.5, 0.5])]
     by_loss_and_rate = group_runs(runs, key=lambda run: (run.config.loss, run.config.lr))
     assert tune.picks(by_loss_and_rate) == {"mae": 0.1}
     only_collapsed = {key: value for key, value in by_loss_and_rate.items() if key[1] == 0.4}
     assert tune.picks(only_collapsed) == {}
     assert "none: no rate trains it" in tune.tuning_table(only_collapsed, ["mae"])
+
+
+def test_on_a_long_tail_a_run_that_predicts_only_the_head_class_has_collapsed():
+    """Always predicting class 0 scores its training share (about 40 % at ratio 100), not 1/C."""
+    config = next(config for config in default_configs("tune", seeds=1) if config.imbalance_ratio == LONG_TAIL_TUNING_RATIO)
+    head_only = _run(config, [0.2, 0.2], [0.1, 0.1])
+    head_only.history["train_accuracy"] = [0.405, 0.405]
+    learning = _run(config, [0.5, 0.5], [0.5, 0.5])
+    learning.history["train_accuracy"] = [0.6, 0.9]
+    assert tune.unstable(head_only) and not tune.unstable(learning)
 
 
 def test_picks_are_per_dataset_imbalance_ratio_and_optimizer():

@@ -54,8 +54,8 @@ def picks(by_loss_and_rate: dict[tuple[str, float], Runs]) -> dict[str, float]:
 
     A rate at which any seed diverged or collapsed is never picked: a rate that is unstable on some
     seeds is not one to recommend. Nor is the rate just below it: the edge of stability moves from
-    seed to seed, and a pick right at it fails on seeds the tuning never saw (CE at imbalance ratio
-    100 did, on one seed in five). A loss with no eligible rate gets no pick.
+    seed to seed, and a pick right at it can fail on seeds the tuning never saw. A loss with no
+    eligible rate gets no pick.
     """
     best: dict[str, tuple[float, float]] = {}
     for (loss, rate), runs in by_loss_and_rate.items():
