@@ -7,9 +7,10 @@ short, fixed list of operators whatever K is, so the dispatch cost is shared by 
 goes into ``torch.bmm``:
 
 * activations are kept as (K, B·L, C) matrices (positions of a signal in rows, channels in
-  columns); a 1-D convolution is then a window view of the zero-padded input (``Tensor.unfold``,
-  whose columns are channel-major and tap-minor, exactly ``nn.Conv1d``'s weight layout) times the
-  weight matrix, plus the bias, in one ``baddbmm``;
+  columns) in zero-padded buffers; a 1-D convolution gathers each output position's window (in
+  this layout ``kernel`` consecutive rows, one contiguous stretch, so the gather copies whole
+  stretches) with a last column of ones, and multiplies it by the weights with the bias appended
+  as one more row, in one ``bmm``;
 * the backward pass is written out (:class:`_StackForward`): the weight gradient of a layer is
   (its output gradient)ᵀ × (its input windows), the input gradient is (output gradient) × weights,
   summed back onto the signal one tap at a time; autograd records one node per step, not dozens;
@@ -180,23 +181,26 @@ def _forward(layout: Cnn1dLayout, flat: torch.Tensor, x: torch.Tensor, saved: li
         if saved is not None:
             saved += [windows, activation]
     features = activation.reshape(runs, batch, -1)  # (K, B, L·C)
-    if saved is not None:
-        saved += [features, linear_weight]
+    if saved is not None:  # the backward pass reuses the reordered weights of this step
+        saved += [features, linear_weight, *(weight for weight, _ in convs)]
     return torch.baddbmm(linear_bias, features, linear_weight.transpose(1, 2))
 
 
-def _backward(layout: Cnn1dLayout, flat: torch.Tensor, saved: list, grad_logits: torch.Tensor) -> torch.Tensor:
-    """The gradient (K, P) of the flat rows, from the logits' gradient (K, B, classes)."""
+def _backward(layout: Cnn1dLayout, saved: list, grad_logits: torch.Tensor) -> torch.Tensor:
+    """The gradient (K, P) of the flat rows, from the logits' gradient (K, B, classes) and what
+    :func:`_forward` saved: per layer its windows and activation, then the features, the linear
+    weight and the convolutions' tap-major weights."""
     runs, batch = grad_logits.shape[:2]
-    convs, _, _ = _weights(layout, flat)
-    features, linear_weight = saved[-2:]
+    layers = len(layout.convs)
+    features, linear_weight = saved[2 * layers : 2 * layers + 2]
+    weights = saved[2 * layers + 2 :]
     channels, length = layout.features
     grad_linear_weight = torch.bmm(grad_logits.transpose(1, 2), features) \
         .view(runs, layout.classes, length, channels).transpose(2, 3).reshape(runs, -1)
     grads = [grad_logits.sum(1), grad_linear_weight]  # reversed at the end, like the rest
     grad_output = torch.bmm(grad_logits, linear_weight).view(runs, batch, length, channels)
     for index in range(len(layout.convs) - 1, -1, -1):
-        conv, (weight, _) = layout.convs[index], convs[index]
+        conv, weight = layout.convs[index], weights[index]
         windows, activation = saved[2 * index], saved[2 * index + 1]
         grad_output = torch.ops.aten.threshold_backward(grad_output, activation, 0) \
             .view(runs, batch * conv.out_length, conv.out_channels)  # through the ReLU
@@ -223,13 +227,12 @@ class _StackForward(torch.autograd.Function):
         saved: list = []
         logits = _forward(layout, flat, x, saved)
         ctx.layout = layout
-        ctx.save_for_backward(flat, *saved)
+        ctx.save_for_backward(*saved)
         return logits
 
     @staticmethod
     def backward(ctx, grad_logits):
-        flat, *saved = ctx.saved_tensors
-        return _backward(ctx.layout, flat, saved, grad_logits.contiguous()), None, None
+        return _backward(ctx.layout, list(ctx.saved_tensors), grad_logits.contiguous()), None, None
 
 
 def stack_forward(layout: Cnn1dLayout, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

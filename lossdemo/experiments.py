@@ -20,7 +20,7 @@ label-noise    7 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4), fair  
 imbalance      9 losses (cb-ce at 4 β) × ratio 1, 10, 100 (equal SGD steps), fair  converged+
 gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5} × (fair, shared); γ 0, 0.5, 2 also ×4 long  converged/25/100
 mae-anatomy    mae, ce × (SGD 0.05, Adam at its tuned rate) × (25, 100 epochs)     25/100
-tune           every loss above × 7 learning rates (2 seeds; Adam too for mae-anatomy) converged
+tune           every loss above × 7 rates (2 seeds); mae, ce × 11 Adam rates         converged
 =============  =================================================================  ===========
 
 "Converged" is ``lossdemo.protocol.CONVERGED_EPOCHS`` (mnist1d 50, mnist5k 25). ``compare`` and

@@ -215,11 +215,12 @@ def work_units(todo: list[RunConfig], datasets: dict[str, Dataset], device: str,
     run for :func:`lossdemo.train.train_run`. ``stack``: the largest stack, or None for
     :func:`lossdemo.cpu_speed.stack_size_for` of each run's model and device."""
     sizes = {}
+    torch_device = resolve_device(device) if stack is None else None
     for config in todo:
         if stack is None:
             dataset = datasets.get(config.dataset)
             model = resolve_model_name(config.model, dataset.input_shape) if dataset is not None else config.model
-            sizes[config.run_id] = stack_size_for(model, resolve_device(device))
+            sizes[config.run_id] = stack_size_for(model, torch_device)
         else:
             sizes[config.run_id] = stack
     units: list[tuple[list[RunConfig], bool]] = []

@@ -20,7 +20,7 @@ Two ways to compute a stack:
 * on a CPU, a plain 1-D CNN (``cnn1d``) runs as batched matrix products with a hand-written
   backward (:mod:`lossdemo.cnn1d_gemm`): a step of K runs costs about as many operator calls as a
   step of one, which is where a small run's CPU time goes. ``reproduce`` stacks these runs by
-  default (:func:`lossdemo.cpu_speed.cpu_stack_size`);
+  default (:func:`lossdemo.cpu_speed.stack_size_for`);
 * everywhere else, ``torch.func.vmap`` over the module. On a CPU that is slower than one run after
   another (activations outgrow the cache), so there it is used only when asked (``--stack N``).
 
@@ -203,16 +203,13 @@ def _vmap_engine(models: list[torch.nn.Module]) -> _Engine:
                    template.train, "modules")
 
 
-def _loss_groups(configs: list[RunConfig], training_sets) -> list[tuple[list[int], Callable]]:
+def _loss_groups(configs: list[RunConfig], training_sets, loss_fns: list[Callable]) -> list[tuple[list[int], Callable]]:
     """Runs whose losses are the same function (same spec, and same class counts where the loss reads
-    them), with that function: one loss call per group, not per run."""
+    them), with that function (the first run's of ``loss_fns``): one loss call per group, not per run."""
     groups: dict[tuple, tuple[list[int], Callable]] = {}
     for k, (config, training_set) in enumerate(zip(configs, training_sets)):
         counts = tuple(training_set.class_counts) if parse_loss_spec(config.loss).needs_class_counts else None
-        key = (config.loss, counts)
-        if key not in groups:
-            groups[key] = ([], get_loss(config.loss, class_counts=training_set.class_counts))
-        groups[key][0].append(k)
+        groups.setdefault((config.loss, counts), ([], loss_fns[k]))[0].append(k)
     return list(groups.values())
 
 
@@ -237,7 +234,7 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
     if len({len(training_set.y) for training_set in training_sets}) != 1:
         raise ValueError("the runs' training sets differ in size; allowed: runs of one imbalance ratio")
     loss_fns = [get_loss(c.loss, class_counts=t.class_counts) for c, t in zip(configs, training_sets)]
-    loss_groups = _loss_groups(configs, training_sets)
+    loss_groups = _loss_groups(configs, training_sets, loss_fns)
     memory_format = memory_format_for(resolve_model_name(recipe.model, dataset.input_shape), device)
     # One copy of the inputs when every run trains on the full split (no imbalance subset).
     shared_inputs = all(training_set.x is dataset.x_train for training_set in training_sets)

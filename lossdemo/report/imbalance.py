@@ -95,7 +95,7 @@ def imbalance_table(runs: dict[tuple[float, str], Runs], losses: Sequence[str]) 
                              f"{cell(group, m.selected_tail_accuracy)} | {cell(group, m.final_train_accuracy)} |")
     head, tail = head_and_tail([run for group in runs.values() for run in group])
     fallen = [f"`{loss}` at ratio {ratio:g}, seed {run.config.seed}" for (ratio, loss), group in sorted(runs.items())
-              for run in complete_runs(group) if m.collapsed(run, COLLAPSE_MARGIN)]
+              for run in m.complete(group) if m.collapsed(run, COLLAPSE_MARGIN)]
     collapse_note = (f" Runs that ended predicting (almost) only the most frequent class (a final training accuracy "
                      f"within {COLLAPSE_MARGIN * 100:g} points of that class's share): {'; '.join(fallen)}. They are kept "
                      "in the means: a rate that fails on some seeds is part of what the loss costs at that rate."
@@ -154,15 +154,11 @@ def chosen_class_balanced(runs: dict[str, Runs]) -> str | None:
     split plays no part. None when no spec has enough seeds."""
     scores = {}
     for spec, group in runs.items():
-        values = [m.selected_validation_balanced_accuracy(run) for run in complete_runs(group)]
+        values = [m.selected_validation_balanced_accuracy(run) for run in m.complete(group)]
         values = [value for value in values if value == value]
         if len(values) >= MIN_SEEDS:
             scores[spec] = sum(values) / len(values)
     return max(scores, key=lambda spec: (scores[spec], -_beta(spec))) if scores else None
-
-
-def complete_runs(runs: Runs) -> Runs:
-    return [run for run in runs if run.record["status"] == "complete"]
 
 
 def class_balanced_beta_table(runs: dict[tuple[float, str], Runs], ratio: float) -> str:
