@@ -201,7 +201,7 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                         help="train N runs at once in separate processes, one thread each "
                              "(default: one per CPU core on cpu, 1 on a GPU)")
     parser.add_argument("--stack", type=positive_int("stack"), default=None, metavar="N",
-                        help="train up to N compatible runs (same recipe; loss, seed, label noise and the SGD "
+                        help="train up to N compatible runs (same recipe; loss, seed, label noise and the "
                              "learning rate may differ) at once as one stacked model, to fill a GPU that one small "
                              "run leaves idle; 1 trains every run alone; stacked runs are not checkpointed "
                              "(default: on a CPU, the 1-D CNN's runs in stacks of 8, computed as matrix products, "

@@ -15,7 +15,7 @@ goes into ``torch.bmm``:
   (its output gradient)ᵀ × (its input windows), the input gradient is (output gradient) × weights,
   summed back onto the signal one tap at a time; autograd records one node per step, not dozens;
 * the parameters of all runs live in one (K, P) tensor, so the optimizer updates them in a few
-  operators (:class:`lossdemo.stacked.StackedSGD`).
+  operators (:class:`lossdemo.stacked.StackedSGD`, :class:`~lossdemo.stacked.StackedAdam`).
 
 It computes the same network as :func:`lossdemo.models.cnn1d` with ``nn.Conv1d`` (the products are
 summed in another order, so numbers agree to float rounding; ``tests/test_speed_paths.py`` checks

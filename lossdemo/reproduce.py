@@ -275,7 +275,7 @@ def _compare_published(plan: Plan, options: Options, stored: dict, published: di
 def condition_label(config: RunConfig) -> str:
     """Short name of a condition: the loss, its recipe, and whatever else differs from the default run."""
     if config.validation_fraction:
-        recipe = "fair protocol" if config.epochs >= converged_epochs(config.dataset) else "short budget"
+        recipe = "fair protocol" if config.epochs >= converged_epochs(config.dataset, config.loss) else "short budget"
     else:
         recipe = "shared recipe"
     defaults = RunConfig(dataset=config.dataset, loss=config.loss)

@@ -13,6 +13,8 @@ recomputed, the old file is kept next to the new one as ``<name>.corrupt-<UTC ti
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
 import json
 import math
 import os
@@ -55,6 +57,15 @@ class StoredRun:
     @property
     def status(self) -> str:
         return self.record["status"]
+
+    @functools.cached_property
+    def digest(self) -> bytes:
+        """sha256 of the run's id, history and status, computed once per loaded run: the generated
+        files' fingerprints (``lossdemo.report.output``) combine the digests of the runs they read."""
+        digest = hashlib.sha256(self.config.run_id.encode())
+        digest.update(json.dumps(self.record["history"], sort_keys=True).encode())
+        digest.update(self.record["status"].encode())
+        return digest.digest()
 
 
 def run_path(results_dir: str | Path, config: RunConfig) -> Path:

@@ -10,10 +10,11 @@ kernel where K runs would issue K, so K runs cost little more than one::
 Every run keeps its own seed (initial weights and batch order, exactly as :func:`train_run` draws
 them), its own loss, label noise and imbalance subset; the summed loss of the stack has, for each
 run's weights, exactly that run's gradient, and the optimizers of the recipe update each weight on
-its own (:class:`StackedSGD` gives each run its own learning rate), so one optimizer over the
-stacked tensors equals K separate ones. The numbers therefore match :func:`train_run`'s up to the
-order of float additions (``tests/test_speed_paths.py`` checks this on CPU). Runs can share a stack
-when they differ only in :func:`per_run_fields`; :func:`plan_stacks` groups a plan accordingly.
+its own (:class:`StackedSGD` and :class:`StackedAdam` give each run its own learning rate), so one
+optimizer over the stacked tensors equals K separate ones. The numbers therefore match
+:func:`train_run`'s up to the order of float additions (``tests/test_speed_paths.py`` checks this on
+CPU). Runs can share a stack when they differ only in ``PER_RUN_FIELDS``; :func:`plan_stacks` groups a
+plan accordingly.
 
 Two ways to compute a stack:
 
@@ -51,8 +52,6 @@ from .train import (
     CPU_THREADS_PER_RUN,
     EpochLayout,
     autocast_for,
-    build_optimizer,
-    build_scheduler,
     device_settings,
     learning_rate_factor,
     place_inputs,
@@ -63,21 +62,19 @@ from .train import (
     resolve_precision,
 )
 
-# What may differ between the runs of one stack; every other config field must be equal. The
-# learning rate may differ too under SGD (StackedSGD), not under Adam (one torch optimizer).
-PER_RUN_FIELDS = ("loss", "seed", "label_noise", "label_noise_kind")
-PER_RUN_FIELDS_SGD = (*PER_RUN_FIELDS, "lr")
-
-
-def per_run_fields(config: RunConfig) -> tuple[str, ...]:
-    """The config fields that may differ between the runs of ``config``'s stack."""
-    return PER_RUN_FIELDS_SGD if config.optimizer == "sgd" else PER_RUN_FIELDS
+# What may differ between the runs of one stack; every other config field must be equal (the
+# optimizers below give each run its own learning rate).
+PER_RUN_FIELDS = ("loss", "seed", "label_noise", "label_noise_kind", "lr")
 
 
 def stack_key(config: RunConfig) -> tuple:
     """Configs with equal keys can be trained in one stack."""
-    varying = per_run_fields(config)
-    return tuple((f.name, getattr(config, f.name)) for f in dataclasses.fields(config) if f.name not in varying)
+    return tuple((f.name, getattr(config, f.name)) for f in dataclasses.fields(config) if f.name not in PER_RUN_FIELDS)
+
+
+def _rows(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-run ``values`` (K,) shaped to broadcast over the rows of ``like`` (K, ...)."""
+    return values.to(like.device).view(-1, *([1] * (like.dim() - 1)))
 
 
 class StackedSGD:
@@ -110,8 +107,45 @@ class StackedSGD:
                 else:
                     self.buffers[index].mul_(self.momentum).add_(grad)
                 grad = self.buffers[index]
-            rows = step_sizes.to(tensor.device).view(-1, *([1] * (tensor.dim() - 1)))
-            tensor.addcmul_(grad, rows, value=-1)
+            tensor.addcmul_(grad, _rows(step_sizes, tensor), value=-1)
+
+
+class StackedAdam:
+    """Adam with (coupled) weight decay over stacked tensors, each run at its own learning rate.
+
+    Row k of every tensor belongs to run k; the update is ``torch.optim.Adam``'s (its single-tensor
+    CPU path, operation for operation), with row k's step size ``lrs[k]`` times the schedule's factor
+    (:meth:`step`). The moments and the bias corrections are per element and per step, the same for
+    every run, so only the step size needs a row of its own.
+    """
+
+    def __init__(self, tensors: list[torch.Tensor], lrs: Sequence[float], weight_decay: float,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.tensors, self.weight_decay, self.betas, self.eps = tensors, weight_decay, betas, eps
+        self.lrs = torch.tensor(lrs, dtype=torch.float64)
+        self.moments = [(torch.zeros_like(tensor), torch.zeros_like(tensor)) for tensor in tensors]
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        for tensor in self.tensors:
+            tensor.grad = None
+
+    @torch.no_grad()
+    def step(self, factor: float) -> None:
+        """One update at the schedule's ``factor`` of each run's learning rate."""
+        beta1, beta2 = self.betas
+        self.steps += 1
+        step = float(self.steps)
+        bias_correction1, bias_correction2 = 1 - beta1**step, 1 - beta2**step
+        negative_step_sizes = (-(self.lrs * factor / bias_correction1)).float()
+        for tensor, (exp_avg, exp_avg_sq) in zip(self.tensors, self.moments):
+            grad = tensor.grad
+            if self.weight_decay:
+                grad = grad.add(tensor, alpha=self.weight_decay)
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(self.eps)
+            tensor.add_(exp_avg * _rows(negative_step_sizes, tensor) / denom)  # addcdiv's (value · t1) / t2
 
 
 def plan_stacks(configs: Sequence[RunConfig], max_runs: int) -> list[list[RunConfig]]:
@@ -156,7 +190,7 @@ def train_stacked(
         return []
     keys = {stack_key(config) for config in configs}
     if len(keys) != 1:
-        raise ValueError(f"configs differ in more than {', '.join(per_run_fields(configs[0]))}; "
+        raise ValueError(f"configs differ in more than {', '.join(PER_RUN_FIELDS)}; "
                          "allowed: one stack_key per call")
     if len({config.run_id for config in configs}) != len(configs):
         raise ValueError("the same run appears twice in one stack; allowed: distinct configs")
@@ -258,12 +292,11 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
 
     n_train = y_train.shape[1]
     steps_per_epoch = max(1, n_train // recipe.batch_size)
+    lrs = [config.lr for config in configs]
     if recipe.optimizer == "sgd":
-        optimizer = StackedSGD(engine.leaves, [config.lr for config in configs], recipe.momentum, recipe.weight_decay)
-        scheduler = None
-    else:  # one learning rate for the stack (stack_key)
-        optimizer = build_optimizer(recipe, engine.leaves)
-        scheduler = build_scheduler(recipe, optimizer, steps_per_epoch)
+        optimizer = StackedSGD(engine.leaves, lrs, recipe.momentum, recipe.weight_decay)
+    else:
+        optimizer = StackedAdam(engine.leaves, lrs, recipe.weight_decay)
     has_validation = training_sets[0].x_val is not None  # validation_fraction is part of the shared recipe
     layouts = [EpochLayout(dataset.num_classes, noisy=indices[0] is not None, validation=has_validation)
                for indices in noise_indices]
@@ -303,11 +336,7 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
             loss = _stack_loss(loss_groups, logits, labels)
             optimizer.zero_grad()
             loss.backward()
-            if scheduler is None:
-                optimizer.step(learning_rate_factor(recipe, step_count, steps_per_epoch))
-            else:
-                optimizer.step()
-                scheduler.step()
+            optimizer.step(learning_rate_factor(recipe, step_count, steps_per_epoch))
             step_count += 1
 
         train_logits, test_logits = predict(x_train, not shared_inputs), predict(x_test, False)

@@ -15,6 +15,7 @@ from support import GENERATED_DIR, PUBLISHED_DIR, REPO_ROOT, stored_run
 from lossdemo.corruption import long_tail_counts
 from lossdemo.experiments import (
     EXPERIMENTS,
+    NOISE_LOSSES,
     PROFILES,
     datasets_for,
     default_configs,
@@ -22,7 +23,7 @@ from lossdemo.experiments import (
     gamma_spec,
     spec_gamma,
 )
-from lossdemo.protocol import ADAM_DEFAULT_LR, tuned_lr
+from lossdemo.protocol import ADAM_DEFAULT_LR, converged_epochs, tuned_lr
 from lossdemo.report import claims
 from lossdemo.report.claims import evaluate_claims
 from lossdemo.report.claims_pages import claim_pages, claims_files, stored_runs
@@ -50,7 +51,10 @@ def test_each_grid_has_the_planned_size_with_five_seeds(name, runs):
 def test_label_noise_grid_covers_the_rates_and_the_class_pair_variant():
     conditions = {(c.label_noise, c.label_noise_kind) for c in default_configs("label-noise")}
     assert conditions == {(0.0, "symmetric"), (0.2, "symmetric"), (0.4, "symmetric"), (0.6, "symmetric"), (0.4, "asymmetric")}
-    assert {c.epochs for c in default_configs("label-noise")} == {50}
+    assert {(c.loss, c.epochs) for c in default_configs("label-noise")} == \
+        {(loss, converged_epochs("mnist1d", loss)) for loss in NOISE_LOSSES}
+    assert {c.epochs for c in default_configs("label-noise") if c.loss == "ce"} == {50}
+    assert {c.epochs for c in default_configs("label-noise") if c.loss in ("mae", "nce+mae")} == {200}
     assert {c.validation_fraction for c in default_configs("label-noise")} == {0.2}, "early stopping needs a validation split"
 
 

@@ -537,3 +537,24 @@ def test_shards_executed_into_one_directory_store_the_serial_runs_bit_for_bit(tm
     sharded, _ = load_runs(tmp_path / "shared")
     assert {run_id: run.record["history"] for run_id, run in serial.items()} == \
            {run_id: run.record["history"] for run_id, run in sharded.items()}
+
+
+def test_stacked_adam_updates_each_run_like_torch_adam_at_its_own_learning_rate():
+    generator = torch.Generator().manual_seed(1)
+    start = torch.randn(3, 7, generator=generator)
+    gradients = [torch.randn(3, 7, generator=generator) for _ in range(5)]
+    lrs, factors = [0.004, 0.032, 0.000125], [1.0, 0.9, 0.5, 0.1, 0.0]
+    for weight_decay in (0.0, 5e-4):
+        stacked = start.clone().requires_grad_()
+        optimizer = stacked_module.StackedAdam([stacked], lrs, weight_decay=weight_decay)
+        for gradient, factor in zip(gradients, factors):
+            stacked.grad = gradient.clone()
+            optimizer.step(factor)
+        for k, lr in enumerate(lrs):
+            single = start[k].clone().requires_grad_()
+            reference = torch.optim.Adam([single], lr=lr, weight_decay=weight_decay)
+            for gradient, factor in zip(gradients, factors):
+                single.grad = gradient[k].clone()
+                reference.param_groups[0]["lr"] = lr * factor
+                reference.step()
+            assert torch.equal(stacked.detach()[k], single.detach()), (weight_decay, lr)

@@ -15,6 +15,7 @@ from lossdemo.experiments import (
     TUNED_LOSSES,
     TUNING_LEARNING_RATES,
     default_configs,
+    tuning_rates,
 )
 from lossdemo.protocol import LONG_TAIL_TUNING_RATIO, PICKS_FILE
 from lossdemo.report import tune
@@ -127,3 +128,10 @@ def test_the_committed_picks_are_the_picks_of_the_committed_tuning_runs_and_the_
     for config in default_configs("mae-anatomy", ("mnist1d",), 1):
         if config.optimizer == "adam":
             assert config.lr == picked.get(("mnist1d", 1.0, config.loss, "adam"), 1e-3), config.loss
+
+
+def test_every_published_pick_lies_strictly_inside_its_grid():
+    """A pick at the edge of its grid would say the grid is too narrow: the best rate may lie beyond it."""
+    for entry in json.loads(PICKS_FILE.read_text())["picks"]:
+        rates = ADAM_TUNING_LEARNING_RATES if entry.get("optimizer") == "adam" else tuning_rates(entry["dataset"])
+        assert rates[0] < entry["lr"] < rates[-1], entry

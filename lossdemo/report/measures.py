@@ -291,15 +291,19 @@ def final_nll_scaled(run: StoredRun) -> float:
 
 def recipe_labels(runs: Iterable[StoredRun]):
     """Key function over ``runs`` (one dataset) naming each run's recipe (``lossdemo.protocol``): among
-    runs with a validation split, the longest are the fair protocol and shorter ones the short budget;
-    among runs without one, the shortest are the shared recipe and longer ones "shared recipe, N epochs"."""
+    a loss's runs with a validation split, the longest are the fair protocol and shorter ones the short
+    budget (each loss has its own converged length); among runs without one, the shortest are the
+    shared recipe and longer ones "shared recipe, N epochs"."""
     runs = list(runs)
-    longest = max((run.config.epochs for run in runs if has_validation(run)), default=0)
+    longest: dict[str, int] = {}
+    for run in runs:
+        if has_validation(run):
+            longest[run.config.loss] = max(longest.get(run.config.loss, 0), run.config.epochs)
     shortest = min((run.config.epochs for run in runs if not has_validation(run)), default=0)
 
     def label(run: StoredRun) -> str:
         if has_validation(run):
-            return FAIR.name if run.config.epochs == longest else SHORT_BUDGET.name
+            return FAIR.name if run.config.epochs == longest[run.config.loss] else SHORT_BUDGET.name
         epochs = run.config.epochs
         return SHARED_RECIPE.name if epochs == shortest else f"{SHARED_RECIPE.name}, {epochs} epochs"
 

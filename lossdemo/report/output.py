@@ -19,12 +19,11 @@ ANALYTIC = "analytic"  # the fingerprint of a figure drawn from formulas, not fr
 
 
 def runs_fingerprint(runs: list[StoredRun]) -> str:
-    """sha256 over the runs' ids, histories and statuses: changes whenever the data behind a file changes."""
+    """sha256 over the runs' ids, histories and statuses (their :attr:`StoredRun.digest`): changes
+    whenever the data behind a file changes."""
     digest = hashlib.sha256()
     for run in sorted(runs, key=lambda r: r.config.run_id):
-        digest.update(run.config.run_id.encode())
-        digest.update(json.dumps(run.record["history"], sort_keys=True).encode())
-        digest.update(run.record["status"].encode())
+        digest.update(run.digest)
     return digest.hexdigest()
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..experiments import EXPERIMENTS, plan_runs
-from ..protocol import FAIR, SHARED_RECIPE, SHORT_BUDGET, epochs_of
+from ..protocol import FAIR, SHARED_RECIPE
 from ..run_config import RunConfig
 from . import measures as m
 from .inference import ALPHA, Comparison
@@ -217,13 +217,6 @@ def fair(experiment: str, dataset: str, **fields) -> RunConfig:
     if len(matches) > 1 and "epochs" not in fields:
         fields["epochs"] = max(config.epochs for config in matches)
     return reference(experiment, dataset, **fields)
-
-
-def short_budget(experiment: str, dataset: str, **fields) -> RunConfig:
-    """:func:`reference` among the experiment's short-budget runs (tuned rate, validation split, a fifth
-    of the fair length)."""
-    return reference(experiment, dataset, validation_fraction=SHORT_BUDGET.validation_fraction,
-                     epochs=epochs_of(SHORT_BUDGET, dataset, None), **fields)
 
 
 def shared(experiment: str, dataset: str, **fields) -> RunConfig:
