@@ -16,7 +16,8 @@ Measures, in one process and in alternation (median of ``--repeats`` rounds):
 The same for ``cnn1d`` on ``mnist1d`` (31 steps of 128 of the 4,000 training signals, then both
 splits evaluated), two ways: one run alone through the ``nn.Module`` layers (``train_run``), and a
 run's share of a stack of ``CPU_STACK_SIZE`` runs computed as matrix products
-(``lossdemo.cnn1d_gemm``), which is how ``reproduce`` trains mnist1d on a CPU.
+(``lossdemo.cnn1d_gemm``), which is how ``reproduce`` trains mnist1d on a CPU; and the part of that
+stacked epoch spent in its matrix products, read from the profiler: the path's floor.
 
 The compute bound is FLOPs / GEMM rate; the goal is an epoch within 2.5× of it. Timed alongside,
 to show what the model's structure and two of the training loop's settings buy: an epoch of the
@@ -142,6 +143,20 @@ def median_stacked_epoch_seconds(dataset, threads: int, runs: int = CPU_STACK_SI
     return _common.median([later - earlier for earlier, later in zip(stamps, stamps[1:])]) / runs
 
 
+MATRIX_PRODUCTS = ("aten::bmm", "aten::baddbmm")
+
+
+def stacked_matmul_seconds(dataset, threads: int, runs: int = CPU_STACK_SIZE) -> float:
+    """A run's share of the time a stacked epoch spends inside its matrix products alone: the
+    profiler's self time of ``MATRIX_PRODUCTS`` over a stack's epochs, divided by epochs and runs.
+    What the matrix-product path could reach if every other operator took no time."""
+    configs = [replace(SIGNAL_CONFIG, loss=STACK_LOSSES[k % len(STACK_LOSSES)], seed=k) for k in range(runs)]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        train_stacked(configs, dataset, threads=threads)
+    micros = sum(event.self_cpu_time_total for event in profiler.key_averages() if event.key in MATRIX_PRODUCTS)
+    return micros / 1e6 / SIGNAL_CONFIG.epochs / runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (default 5)")
@@ -172,6 +187,7 @@ def main() -> None:
             "epoch_mae_denormals": lambda: median_epoch_seconds(dataset, args.threads, denormals_kept, loss="mae"),
             "signal_epoch_alone": lambda: median_signal_epoch_seconds(signals, args.threads),
             "signal_epoch_stacked": lambda: median_stacked_epoch_seconds(signals, args.threads),
+            "signal_stack_matmuls": lambda: stacked_matmul_seconds(signals, args.threads),
         }, repeats=args.repeats)
     flops = train_flops + eval_flops
     epoch_s, nchw_s = _common.median(times["epoch"]), _common.median(times["epoch_nchw"])
@@ -183,6 +199,7 @@ def main() -> None:
     signal_flops = signal_train_flops + signal_eval_flops
     signal_bound_s = signal_flops / (reference * 1e9)
     alone_s, stacked_s = _common.median(times["signal_epoch_alone"]), _common.median(times["signal_epoch_stacked"])
+    matmul_s = _common.median(times["signal_stack_matmuls"])
     earlier_s = _common.median(times["epoch_earlier_model"])
     earlier_ratio = earlier_s / (earlier_flops / (reference * 1e9))
     rows = [
@@ -210,6 +227,10 @@ def main() -> None:
                     f"{stacked_s * 1e3:.1f} ms, {stacked_s / signal_bound_s:.2f}× "
                     f"({alone_s / stacked_s:.2f}× faster than alone)", f"≤ {GOAL_RATIO}×",
                     stacked_s / signal_bound_s <= GOAL_RATIO),
+        _common.row("the same stack's matrix products alone (bmm, from the profiler): a run's share, and that / compute "
+                    "bound (the floor of this path: what is left if every other operator took no time)",
+                    f"{matmul_s * 1e3:.1f} ms, {matmul_s / signal_bound_s:.2f}× ({signal_flops / matmul_s / 1e9:.0f} "
+                    f"GFLOP/s on matrices 25 or 10 columns wide), {matmul_s / stacked_s:.0%} of the stacked epoch"),
     ]
     _common.print_rows(rows)
     path = _common.write_results("compute_efficiency", {
@@ -224,7 +245,8 @@ def main() -> None:
         "ratio_to_bound": ratio, "goal_ratio": GOAL_RATIO,
         "signal_flops_per_epoch": signal_flops, "signal_epoch_alone_seconds": times["signal_epoch_alone"],
         "signal_epoch_stacked_seconds": times["signal_epoch_stacked"], "signal_stack_size": CPU_STACK_SIZE,
-        "signal_stacked_ratio_to_bound": stacked_s / signal_bound_s, "rows": rows,
+        "signal_stacked_ratio_to_bound": stacked_s / signal_bound_s,
+        "signal_stack_matmul_seconds": times["signal_stack_matmuls"], "rows": rows,
     })
     print(f"   wrote {path.relative_to(_common.REPO)} and {_common.SUMMARY_PATH.relative_to(_common.REPO)}")
 

@@ -32,10 +32,9 @@ VALIDATION_FRACTION = 0.2
 # Epochs per dataset under the fair protocol; other datasets use DEFAULT_CONVERGED_EPOCHS.
 CONVERGED_EPOCHS = {"mnist1d": 50, "mnist5k": 25}
 DEFAULT_CONVERGED_EPOCHS = 50
-# (dataset, loss) -> epochs for losses that need longer than the dataset's length. MAE's gradient on
-# the true logit carries a factor p_y(1 - p_y) that CE's lacks, so it learns slowly while p_y is small,
-# and NCE+MAE has the same term; on mnist1d both were still climbing at 50 epochs (the compare page's
-# convergence table, which checks these lengths, and the tune page's best epochs).
+# (dataset, loss) -> epochs for losses that need longer than the dataset's length. MAE's push on the
+# true logit, 2 p_y (1 - p_y), is CE's (1 - p_y) times 2 p_y, so it learns slowly while p_y is small,
+# and NCE+MAE has the same term. The compare page's convergence table checks every loss's length.
 SLOW_LOSS_EPOCHS = {("mnist1d", "mae"): 200, ("mnist1d", "nce+mae"): 200}
 # The imbalance experiment's losses are tuned on the most long-tailed set it trains on, and every
 # ratio uses that rate, so its curves over the ratio vary the data only.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -172,18 +173,18 @@ def validate_record(record: object, source: str) -> RunConfig:
         raise ResultsFileError(f"{source}: history entries {not_lists} must be lists, one value per epoch")
     # Figures and tables compute with these, so a wrong type must stop here, not inside matplotlib.
     for key in ("train_accuracy", "test_accuracy"):
-        if not all(_is_fraction(value) for value in history[key]):
+        if not _all_fractions(history[key]):
             raise ResultsFileError(f"{source}: history {key!r} holds a value that is not a number in [0, 1]")
     for key in ("train_loss", "test_loss", "train_ce", "test_ce"):  # null marks a non-finite value
-        if not all(value is None or _is_finite_number(value) for value in history[key]):
+        if not _all_finite_numbers([value for value in history[key] if value is not None]):
             raise ResultsFileError(f"{source}: history {key!r} holds a value that is neither a finite number nor null")
-    if not all(isinstance(row, list) and all(_is_fraction(value) for value in row)
-               for row in history["test_per_class_accuracy"]):
+    rows = history["test_per_class_accuracy"]
+    if not (all(type(row) is list for row in rows) and _all_fractions(list(itertools.chain.from_iterable(rows)))):
         raise ResultsFileError(f"{source}: history 'test_per_class_accuracy' must hold lists of numbers in [0, 1]")
     if record["status"] == RunStatus.DIVERGED and not _is_int(record.get("diverged_epoch")):
         raise ResultsFileError(f"{source}: marked diverged but diverged_epoch is {record.get('diverged_epoch')!r}")
     if "val_accuracy" in history:  # runs with a validation split: selection reads it, so check it like the test's
-        if not isinstance(history["val_accuracy"], list) or not all(_is_fraction(v) for v in history["val_accuracy"]):
+        if not isinstance(history["val_accuracy"], list) or not _all_fractions(history["val_accuracy"]):
             raise ResultsFileError(f"{source}: history 'val_accuracy' holds a value that is not a number in [0, 1]")
         if len(history["val_accuracy"]) != len(history["test_accuracy"]):
             raise ResultsFileError(f"{source}: history 'val_accuracy' has {len(history['val_accuracy'])} epochs, "
@@ -200,12 +201,15 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_finite_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _all_finite_numbers(values: list) -> bool:
+    """Every value an int or float (JSON's true/false are not numbers here) and finite. Checked a list
+    at a time: loading the site's results reads about a million values."""
+    return set(map(type, values)) <= {int, float} and all(map(math.isfinite, values))
 
 
-def _is_fraction(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+def _all_fractions(values: list) -> bool:
+    """Every value a finite number in [0, 1] (see :func:`_all_finite_numbers`)."""
+    return _all_finite_numbers(values) and (not values or (min(values) >= 0.0 and max(values) <= 1.0))
 
 
 def load_run(path: str | Path) -> StoredRun:

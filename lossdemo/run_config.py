@@ -8,6 +8,7 @@ JSON: it names the results file, lets experiments share runs and makes a stored 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -107,7 +108,7 @@ class RunConfig:
         _require(not unknown, f"unknown run config field(s) {unknown}; allowed: {', '.join(sorted(known))}")
         return cls(**data)
 
-    @property
+    @functools.cached_property
     def run_id(self) -> str:
         """Stable name of the run: a hash of the canonical JSON of the config.
 

@@ -18,6 +18,7 @@ from support import GENERATED_DIR, PUBLISHED_DIR, REPO_ROOT
 
 from lossdemo.experiments import EXPERIMENTS
 from lossdemo.report.site_files import README_TABLE_END, README_TABLE_START
+from lossdemo.reproduce import plan_for_flags
 
 # Written by benchmarks/ and tests/hardening_cases.py, not by reproduce; each has its own freshness check.
 NOT_FROM_RESULTS = {"benchmarks.md", "hardening.md"}  # hardening.md: by tests/hardening_cases.py
@@ -58,3 +59,12 @@ def test_readme_headline_table_is_the_generated_one():
     start = readme.index(README_TABLE_START) + len(README_TABLE_START)
     table = readme[start: readme.index(README_TABLE_END)].strip()
     assert table == (GENERATED_DIR / "compare_mnist1d_table.md").read_text().strip()
+
+
+def test_every_committed_run_belongs_to_the_full_plan():
+    """A run the plan no longer trains (an old length, a dropped rate) would sit in results/ beside the
+    runs the pages read, and mislead whoever recomputes a verdict from the files."""
+    planned = {config.run_id for config in plan_for_flags(["--full"]).configs}
+    committed = {path.stem for path in (PUBLISHED_DIR / "runs").glob("*.json")}
+    assert committed - planned == set(), f"{len(committed - planned)} committed runs are in no plan; delete them"
+    assert planned - committed == set(), f"{len(planned - committed)} planned runs are not committed"

@@ -27,7 +27,8 @@ RECIPE_REASONS = {
     "momentum": "the usual value",
     "weight_decay": "the usual value for small CNNs; keeps the logits bounded",
     "batch_size": "about 30 steps per epoch on mnist1d's full training split, 25 with a validation split held out",
-    "epochs": "fair protocol: long enough for validation accuracy to plateau; shared recipe: the report's 25",
+    "epochs": "fair protocol: long enough for validation accuracy to plateau, per dataset, and longer for the losses "
+              "that learn slowly (`lossdemo.protocol.SLOW_LOSS_EPOCHS`); shared recipe: the report's 25",
     "validation_fraction": "fair protocol: the share of each class held out of training to choose the rate and the "
                            "epoch on (clean and balanced); 0 under the shared recipe, which reads the last epoch",
     "schedule": "cosine decay to 0 per step: final accuracy is stable enough to compare between seeds",
@@ -65,8 +66,8 @@ def setup_markdown(configs: list[RunConfig], reasons: dict[str, str] | None = No
     lines = ["| setting | value | why |", "|---|---|---|"]
     for spec in fields(RunConfig):
         if spec.name in reasons:
-            values = sorted({str(getattr(config, spec.name)) for config in configs})
-            lines.append(f"| {spec.name} | {', '.join(values)} | {reasons[spec.name]} |")
+            values = sorted({getattr(config, spec.name) for config in configs})  # numbers in numeric order
+            lines.append(f"| {spec.name} | {', '.join(map(str, values))} | {reasons[spec.name]} |")
     models = sorted({f"`{c.model}` on `{c.dataset}`" for c in configs})
     seeds = sorted({c.seed for c in configs})
     lines.append("")
