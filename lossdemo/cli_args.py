@@ -204,7 +204,7 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                         help="train up to N compatible runs (same recipe; loss, seed, label noise and the "
                              "learning rate may differ) at once as one stacked model, to fill a GPU that one small "
                              "run leaves idle; 1 trains every run alone; stacked runs are not checkpointed "
-                             "(default: on a CPU, the 1-D CNN's runs in stacks of 8, computed as matrix products, "
+                             "(default: on a CPU, the 1-D CNN's runs in stacks of up to 8, computed as matrix products, "
                              "and every other run alone; on a GPU, every run alone)")
     parser.add_argument("--results-dir", type=directory_path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
                         help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")

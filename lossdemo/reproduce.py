@@ -105,7 +105,7 @@ def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> flo
     """
     if device != "cpu":
         return None
-    one_after_another = sum(CPU_SECONDS_PER_EPOCH.get(c.dataset, 1.0) * c.epochs * _epoch_share(c) for c in configs)
+    one_after_another = sum(_run_cost(config) for config in configs)
     return one_after_another / max(1, min(workers, os.cpu_count() or 1, len(configs)))
 
 
@@ -113,6 +113,11 @@ def estimate_seconds(configs: list[RunConfig], device: str, workers: int) -> flo
 # test splits (../shared/reference/cnn1d-cpu-profile.md: 57 and 22 ms of an 80 ms mnist1d epoch), and
 # the test split's size as a share of the training split's (1,000 of 4,000 on both embedded datasets).
 TRAINING_PART, EVALUATION_PART, TEST_SHARE = 0.72, 0.28, 0.25
+
+
+def _run_cost(config: RunConfig) -> float:
+    """A run's estimated training seconds on one CPU core (what :func:`estimate_seconds` adds up)."""
+    return CPU_SECONDS_PER_EPOCH.get(config.dataset, 1.0) * config.epochs * _epoch_share(config)
 
 
 def _epoch_share(config: RunConfig) -> float:
@@ -171,7 +176,8 @@ def _train(plan: Plan, options: Options, log) -> int:
     try:
         summary = execute(plan.configs, options.results_dir, device=options.device, workers=options.workers,
                           force=options.force, data_dir=options.data_dir, on_epoch=on_epoch, on_run_done=on_run_done,
-                          checkpoint=options.checkpoint, datasets=datasets, stack=options.stack, stored=stored)
+                          checkpoint=options.checkpoint, datasets=datasets, stack=options.stack, stored=stored,
+                          cost=_run_cost)
     finally:
         bar.close()
     for path in summary.removed_temp_files:

@@ -234,6 +234,12 @@ def work_units(todo: list[RunConfig], datasets: dict[str, Dataset], device: str,
     return units
 
 
+def longest_first(units: list[tuple[list[RunConfig], bool]], cost: Callable[[RunConfig], float]):
+    """``units`` ordered by their estimated time (the sum of ``cost`` over their runs), longest first;
+    units of equal cost keep their order. Workers that take units in this order finish close together."""
+    return sorted(units, key=lambda unit: -sum(cost(config) for config in unit[0]))
+
+
 def _stop_workers(other_children: set) -> None:
     # A polite kill of the parent reaches only the parent; without this the pool would wait for every
     # run in flight to finish. A worker killed mid-write leaves at most a temp file (cleaned up later).
@@ -254,6 +260,7 @@ def execute(
     datasets: dict[str, Dataset] | None = None,
     stack: int | None = 1,
     stored: dict | None = None,
+    cost: Callable[[RunConfig], float] | None = None,
 ) -> ExecutionSummary:
     """Train every config not yet stored in ``results_dir``; return what was trained and reused.
 
@@ -273,6 +280,8 @@ def execute(
             :func:`lossdemo.cpu_speed.stack_size_for` says for each run's model and device. Stacked
             runs are never checkpointed: with ``checkpoint=True`` every run trains alone.
         stored: the runs stored in ``results_dir`` when the caller has just read them (read here otherwise).
+        cost: an estimate of each run's training time; with several workers, the units of work then
+            start longest first, so the last to finish is a short one and no core waits long at the end.
 
     Raises:
         DatasetUnavailableError: before anything is trained, if a dataset of the plan is missing.
@@ -315,6 +324,8 @@ def execute(
             record(config, status)
 
     units = work_units(todo, datasets, device, 1 if checkpoint else stack)  # checkpointed runs train alone
+    if cost is not None and workers > 1:
+        units = longest_first(units, cost)
     epoch_callback = (lambda config, epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
     if workers <= 1 or len(units) <= 1:
         for unit, stacked in units:

@@ -155,7 +155,19 @@ def plan_stacks(configs: Sequence[RunConfig], max_runs: int) -> list[list[RunCon
     groups: dict[tuple, list[RunConfig]] = {}
     for config in configs:
         groups.setdefault(stack_key(config), []).append(config)
-    return [group[start : start + max_runs] for group in groups.values() for start in range(0, len(group), max_runs)]
+    return [stack for group in groups.values() for stack in _even_chunks(group, max_runs)]
+
+
+def _even_chunks(group: list[RunConfig], max_runs: int) -> list[list[RunConfig]]:
+    """``group`` in as few consecutive stacks of at most ``max_runs`` as possible, their sizes differing
+    by at most one: 25 runs in stacks of up to 8 are 7 + 6 + 6 + 6, not 8 + 8 + 8 + 1 (a stack of one
+    run pays a whole stack's per-step overhead alone)."""
+    count = -(-len(group) // max_runs)
+    size, larger = divmod(len(group), count)
+    bounds = [0]
+    for index in range(count):
+        bounds.append(bounds[-1] + size + (index < larger))
+    return [group[start:end] for start, end in zip(bounds, bounds[1:])]
 
 
 def _seeded_model(config: RunConfig, dataset: Dataset) -> torch.nn.Module:

@@ -23,7 +23,7 @@ from lossdemo.losses import get_loss
 from lossdemo.models import build_model, cnn1d, memory_format_for
 from lossdemo.reproduce import plan_for_flags
 from lossdemo.results import load_runs
-from lossdemo.runner import execute, shard, work_units
+from lossdemo.runner import execute, longest_first, shard, work_units
 from lossdemo.stacked import PER_RUN_FIELDS, plan_stacks, stack_key, train_stacked
 from lossdemo.train import (
     EpochLayout,
@@ -275,7 +275,8 @@ def test_by_default_cnn1d_runs_stack_on_a_cpu_and_other_models_train_alone(tmp_p
     datasets = {"mnist1d": mnist1d, images.name: images}
     units = work_units(configs, datasets, "cpu", None)
     stacked = [unit for unit, is_stack in units if is_stack]
-    assert [len(unit) for unit in stacked] == [cpu_speed.CPU_STACK_SIZE, 10 - cpu_speed.CPU_STACK_SIZE]
+    stacks = -(-10 // cpu_speed.CPU_STACK_SIZE)
+    assert sorted(len(unit) for unit in stacked) == sorted(10 // stacks + (k < 10 % stacks) for k in range(stacks))
     assert [unit for unit, is_stack in units if not is_stack] == [[config] for config in configs[10:]]
     assert all(not is_stack for _, is_stack in work_units(configs, datasets, "cpu", 1))
 
@@ -300,6 +301,11 @@ def test_plan_stacks_puts_every_config_in_one_stack_of_compatible_runs(configs, 
         assert len({stack_key(config) for config in stack}) == 1
         positions = [next(i for i, c in enumerate(configs) if c is config) for config in stack]
         assert positions == sorted(positions), "plan order is kept inside a stack"
+    by_key = {}
+    for stack in stacks:
+        by_key.setdefault(stack_key(stack[0]), []).append(len(stack))
+    for sizes in by_key.values():  # as few stacks as the limit allows, of sizes that differ by at most one
+        assert len(sizes) == -(-sum(sizes) // max_runs) and max(sizes) - min(sizes) <= 1
     assert set(PER_RUN_FIELDS) <= set(RunConfig.__dataclass_fields__)
 
 
@@ -558,3 +564,10 @@ def test_stacked_adam_updates_each_run_like_torch_adam_at_its_own_learning_rate(
                 reference.param_groups[0]["lr"] = lr * factor
                 reference.step()
             assert torch.equal(stacked.detach()[k], single.detach()), (weight_decay, lr)
+
+
+def test_units_start_longest_first_and_equal_ones_keep_their_order():
+    short, long_, other = (RunConfig(seed=seed, epochs=epochs) for seed, epochs in ((0, 5), (1, 50), (2, 5)))
+    units = [([short], False), ([long_], False), ([other, short], True), ([other], False)]
+    ordered = longest_first(units, cost=lambda config: config.epochs)
+    assert [unit for unit, _ in ordered] == [[long_], [other, short], [short], [other]]
