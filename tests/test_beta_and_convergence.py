@@ -13,7 +13,7 @@ from support import stored_run
 from lossdemo import protocol
 from lossdemo.experiments import CB_BETA_SWEEP, CB_BETAS, default_configs
 from lossdemo.losses import DEFAULT_CB_BETA, class_balanced_weights, get_loss, parse_loss_spec
-from lossdemo.report.compare import convergence_table, late_validation_gain
+from lossdemo.report.compare import compare_with_published, convergence_table, late_validation_gain
 from lossdemo.report.imbalance import chosen_class_balanced
 from lossdemo.run_config import RunConfig
 
@@ -96,3 +96,20 @@ def test_the_convergence_check_names_a_loss_whose_best_validation_epoch_comes_la
     assert "on average: `mae`;" in table and "`ce`;" not in table
     calm = convergence_table({"ce": [_fair_run("ce", seed, levelled) for seed in range(2)]})
     assert "Every loss reaches its best validation epoch before the last fifth" in calm
+
+
+def _judged_run(seed: int, accuracy: float):
+    config = RunConfig(seed=seed, epochs=1)  # shared recipe: judged at the last epoch
+    return stored_run(config, {"test_accuracy": [accuracy], "train_accuracy": [accuracy],
+                               "test_per_class_accuracy": [[accuracy] * 10]})
+
+
+def test_a_profile_with_fewer_seeds_is_checked_against_the_same_published_seeds():
+    published = {"ce": [_judged_run(seed, accuracy) for seed, accuracy in enumerate((0.80, 0.82, 0.84, 0.96, 0.98))]}
+    same = {"ce": [_judged_run(seed, accuracy) for seed, accuracy in enumerate((0.80, 0.82, 0.84))]}
+    [line] = compare_with_published(same, published)
+    assert line.startswith("ce: agrees") and "gap +0.00 points" in line and "same 3 seeds" in line
+    shifted = {"ce": [_judged_run(seed, accuracy + 0.12) for seed, accuracy in enumerate((0.80, 0.82, 0.84))]}
+    assert compare_with_published(shifted, published)[0].startswith("ce: DIFFERS")
+    other_seeds = {"ce": [_judged_run(7, 0.9)]}
+    assert compare_with_published(other_seeds, published) == ["ce: no published runs to compare with"]

@@ -265,22 +265,27 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
 def compare_with_published(working: dict[str, Runs], published: dict[str, Runs]) -> list[str]:
     """Per loss: does this run's test accuracy (at the judged epoch) agree with the committed one within seed noise?
 
-    "Agrees" means the difference of the means is within the half-width of the published 95 % interval.
+    The means are compared over the seeds both have (a profile with fewer seeds than the published
+    runs checks those seeds), and "agrees" means their difference is within the half-width of the
+    published 95 % interval over all its seeds.
     """
     lines = []
     for loss, runs in working.items():
-        mine = list(accuracy_by_seed(runs).values())
-        theirs = list(accuracy_by_seed(published.get(loss, [])).values())
-        if not mine or not theirs:
+        mine = accuracy_by_seed(runs)
+        theirs = accuracy_by_seed(published.get(loss, []))
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
             lines.append(f"{loss}: no published runs to compare with")
             continue
-        mine_ci, theirs_ci = mean_ci(mine), mean_ci(theirs)
-        gap = mine_ci.mean - theirs_ci.mean
+        mine_ci = mean_ci([mine[seed] for seed in seeds])
+        same_seeds_ci, theirs_ci = mean_ci([theirs[seed] for seed in seeds]), mean_ci(list(theirs.values()))
+        gap = mine_ci.mean - same_seeds_ci.mean
         tolerance = max(theirs_ci.half_width, 1e-12)
         verdict = "agrees" if abs(gap) <= tolerance else "DIFFERS"
         lines.append(
-            f"{loss}: {verdict} — {format_interval(mine_ci)} % here vs {format_interval(theirs_ci)} % published "
-            f"(gap {gap * 100:+.2f} points, seed noise ±{theirs_ci.half_width * 100:.2f})"
+            f"{loss}: {verdict} — {format_interval(mine_ci)} % here vs {format_interval(same_seeds_ci)} % published, "
+            f"same {len(seeds)} seeds (gap {gap * 100:+.2f} points, seed noise ±{theirs_ci.half_width * 100:.2f} "
+            f"over the published {theirs_ci.n} seeds)"
         )
     return lines
 
