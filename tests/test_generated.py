@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(not (PUBLISHED_DIR / "runs").is_dir(), reason="n
 @pytest.fixture(scope="module")
 def redrawn(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("generated")
-    command = [sys.executable, "-m", "lossdemo.reproduce", "--plots-only", "--no-progress",
+    command = [sys.executable, "-m", "lossdemo.reproduce", "--full", "--plots-only", "--no-progress",
                "--results-dir", str(PUBLISHED_DIR), "--published-dir", str(PUBLISHED_DIR),
                "--figures-dir", str(out), "--experiments", *EXPERIMENTS]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
