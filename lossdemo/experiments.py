@@ -307,8 +307,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         losses=REPORT_LOSSES,
         epochs=None,
         grid=_compare_grid,
-        epochs_reason="fair protocol: the loss's converged length on the dataset; short budget: a fifth of it; "
-                      "shared recipe: the report's 25",
+        epochs_reason="fair protocol: the loss's converged length on the dataset; short budget: a fifth of the "
+                      "dataset's common length; shared recipe: the report's 25",
     ),
     "label-noise": Experiment(
         name="label-noise",

@@ -55,8 +55,9 @@ class Recipe:
 
 
 FAIR = Recipe("tuned", lr=None, epochs=None, validation_fraction=VALIDATION_FRACTION)
-# A fifth of the fair length at the same tuned rate, with the same validation split: "I can afford
-# only a few epochs" as a condition in which the choice of loss can still be made on validation.
+# A fifth of the dataset's common fair length, the same for every loss, at the same tuned rates and
+# with the same validation split: "I can afford only a few epochs" as a condition in which the
+# choice of loss can still be made on validation.
 SHORT_BUDGET_SHARE = 5
 SHORT_BUDGET = Recipe("short budget", lr=None, epochs=None, validation_fraction=VALIDATION_FRACTION)
 SHARED_RECIPE = Recipe("shared recipe", lr=0.05, epochs=25, validation_fraction=0.0)
@@ -111,11 +112,16 @@ def learning_rate(recipe: Recipe, dataset: str, loss: str, imbalance_ratio: floa
 
 def epochs_of(recipe: Recipe, dataset: str, loss: str, requested: int | None) -> int:
     """``--epochs`` if given, else the recipe's length (the loss's converged length on ``dataset`` when
-    None); the short budget takes a fifth of either (at least one epoch)."""
+    None). The short budget takes a fifth (at least one epoch) of ``--epochs`` or of the dataset's
+    common length: a budget is the same number of epochs for every loss, the slow ones included."""
     if requested is not None:
         length = requested
+    elif recipe.epochs is not None:
+        length = recipe.epochs
+    elif recipe is SHORT_BUDGET:
+        length = CONVERGED_EPOCHS.get(dataset, DEFAULT_CONVERGED_EPOCHS)
     else:
-        length = recipe.epochs if recipe.epochs is not None else converged_epochs(dataset, loss)
+        length = converged_epochs(dataset, loss)
     return max(1, length // SHORT_BUDGET_SHARE) if recipe is SHORT_BUDGET else length
 
 

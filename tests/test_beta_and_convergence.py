@@ -113,3 +113,13 @@ def test_a_profile_with_fewer_seeds_is_checked_against_the_same_published_seeds(
     assert compare_with_published(shifted, published)[0].startswith("ce: DIFFERS")
     other_seeds = {"ce": [_judged_run(7, 0.9)]}
     assert compare_with_published(other_seeds, published) == ["ce: no published runs to compare with"]
+
+
+def test_the_short_budget_is_the_same_epochs_for_every_loss_and_the_fair_length_is_each_losss_own():
+    configs = [config for config in default_configs("compare") if config.validation_fraction > 0]
+    fair = {config.loss: config.epochs for config in configs if config.epochs == protocol.converged_epochs(
+        config.dataset, config.loss)}
+    short = {config.loss: config.epochs for config in configs if config.loss in fair and config.epochs < fair[config.loss]}
+    assert fair["mae"] == protocol.SLOW_LOSS_EPOCHS[("mnist1d", "mae")] > fair["ce"] == protocol.CONVERGED_EPOCHS["mnist1d"]
+    assert set(short.values()) == {protocol.CONVERGED_EPOCHS["mnist1d"] // protocol.SHORT_BUDGET_SHARE}
+    assert set(short) == set(fair)

@@ -90,9 +90,9 @@ def results_table(runs_by_loss: dict[str, Runs], short_budget: bool = False) -> 
     if fair and short_budget:
         lines.append("Short budget: each loss at the learning rate the tune experiment picked for its full-length "
                      "run (the shared rate 0.05 where it picked none), trained for a fifth of the fair protocol's "
-                     "epochs with the cosine schedule shortened to match, and read at the epoch with its best "
-                     "validation accuracy. Accuracies: mean ± half-width of the 95 % t-interval over seeds; epochs: "
-                     "mean (range). Diverged runs are counted, not averaged.")
+                     "common length (the same epochs for every loss) with the cosine schedule shortened to match, "
+                     "and read at the epoch with its best validation accuracy. Accuracies: mean ± half-width of the "
+                     "95 % t-interval over seeds; epochs: mean (range). Diverged runs are counted, not averaged.")
     elif fair:
         lines.append("Fair protocol: each loss at the learning rate the tune experiment picked for it on validation "
                      "accuracy (the shared rate 0.05 where it picked none), a fifth of each class held out of training "

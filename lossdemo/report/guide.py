@@ -3,7 +3,7 @@
 Each situation is a set of conditions the experiments already train under the fair protocol (the
 clean runs, the label-noise runs at 40 % symmetric noise, the long-tailed runs at ratio 100), a
 validation measure that ranks the candidate losses, and a test measure that reports them; the
-short-budget row reads the comparison's runs of a fifth of the fair length. The
+short-budget row reads the comparison's runs of a fifth of the fair common length. The
 guide names the best loss by its validation mean, its margin over the runner-up on the test split
 as a paired difference with its interval, and whether the seeds separate the two: a one-sided test
 of "best beats runner-up" per situation, Holm-adjusted over the guide's situations. Where they do
