@@ -77,7 +77,19 @@ def _rows(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.to(like.device).view(-1, *([1] * (like.dim() - 1)))
 
 
-class StackedSGD:
+class _StackedOptimizer:
+    """What the stacked optimizers share: the stacked tensors, one learning rate per run (row)."""
+
+    def __init__(self, tensors: list[torch.Tensor], lrs: Sequence[float]):
+        self.tensors = tensors
+        self.lrs = torch.tensor(lrs, dtype=torch.float64)
+
+    def zero_grad(self) -> None:
+        for tensor in self.tensors:
+            tensor.grad = None
+
+
+class StackedSGD(_StackedOptimizer):
     """SGD with momentum and (coupled) weight decay over stacked tensors, each run at its own learning rate.
 
     Row k of every tensor belongs to run k; the update is ``torch.optim.SGD``'s, element by element,
@@ -85,13 +97,9 @@ class StackedSGD:
     """
 
     def __init__(self, tensors: list[torch.Tensor], lrs: Sequence[float], momentum: float, weight_decay: float):
-        self.tensors, self.momentum, self.weight_decay = tensors, momentum, weight_decay
-        self.lrs = torch.tensor(lrs, dtype=torch.float64)
+        super().__init__(tensors, lrs)
+        self.momentum, self.weight_decay = momentum, weight_decay
         self.buffers: list[torch.Tensor | None] = [None] * len(tensors)
-
-    def zero_grad(self) -> None:
-        for tensor in self.tensors:
-            tensor.grad = None
 
     @torch.no_grad()
     def step(self, factor: float) -> None:
@@ -110,7 +118,7 @@ class StackedSGD:
             tensor.addcmul_(grad, _rows(step_sizes, tensor), value=-1)
 
 
-class StackedAdam:
+class StackedAdam(_StackedOptimizer):
     """Adam with (coupled) weight decay over stacked tensors, each run at its own learning rate.
 
     Row k of every tensor belongs to run k; the update is ``torch.optim.Adam``'s (its single-tensor
@@ -121,14 +129,10 @@ class StackedAdam:
 
     def __init__(self, tensors: list[torch.Tensor], lrs: Sequence[float], weight_decay: float,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.tensors, self.weight_decay, self.betas, self.eps = tensors, weight_decay, betas, eps
-        self.lrs = torch.tensor(lrs, dtype=torch.float64)
+        super().__init__(tensors, lrs)
+        self.weight_decay, self.betas, self.eps = weight_decay, betas, eps
         self.moments = [(torch.zeros_like(tensor), torch.zeros_like(tensor)) for tensor in tensors]
         self.steps = 0
-
-    def zero_grad(self) -> None:
-        for tensor in self.tensors:
-            tensor.grad = None
 
     @torch.no_grad()
     def step(self, factor: float) -> None:
