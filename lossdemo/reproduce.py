@@ -61,6 +61,9 @@ HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md betwee
 # (benchmarks/profile_times.py prints the estimate next to the measured time), the others scaled
 # from mnist5k by FLOPs per epoch. A busy machine takes longer.
 CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.07, "mnist5k": 0.62, "mnist": 9.3, "fashion-mnist": 9.3, "cifar10": 1490.0}
+# The training split's size, which a full-data epoch trains on and evaluates (before any validation
+# split), so that a run whose train metrics read a subset is estimated with its smaller evaluation.
+TRAINING_SPLIT_SIZES = {"mnist1d": 4000, "mnist5k": 4000, "mnist": 60000, "fashion-mnist": 60000, "cifar10": 50000}
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,14 @@ def _run_cost(config: RunConfig) -> float:
 
 def _epoch_share(config: RunConfig) -> float:
     """A run's epoch time as a share of a full-data epoch: a validation split and a long tail shorten
-    the training steps, while every epoch still evaluates the test split (and the validation split)."""
+    the training steps, and a subset for the train metrics their evaluation, while every epoch still
+    evaluates the test split (and the validation split)."""
     tail = 1.0 if config.imbalance_ratio == 1 else long_tail_fraction(config.imbalance_ratio, 10)
     trained = (1 - config.validation_fraction) * tail
-    evaluated = (trained + config.validation_fraction + TEST_SHARE) / (1 + TEST_SHARE)
+    measured = trained
+    if config.train_metrics_samples and config.dataset in TRAINING_SPLIT_SIZES:
+        measured = min(trained, config.train_metrics_samples / TRAINING_SPLIT_SIZES[config.dataset])
+    evaluated = (measured + config.validation_fraction + TEST_SHARE) / (1 + TEST_SHARE)
     return TRAINING_PART * trained + EVALUATION_PART * evaluated
 
 

@@ -40,7 +40,7 @@ class RunStatus(str, Enum):
 
 STORED_STATUSES = (RunStatus.COMPLETE.value, RunStatus.DIVERGED.value)
 # Fields added to RunConfig after runs were published, with the value every earlier run had.
-_ADDED_FIELDS = {"validation_fraction": 0.0}
+_ADDED_FIELDS = {"validation_fraction": 0.0, "train_metrics_samples": 0}
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class RunConfig:
     # Share of each class of the training split held out for validation (lossdemo.splits). 0: none,
     # as in the runs stored before validation splits existed.
     validation_fraction: float = 0.0
+    # How many samples of the training split the per-epoch train metrics read: 0 for all of them;
+    # n > 0 for a fixed random subset of n (drawn once per run from its own seeded stream, so it never
+    # changes what the run trains on), or all when the split is smaller. The memorisation fits under
+    # label noise read the same subset.
+    train_metrics_samples: int = 0
 
     def __post_init__(self):
         _require(isinstance(self.loss, str), f"loss spec {self.loss!r} must be a string")
@@ -76,6 +81,8 @@ class RunConfig:
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             _require(_is_int(value) and value > 0, f"{name} {value!r} is invalid; allowed: an integer > 0")
+        _require(_is_int(self.train_metrics_samples) and self.train_metrics_samples >= 0,
+                 f"train_metrics_samples {self.train_metrics_samples!r} is invalid; allowed: an integer >= 0 (0: all)")
         _require(_is_int(self.seed) and self.seed >= 0, f"seed {self.seed!r} is invalid; allowed: an integer >= 0")
         for name in ("lr", "momentum", "weight_decay"):
             value = getattr(self, name)

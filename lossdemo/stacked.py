@@ -54,6 +54,7 @@ from .train import (
     autocast_for,
     device_settings,
     learning_rate_factor,
+    noise_indices,
     place_inputs,
     place_model,
     prepare_training_set,
@@ -294,11 +295,15 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
         x_train = torch.stack([training_set.x for training_set in training_sets]).to(device)  # (K, N, ...)
     y_train = torch.stack([training_set.y for training_set in training_sets]).to(device)  # (K, N)
     x_test, y_test = place_inputs(dataset.x_test, device, memory_format), dataset.y_test.to(device)
-    noise_indices = [
-        (t.flipped.nonzero().squeeze(1).to(device), (~t.flipped).nonzero().squeeze(1).to(device))
-        if t.flipped is not None else (None, None)
-        for t in training_sets
-    ]
+    # What the train metrics read: the training split itself, or each run's own subset of it.
+    metrics_parts = [training_set.metrics_part() for training_set in training_sets]
+    subsets = training_sets[0].metrics_index is not None  # the same size for every run of a stack
+    if subsets:
+        x_metrics = torch.stack([x for x, _, _ in metrics_parts]).to(device)  # (K, n, ...)
+        y_metrics = torch.stack([y for _, y, _ in metrics_parts]).to(device)  # (K, n)
+    else:
+        x_metrics, y_metrics = x_train, y_train
+    fit_indices = [noise_indices(flipped, device) for _, _, flipped in metrics_parts]
 
     models = [place_model(_seeded_model(config, dataset), device, memory_format) for config in configs]
     layout = cnn1d_gemm.layout_of(models[0], tuple(dataset.input_shape))
@@ -315,7 +320,7 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
         optimizer = StackedAdam(engine.leaves, lrs, recipe.weight_decay)
     has_validation = training_sets[0].x_val is not None  # validation_fraction is part of the shared recipe
     layouts = [EpochLayout(dataset.num_classes, noisy=indices[0] is not None, validation=has_validation)
-               for indices in noise_indices]
+               for indices in fit_indices]
     if has_validation:  # each seed holds out its own samples (same count per class, so one shape)
         x_val = torch.stack([training_set.x_val for training_set in training_sets]).to(device)  # (K, Nv, ...)
         y_val = torch.stack([training_set.y_val for training_set in training_sets]).to(device)  # (K, Nv)
@@ -355,10 +360,11 @@ def _train_stack(configs: list[RunConfig], dataset: Dataset, device: torch.devic
             optimizer.step(learning_rate_factor(recipe, step_count, steps_per_epoch))
             step_count += 1
 
-        train_logits, test_logits = predict(x_train, not shared_inputs), predict(x_test, False)
+        train_logits = predict(x_metrics, subsets or not shared_inputs)
+        test_logits = predict(x_test, False)
         val_logits = predict(x_val, True) if has_validation else None
         values = torch.cat([
-            layouts[k].encode(train_logits[k], test_logits[k], y_train[k], y_test, loss_fns[k], *noise_indices[k],
+            layouts[k].encode(train_logits[k], test_logits[k], y_metrics[k], y_test, loss_fns[k], *fit_indices[k],
                               engine.run_parameters(k),
                               val_logits[k] if has_validation else None, y_val[k] if has_validation else None)
             for k in training

@@ -14,14 +14,17 @@ protocol of ``lossdemo.protocol`` changes the learning rate, the length and the 
 * **cosine decay of the learning rate to 0 over the run, per step** — it removes the end-of-run noise
   of a constant rate, so "final accuracy" is a stable number to compare between seeds.
 
-Every epoch the model is evaluated in eval mode on the *full* train and test sets: the run's own
-loss, accuracy, cross-entropy (a yardstick shared by all losses), per-class test accuracy, and the
-test set's expected calibration error (15 bins, ``lossdemo.metrics``; the last epoch's reliability
-histogram is kept as ``final_test_reliability``). With ``validation_fraction`` above 0 a stratified
-validation split is held out of the training data and evaluated the same way (``val_*`` entries):
-choices such as the stopping epoch are made on it, never on the test split, and at the last epoch
-a temperature is fitted on it (``temperature``; the test split's ``test_ece_scaled`` and
-``test_ce_scaled`` at that temperature), the standard post-hoc calibration baseline.
+Every epoch the model is evaluated in eval mode on the full test split and on the training split
+(all of it, or the fixed random subset ``train_metrics_samples`` asks for: the train metrics are
+curves to read and a collapse check, and a subset of the test split's size measures them well for
+a fraction of the cost): the run's own loss, accuracy, cross-entropy (a yardstick shared by all
+losses), per-class test accuracy, and the test set's expected calibration error (15 bins,
+``lossdemo.metrics``; the last epoch's reliability histogram is kept as ``final_test_reliability``).
+With ``validation_fraction`` above 0 a stratified validation split is held out of the training
+data and evaluated the same way (``val_*`` entries): choices such as the stopping epoch are made on
+it, never on the test split, and at the last epoch a temperature is fitted on it (``temperature``;
+the test split's ``test_ece_scaled`` and ``test_ce_scaled`` at that temperature), the standard
+post-hoc calibration baseline.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ CPU_THREADS_PER_RUN = 1
 # Corruptions draw from their own stream, so changing them never changes init or batch order.
 _CORRUPTION_SEED_OFFSET = 1_000_003
 _VALIDATION_SEED_OFFSET = 2_000_029
+_TRAIN_METRICS_SEED_OFFSET = 3_000_017
 
 
 def resolve_device(device: str) -> torch.device:
@@ -85,6 +89,14 @@ class TrainingSet:
     class_counts: list[int]
     x_val: torch.Tensor | None = None  # the validation split (clean, stratified), or None without one
     y_val: torch.Tensor | None = None
+    metrics_index: torch.Tensor | None = None  # the samples the train metrics read (sorted), or None for all
+
+    def metrics_part(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(x, y, flipped)`` of the samples the per-epoch train metrics read."""
+        if self.metrics_index is None:
+            return self.x, self.y, self.flipped
+        index = self.metrics_index
+        return self.x[index], self.y[index], None if self.flipped is None else self.flipped[index]
 
 
 def prepare_training_set(config: RunConfig, dataset: Dataset) -> TrainingSet:
@@ -112,7 +124,20 @@ def prepare_training_set(config: RunConfig, dataset: Dataset) -> TrainingSet:
         flipped = noisy != y
         y = noisy
     class_counts = torch.bincount(y, minlength=dataset.num_classes).tolist()
-    return TrainingSet(x=x, y=y, flipped=flipped, class_counts=class_counts, x_val=x_val, y_val=y_val)
+    metrics_index = None
+    if 0 < config.train_metrics_samples < len(y):
+        generator = torch.Generator().manual_seed(config.seed + _TRAIN_METRICS_SEED_OFFSET)
+        metrics_index = torch.randperm(len(y), generator=generator)[: config.train_metrics_samples].sort().values
+    return TrainingSet(x=x, y=y, flipped=flipped, class_counts=class_counts, x_val=x_val, y_val=y_val,
+                       metrics_index=metrics_index)
+
+
+def noise_indices(flipped: torch.Tensor | None, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Positions of the flipped and of the clean samples in ``flipped`` (None, None without noise):
+    indices, not masks, because a masked selection would sync with the device every epoch."""
+    if flipped is None:
+        return None, None
+    return flipped.nonzero().squeeze(1).to(device), (~flipped).nonzero().squeeze(1).to(device)
 
 
 def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
@@ -383,10 +408,12 @@ def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.d
     # The whole dataset lives on the device, in the model's layout: a step is an index, not a copy loop.
     x_train, y_train = place_inputs(training_set.x, torch_device, memory_format), training_set.y.to(torch_device)
     x_test, y_test = place_inputs(dataset.x_test, torch_device, memory_format), dataset.y_test.to(torch_device)
-    flipped_index = clean_index = None
-    if training_set.flipped is not None:  # indices, not masks: masked selection would sync every epoch
-        flipped_index = training_set.flipped.nonzero().squeeze(1).to(torch_device)
-        clean_index = (~training_set.flipped).nonzero().squeeze(1).to(torch_device)
+    x_metrics, y_metrics, flipped = training_set.metrics_part()
+    if training_set.metrics_index is None:
+        x_metrics, y_metrics = x_train, y_train
+    else:
+        x_metrics, y_metrics = place_inputs(x_metrics, torch_device, memory_format), y_metrics.to(torch_device)
+    flipped_index, clean_index = noise_indices(flipped, torch_device)
 
     torch.manual_seed(config.seed)  # same seed -> same initial weights for every loss (paired runs)
     model = place_model(build_model(config.model, dataset.input_shape, dataset.num_classes), torch_device, memory_format)
@@ -429,7 +456,7 @@ def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.d
         val_logits = predict_logits(model, x_val, precision) if x_val is not None else None
         test_logits = predict_logits(model, x_test, precision)
         record = layout.decode(layout.encode(
-            predict_logits(model, x_train, precision), test_logits, y_train, y_test,
+            predict_logits(model, x_metrics, precision), test_logits, y_metrics, y_test,
             loss_fn, flipped_index, clean_index, model.parameters(), val_logits, y_val).tolist())  # one host sync
         still_training = record_epoch(outcome, epoch, record)
         if on_epoch is not None:

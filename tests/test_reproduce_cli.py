@@ -114,6 +114,14 @@ def test_help_lists_every_flag_and_exits_0(tmp_path):
     assert "examples:" in completed.stdout
 
 
+def test_the_help_states_the_default_cpu_stack_size_the_code_uses():
+    """The help is built without importing torch, so it spells the size out; this keeps the two equal."""
+    from lossdemo.cpu_speed import CPU_STACK_SIZE
+
+    stack_help = next(action.help for action in build_parser()._actions if "--stack" in action.option_strings)
+    assert f"stacks of up to {CPU_STACK_SIZE}," in " ".join(stack_help.split())
+
+
 def test_version_prints_the_package_version_and_exits_0(tmp_path):
     completed = run_cli("--version", cwd=tmp_path)
     assert completed.returncode == 0

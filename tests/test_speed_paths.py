@@ -12,7 +12,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import lock_held_by_an_interrupted_process, tiny_dataset
+from support import (
+    BATCH_NORM_RTOL,
+    HISTORY_RTOL,
+    assert_histories_close,
+    lock_held_by_an_interrupted_process,
+    tiny_dataset,
+)
 
 import lossdemo.cpu_speed as cpu_speed
 import lossdemo.stacked as stacked_module
@@ -33,9 +39,6 @@ from lossdemo.train import (
     train_run,
 )
 
-HISTORY_RTOL = 1e-4  # stacked and single runs differ only in the order of float additions
-BATCH_NORM_RTOL = 1e-3  # batch norm divides by a batch's spread, which magnifies those differences
-
 
 def tiny_images(size: int = 8, channels: int = 1, name: str = "tiny-images") -> Dataset:
     """Random 8×8 images with learnable labels (the class shifts the mean): a cnn2d/resnet epoch in milliseconds."""
@@ -43,27 +46,6 @@ def tiny_images(size: int = 8, channels: int = 1, name: str = "tiny-images") -> 
     labels = torch.randint(0, 4, (192,), generator=generator)
     images = torch.randn(192, channels, size, size, generator=generator) + labels.view(-1, 1, 1, 1).float()
     return Dataset(name, images[:128], labels[:128], images[128:], labels[128:], 4, ("a", "b", "c", "d"))
-
-
-def assert_histories_close(single: dict, stacked: dict, test_samples: int, rtol: float = HISTORY_RTOL) -> None:
-    assert single.keys() == stacked.keys()
-    for key in single:
-        if key == "final_test_reliability":  # a histogram: a borderline sample may change bins
-            assert (single[key] is None) == (stacked[key] is None)
-            if single[key] is not None:
-                assert single[key].keys() == stacked[key].keys()
-                assert sum(single[key]["count"]) == sum(stacked[key]["count"])
-            continue
-        for expected, actual in zip(single[key], stacked[key], strict=True):
-            expected_values = expected if isinstance(expected, list) else [expected]
-            actual_values = actual if isinstance(actual, list) else [actual]
-            for want, got in zip(expected_values, actual_values, strict=True):
-                if want is None or got is None:
-                    assert want is got, key
-                elif "accuracy" in key:  # one borderline sample may flip
-                    assert abs(want - got) <= 1.5 / min(test_samples, 128) + 1e-6, key
-                else:
-                    assert got == pytest.approx(want, rel=rtol, abs=1e-5), key
 
 
 # ----------------------------------------------------------------------------- stacked runs

@@ -32,6 +32,11 @@ RECIPE_REASONS = {
     "validation_fraction": "fair protocol: the share of each class held out of training to choose the rate and the "
                            "epoch on (clean and balanced); 0 under the shared recipe, which reads the last epoch",
     "schedule": "cosine decay to 0 per step: final accuracy is stable enough to compare between seeds",
+    "train_metrics_samples": "the training split's per-epoch loss and accuracy (and, under label noise, the fits to "
+                             "the flipped and clean labels) are read on a fixed random subset of this many training "
+                             "samples, the test split's size: they are curves to read, and the tuning's check that a run "
+                             "did not collapse, none of which needs every sample; a subset measures them well for "
+                             "much less evaluation per epoch",
 }
 
 
