@@ -26,9 +26,9 @@ from lossdemo.experiments import (
 )
 from lossdemo.protocol import ADAM_DEFAULT_LR, converged_epochs, tuned_lr
 from lossdemo.report import claims
-from lossdemo.report.claims import evaluate_claims
+from lossdemo.report.claims import combined_verdict, evaluate_claims
 from lossdemo.report.claims_pages import claim_pages, claims_files, stored_runs
-from lossdemo.report.verdicts import FAILS, HOLDS, fair, reference
+from lossdemo.report.verdicts import FAILS, HOLDS, Decision, fair, reference
 from lossdemo.reproduce import estimate_seconds, plan_for_flags
 from lossdemo.results import StoredRun
 
@@ -187,6 +187,19 @@ def test_a_verdict_that_changes_with_gamma_says_depends():
         runs += seeds(config, [value + shift + 0.001 * i for i, value in enumerate(ce)])
     found = verdict_of("focal-fixes-noise", runs)
     assert found.verdict == "depends on (γ: holds for `focal:0.5`; does not hold for `focal:2`)"
+
+
+@pytest.mark.parametrize("outcomes, expected", [
+    (("not separated", "does not hold"), "does not hold (not separated on mnist1d)"),
+    (("holds", "not separated"), "not separated (holds on mnist1d)"),
+    (("holds", "does not hold"), "depends on (the dataset: holds on mnist1d; does not hold on mnist5k)"),
+    (("does not hold", "does not hold"), "does not hold"),
+])
+def test_datasets_combine_by_the_same_rule_as_regimes(outcomes, expected):
+    """Depends on the dataset only when it holds on one and is refuted on another; refuted on one and
+    undecided on the other does not hold, with the same burden of proof both ways."""
+    decisions = {name: Decision(outcome, "", 0.5, 0.5) for name, outcome in zip(("mnist1d", "mnist5k"), outcomes)}
+    assert combined_verdict(decisions) == expected
 
 
 def test_a_verdict_that_changes_with_the_dataset_says_depends():

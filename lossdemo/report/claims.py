@@ -17,7 +17,7 @@ from .inference import holm_one_test_per_statement
 from .measures import RunIndex
 from .render import REPORTS
 from .stats import format_p
-from .verdicts import Claim, ClaimVerdict, Decision, Finding, decide
+from .verdicts import DEPENDS, FAILS, NOT_SEPARATED, Claim, ClaimVerdict, Decision, Finding, decide
 
 # The order of the claims table: the report's claims as it makes them, then the papers'.
 CLAIM_ORDER = (
@@ -54,17 +54,32 @@ def run_hint(claim: Claim) -> str:
     return f"`python -m lossdemo.reproduce --experiments {' '.join(claim.experiments)}`"
 
 
-def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, Decision]) -> ClaimVerdict:
-    """One verdict over the datasets that have the claim's runs."""
+def combined_verdict(decisions: dict[str, Decision]) -> str:
+    """One verdict over datasets, by the rule :func:`~lossdemo.report.verdicts.decide` applies to the
+    regimes of one dataset: the claim **depends on** the dataset only when it holds on one and is
+    refuted on another; refuted on some and undecided on the rest, it does not hold; held on some and
+    undecided on the rest, it is not separated; the undecided datasets are named either way."""
     outcomes = {decision.outcome for decision in decisions.values()}
     reasons = {decision.reason for decision in decisions.values()}
     if len(outcomes) == 1 and len(reasons) == 1:
-        verdict = next(iter(decisions.values())).verdict
-    elif len(outcomes) == 1 and next(iter(outcomes)) != "depends on":  # same outcome, qualified per dataset
-        verdict = f"{next(iter(outcomes))} (" + "; ".join(
+        return next(iter(decisions.values())).verdict
+    if len(outcomes) == 1 and next(iter(outcomes)) != DEPENDS:  # same outcome, qualified per dataset
+        return f"{next(iter(outcomes))} (" + "; ".join(
             f"on {name}: {d.reason}" for name, d in decisions.items() if d.reason) + ")"
-    else:
-        verdict = "depends on (the dataset: " + "; ".join(f"{d.verdict} on {name}" for name, d in decisions.items()) + ")"
+    refuted = [name for name, d in decisions.items() if d.outcome == FAILS]
+    undecided = [name for name, d in decisions.items() if d.outcome == NOT_SEPARATED]
+    held = [name for name in decisions if name not in refuted and name not in undecided]
+    mixed = any(decisions[name].outcome == DEPENDS for name in held)
+    if not mixed and refuted and not held:
+        return f"{FAILS} ({NOT_SEPARATED} on {', '.join(undecided)})"
+    if not mixed and held and not refuted:
+        return f"{NOT_SEPARATED} (" + "; ".join(f"{decisions[name].verdict} on {name}" for name in held) + ")"
+    return "depends on (the dataset: " + "; ".join(f"{d.verdict} on {name}" for name, d in decisions.items()) + ")"
+
+
+def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, Decision]) -> ClaimVerdict:
+    """One verdict over the datasets that have the claim's runs."""
+    verdict = combined_verdict(decisions)
     effect = "<br>".join(f"{dataset}: {finding.effect}" for dataset, finding in findings.items())
     detail = " ".join(f"On {dataset}: {finding.detail}" for dataset, finding in findings.items())
     tests = "<br>".join(f"{dataset}, {d.label}: {format_p(d.p_value)} → {format_p(d.p_adjusted)}"

@@ -112,7 +112,10 @@ decided the row. Then:
 
 Every verdict reads the runs of the fair protocol (each loss at its tuned learning rate, trained
 for a fixed length at which validation accuracy levels off, test accuracy read once at the epoch
-the validation split chose) unless the claim is about the report's own recipe, and then its evidence says so. A
+the validation split chose), with two exceptions that the claim's evidence names: a claim about
+the report's own recipe reads that recipe's runs, and a claim about where training ends (what
+label noise costs a run trained to the end, calibration before and after the temperature scaling
+fitted at the last epoch) reads the last epoch. A
 claim that names its own tolerance ("near 40 %") is tested with that tolerance, which its evidence
 states.
 

@@ -141,6 +141,14 @@ def selected_validation_accuracy(run: StoredRun) -> float:
     return run.history["val_accuracy"][selected_epoch(run) - 1]
 
 
+def final_validation_accuracy(run: StoredRun) -> float:
+    """Validation accuracy at the last epoch (NaN without a validation split): how a run trained to
+    the end is ranked without the test split."""
+    if not has_validation(run):
+        return float("nan")
+    return run.history["val_accuracy"][-1]
+
+
 def early_stopping_gain(run: StoredRun) -> float:
     """Test accuracy at the epoch validation chose minus at the last epoch: what stopping early on
     validation kept (negative when the last epoch was better)."""

@@ -29,6 +29,7 @@ MIN_SEEDS = 2  # a t-interval needs two values; fewer is "not measured yet"
 
 
 NOT_SEPARATED = "not separated"
+DEPENDS = "depends on"
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], ra
     if held and refuted and finding.regime is not None:
         parts = [named(word, chosen) for word, chosen in ((HOLDS, held), (NOT_SEPARATED, open_), (FAILS, refuted)) if chosen]
         deciding = min(range(len(labels)), key=lambda i: min(adjusted_for[i], adjusted_against[i]))
-        return Decision("depends on", f"{finding.regime}: {'; '.join(parts)}",
+        return Decision(DEPENDS, f"{finding.regime}: {'; '.join(parts)}",
                         min(raw_for[deciding], raw_against[deciding]),
                         min(adjusted_for[deciding], adjusted_against[deciding]), labels[deciding])
     if refuted:  # and, with a regime, nothing held; without one, every part must hold, so one refutes all
