@@ -193,7 +193,8 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--losses", nargs="+", metavar="SPEC",
                         help="loss specs (default: the experiment's), e.g. mae l1-logits ce focal:0.5 focal:2")
     parser.add_argument("--seeds", type=positive_int("seeds", MAX_SEEDS), metavar="N",
-                        help="number of seeds, 0..N-1 (default: the profile's)")
+                        help="number of seeds, 0..N-1, and 2N in the conditions whose verdicts need more "
+                             "(default: the profile's)")
     parser.add_argument("--epochs", type=positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
     parser.add_argument("--device", default="cpu", type=_device_type(choices.devices) if choices else str, metavar="DEVICE",
                         help="where to train (default: cpu)" + allowed(choices and choices.devices))

@@ -94,7 +94,7 @@ def verdict_rules_markdown() -> str:
     return f"""Each claim becomes one or more statements about paired differences between runs with the same
 seed, "A − B > 0" for "A beats B", with two one-sided t-tests over the seeds: one for it and one
 against it. Against means the other sign, or a difference shown to lie within ±{margin} (two
-one-sided tests, TOST), too small to matter. The two cannot both be wrong about the same
+one-sided tests, TOST), too small to matter. Of the two nulls at most one can be true for the same
 statement, so each statement enters the family once, with the test its data point to; a statement
 that two claims share enters once. Holm's step-down correction over the whole table keeps the
 chance of any false verdict below {alpha}. The "p → Holm" column names the statement whose test
@@ -115,7 +115,10 @@ for a fixed length at which validation accuracy levels off, test accuracy read o
 the validation split chose), with two exceptions that the claim's evidence names: a claim about
 the report's own recipe reads that recipe's runs, and a claim about where training ends (what
 label noise costs a run trained to the end, calibration before and after the temperature scaling
-fitted at the last epoch) reads the last epoch. A
+fitted at the last epoch) reads the last epoch. A verdict reads every stored run of its
+condition, whichever experiment trained it, so its n can exceed the seeds of one experiment's
+table: the label-noise experiment trains the comparison's clean fair-protocol runs with twice the
+seeds, for instance. A
 claim that names its own tolerance ("near 40 %") is tested with that tolerance, which its evidence
 states.
 

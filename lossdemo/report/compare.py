@@ -311,7 +311,7 @@ def convergence_table(runs_by_loss: dict[str, Runs]) -> str:
     lines = ["| loss | epochs | epoch chosen on validation | validation acc. there (%) | "
              f"validation gain over the last {LATE_SHARE:.0%} of epochs (points) |",
              "|---|---:|---:|---:|---:|"]
-    late = []
+    late, some_late = [], []
     for loss, runs in runs_by_loss.items():
         complete = m.complete(runs)
         gains = [value * 100 for value in (late_validation_gain(run) for run in complete) if value == value]
@@ -324,10 +324,15 @@ def convergence_table(runs_by_loss: dict[str, Runs]) -> str:
                      f"{format_mean_range(accuracy)} | {format_mean_range(gains)} |")
         if math.fsum(chosen) / len(chosen) > (1 - LATE_SHARE) * math.fsum(epochs) / len(epochs):
             late.append(f"`{loss}`")
+        elif any(epoch > (1 - LATE_SHARE) * length for epoch, length in zip(chosen, epochs)):
+            some_late.append(f"`{loss}`")
     verdict = (f"Best validation epoch in the last fifth of the run, on average: {', '.join(late)}; for "
                f"{'it' if len(late) == 1 else 'them'} the fixed length is a budget rather than convergence, and a "
                "longer run might rank it differently." if late else
-               "Every loss reaches its best validation epoch before the last fifth of its run.")
+               "Every loss reaches its best validation epoch before the last fifth of its run, on average over seeds.")
+    if some_late:
+        verdict += (f" Some seeds of {', '.join(some_late)} peak later (the range): for those seeds the length may be "
+                    "a budget rather than convergence (a run stuck near chance peaks wherever its noise is highest).")
     lines += ["", "Mean (range) over seeds, complete runs. " + verdict + " The learning rate decays to zero by the "
               "last epoch (cosine schedule), so a small gain in the last column shows the schedule ending as much as "
               "the loss levelling off."]

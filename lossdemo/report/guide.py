@@ -186,12 +186,15 @@ def guide_markdown(runs) -> str:
             best = f"`{row.best}` or `{row.runner_up}`"
         lines.append(f"| {cell_text(situation.name)} ({situation.dataset}) | {best} | {row.best_level} % "
                      f"| over `{row.runner_up}`: {margin} | {verdict} | [{situation.measure_name}]({situation.evidence}) |")
-    lines += ["", "Every run follows the fair protocol (each loss at its tuned rate). Each row ranks the losses trained "
+    lines += ["", "Every run follows the fair protocol (each loss at its tuned rate; the short-budget row at a fifth of "
+              "its length). Each row ranks the losses trained "
               "for that situation by their mean over seeds **on the validation split** (accuracy, or balanced accuracy, "
               "at the chosen epoch; for calibration, the validation NLL, a proper score), so the test split never "
               "chooses; the level and the margin are then read on the test split. The margin is the paired difference "
               "between the best and the runner-up (for calibration error, runner-up minus best, so a positive margin "
               "favours the best); the test is one-sided, \"the best beats the runner-up\", against the other sign or "
-              f"a gap within ±{EQUIVALENCE_MARGIN * 100:g} point, Holm-adjusted over the rows of this table. The level "
-              "is mean ± half-width of the 95 % t-interval."]
+              f"a gap within ±{EQUIVALENCE_MARGIN * 100:g} point, Holm-adjusted over the rows of this table. \"The runner-up "
+              "is ahead\" means the test split reverses the validation split's order, firmly enough to pass that "
+              "test the other way: either loss is a defensible choice, and the p-value is the reversed test's. The "
+              "level is mean ± half-width of the 95 % t-interval."]
     return "\n".join(lines) + "\n"

@@ -34,9 +34,9 @@ RECIPE_REASONS = {
     "schedule": "cosine decay to 0 per step: final accuracy is stable enough to compare between seeds",
     "train_metrics_samples": "the training split's per-epoch loss and accuracy (and, under label noise, the fits to "
                              "the flipped and clean labels) are read on a fixed random subset of this many training "
-                             "samples, the test split's size: they are curves to read, and the tuning's check that a run "
-                             "did not collapse, none of which needs every sample; a subset measures them well for "
-                             "much less evaluation per epoch",
+                             "samples (the whole training split where it is smaller), the test split's size: they "
+                             "are curves to read, and the tuning's check that a run did not collapse, none of which "
+                             "needs every sample; a subset measures them well for much less evaluation per epoch",
 }
 
 
@@ -76,9 +76,20 @@ def setup_markdown(configs: list[RunConfig], reasons: dict[str, str] | None = No
     models = sorted({f"`{c.model}` on `{c.dataset}`" for c in configs})
     seeds = sorted({c.seed for c in configs})
     lines.append("")
-    lines.append(f"Models: {', '.join(models)} (see `lossdemo.models`). Seeds: {len(seeds)} "
-                 f"({', '.join(map(str, seeds))}); runs with the same seed share initial weights and batch order.")
+    lines.append(f"Models: {', '.join(models)} (see `lossdemo.models`). Seeds: {seeds_per_condition(configs)} per "
+                 f"condition ({', '.join(map(str, seeds))}); runs with the same seed share initial weights and batch "
+                 "order.")
     return "\n".join(lines) + "\n"
+
+
+def seeds_per_condition(configs: list[RunConfig]) -> str:
+    """How many seeds a condition has: "N", or "N or 2N" where some conditions train more (the
+    verdicts' conditions, ``lossdemo.experiments.VERDICT_SEED_FACTOR``)."""
+    seeds_of: dict = {}
+    for config in configs:
+        seeds_of.setdefault(key(config), set()).add(config.seed)
+    counts = sorted({len(seeds) for seeds in seeds_of.values()})
+    return " or ".join(map(str, counts))
 
 
 def experiment_setup(experiment: Experiment, configs: list[RunConfig]) -> str:
@@ -90,7 +101,8 @@ def experiment_setup(experiment: Experiment, configs: list[RunConfig]) -> str:
     default = f"default {experiment.epochs}: " if experiment.epochs is not None else "default: "
     default_epochs = f" ({default}{experiment.epochs_reason})" if experiment.epochs_reason else ""
     return (f"**Question.** {experiment.question}\n\n"
-            f"**Grid.** {len({key(c) for c in configs})} conditions, {len(seeds)} seeds, {len(configs)} stored runs on "
+            f"**Grid.** {len({key(c) for c in configs})} conditions, {seeds_per_condition(configs)} seeds each "
+            f"(seeds {seeds[0]} to {seeds[-1]}), {len(configs)} stored runs on "
             f"{', '.join(f'`{d}`' for d in datasets)}; losses {', '.join(f'`{loss}`' for loss in losses)}. "
             f"Epochs: {', '.join(map(str, sorted({c.epochs for c in configs})))}{default_epochs}.\n")
 
