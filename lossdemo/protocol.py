@@ -31,8 +31,8 @@ from .losses import parse_loss_spec
 VALIDATION_FRACTION = 0.2
 # Every experiment's runs record their per-epoch train metrics on a fixed random subset of this many
 # training samples (RunConfig.train_metrics_samples), the test split's size on the embedded datasets:
-# the train curves and the memorisation fits are read, never chosen on, and evaluating the whole
-# training split every epoch would cost more than the test and validation splits together.
+# the train curves, the memorisation fits and the tuning's collapse check need no more, and evaluating
+# the whole training split every epoch would cost more than the test and validation splits together.
 TRAIN_METRICS_SAMPLES = 1000
 # Epochs per dataset under the fair protocol; other datasets use DEFAULT_CONVERGED_EPOCHS.
 CONVERGED_EPOCHS = {"mnist1d": 50, "mnist5k": 25}

@@ -409,7 +409,7 @@ def _train_run(config: RunConfig, dataset: Dataset | None, torch_device: torch.d
     x_train, y_train = place_inputs(training_set.x, torch_device, memory_format), training_set.y.to(torch_device)
     x_test, y_test = place_inputs(dataset.x_test, torch_device, memory_format), dataset.y_test.to(torch_device)
     x_metrics, y_metrics, flipped = training_set.metrics_part()
-    if training_set.metrics_index is None:
+    if training_set.metrics_index is None:  # the training split itself, already placed: no second copy
         x_metrics, y_metrics = x_train, y_train
     else:
         x_metrics, y_metrics = place_inputs(x_metrics, torch_device, memory_format), y_metrics.to(torch_device)
