@@ -213,12 +213,31 @@ def _backward(layout: Cnn1dLayout, saved: list, grad_logits: torch.Tensor) -> to
             break
         # Each window's gradient goes back to the positions it read, one tap at a time.
         grad_windows = torch.bmm(grad_output, weight).view(runs, batch, conv.out_length, conv.kernel, conv.in_channels)
-        grad_padded = grad_windows.new_zeros(runs, batch, conv.in_length + 2 * conv.padding, conv.in_channels)
-        reach = conv.stride * (conv.out_length - 1) + 1
-        for tap in range(conv.kernel):
-            grad_padded[:, :, tap : tap + reach : conv.stride] += grad_windows[:, :, :, tap]
-        grad_output = grad_padded[:, :, conv.padding : conv.padding + conv.in_length]
+        grad_output = _scatter_taps(grad_windows, conv)
     return torch.cat(grads[::-1], dim=1)  # the row's order: first layer's weight, bias, ..., linear bias
+
+
+def _scatter_taps(grad_windows: torch.Tensor, conv: ConvLayer) -> torch.Tensor:
+    """The gradient (K, B, L, C) of a convolution's input from its windows' gradient (K, B, L_out,
+    kernel, C): each tap's part goes back to the positions that tap read.
+
+    The first ``stride`` taps together cover every position up to ``stride · L_out`` once, so they
+    are copied in (no zero-filled buffer to add onto); the later taps are added."""
+    runs, batch, out_length, kernel, channels = grad_windows.shape
+    length = conv.in_length + 2 * conv.padding
+    reach = conv.stride * (out_length - 1) + 1
+    if kernel < conv.stride:  # some positions are read by no tap
+        grad_padded = grad_windows.new_zeros(runs, batch, length, channels)
+    else:
+        grad_padded = grad_windows.new_empty(runs, batch, length, channels)
+        grad_padded[:, :, conv.stride * out_length :] = 0
+    for tap in range(kernel):
+        target = grad_padded[:, :, tap : tap + reach : conv.stride]
+        if tap < conv.stride and kernel >= conv.stride:
+            target.copy_(grad_windows[:, :, :, tap])
+        else:
+            target += grad_windows[:, :, :, tap]
+    return grad_padded[:, :, conv.padding : conv.padding + conv.in_length]
 
 
 class _StackForward(torch.autograd.Function):

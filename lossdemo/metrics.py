@@ -15,10 +15,13 @@ so an epoch still copies its numbers to the host once) and :func:`histogram_from
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from .row_softmax import cross_entropy_rows, softmax_rows
 
 ECE_BINS = 15  # Guo et al. 2017 and Mukhoti et al. 2020 both report 15-bin ECE
 
@@ -83,7 +86,7 @@ def reliability_sums(logits: torch.Tensor, labels: torch.Tensor, num_bins: int =
 
     Stays on the logits' device; :func:`histogram_from_sums` turns the numbers into a histogram.
     """
-    probabilities = torch.softmax(logits.float(), dim=1)
+    probabilities = softmax_rows(logits.float())
     confidences, predictions = probabilities.max(dim=1)
     bins = _bin_index(confidences, num_bins)
     correct = (predictions == labels).float()
@@ -129,12 +132,21 @@ def merge_histograms(histograms: Sequence[ReliabilityHistogram]) -> ReliabilityH
     return ReliabilityHistogram(tuple(count), tuple(accuracy), tuple(confidence))
 
 
+# The range a fitted temperature is kept in. At a bound the validation NLL still falls beyond it:
+# near-constant logits (a run at chance) want T → ∞, logits that already separate the classes
+# with a margin want T → 0; either way the bound stands for "as far as it goes".
+TEMPERATURE_RANGE = (1e-6, 1e6)
+
+
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100) -> float:
     """The temperature T > 0 that minimises the cross-entropy of ``softmax(logits / T)`` (Guo et al. 2017).
 
     Temperature scaling is the standard post-hoc calibration baseline: one scalar fitted on held-out
     data (a validation split, never the test split), which changes confidences but not a single
-    prediction. Fitted in float64 on log T, so T stays positive, with L-BFGS.
+    prediction. The NLL is convex in β = 1/T, with derivative mean(E_p[z] − z_y) (p = softmax(βz))
+    and second derivative mean(Var_p[z]) ≥ 0, so the root of the derivative is found in float64
+    by Newton steps on log β inside a bracket that halves when a step would leave it: a few
+    passes over the logits, exact to rounding. The result lies in ``TEMPERATURE_RANGE``.
 
     Raises:
         ValueError: empty inputs or non-finite logits (a diverged run has nothing to calibrate).
@@ -145,18 +157,38 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100
     logits = logits.detach().double().cpu()
     if not bool(torch.isfinite(logits).all()):
         raise ValueError("logits with non-finite values are invalid; allowed: finite logits")
-    labels = labels.detach().cpu()
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+    true_logit = logits.gather(1, labels.detach().cpu()[:, None]).squeeze(1)
 
-    def nll():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
+    def slope_and_curvature(log_beta: float) -> tuple[float, float]:
+        """d NLL / d log β and its derivative, at β = exp(log_beta)."""
+        beta = math.exp(log_beta)
+        probabilities = softmax_rows(logits * beta)
+        mean_logit = (probabilities * logits).sum(1)
+        variance = (probabilities * (logits - mean_logit[:, None]) ** 2).sum(1)
+        slope = float((mean_logit - true_logit).mean())  # d NLL / d β
+        return beta * slope, beta * slope + beta * beta * float(variance.mean())
 
-    optimizer.step(nll)
-    return float(log_t.detach().exp())
+    low, high = -math.log(TEMPERATURE_RANGE[1]), -math.log(TEMPERATURE_RANGE[0])  # the bracket on log β
+    if slope_and_curvature(low)[0] >= 0:
+        return TEMPERATURE_RANGE[1]
+    if slope_and_curvature(high)[0] <= 0:
+        return TEMPERATURE_RANGE[0]
+    log_beta = 0.0  # T = 1
+    for _ in range(steps):
+        slope, curvature = slope_and_curvature(log_beta)
+        if slope > 0:
+            high = log_beta
+        else:
+            low = log_beta
+        step = slope / curvature if curvature > 0 else math.inf
+        following = log_beta - step
+        if not low < following < high:
+            following = (low + high) / 2
+        if abs(following - log_beta) < 1e-12 or high - low < 1e-12:
+            log_beta = following
+            break
+        log_beta = following
+    return math.exp(-log_beta)
 
 
 def temperature_scaled(val_logits: torch.Tensor, y_val: torch.Tensor, test_logits: torch.Tensor,
@@ -173,7 +205,7 @@ def temperature_scaled(val_logits: torch.Tensor, y_val: torch.Tensor, test_logit
     return {
         "temperature": temperature,
         "test_ece_scaled": expected_calibration_error(histogram),
-        "test_ce_scaled": float(torch.nn.functional.cross_entropy(scaled, labels)),
+        "test_ce_scaled": float(cross_entropy_rows(scaled, labels)),
         "test_reliability_scaled": histogram.to_dict(),
     }
 

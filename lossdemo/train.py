@@ -45,6 +45,7 @@ from .data import Dataset, load_dataset
 from .losses import get_loss
 from .metrics import ECE_BINS, expected_calibration_error, histogram_from_sums, reliability_sums, temperature_scaled
 from .models import build_model, memory_format_for, resolve_model_name
+from .row_softmax import cross_entropy_rows
 from .run_config import RunConfig, RunOutcome, RunStatus
 from .splits import validation_split
 
@@ -241,7 +242,7 @@ def _split_values(logits: torch.Tensor, labels: torch.Tensor, loss_fn, num_class
     per_class_total = torch.bincount(labels, minlength=num_classes).clamp_min(1)
     per_class_correct = torch.bincount(labels, weights=correct, minlength=num_classes)
     scalars = torch.stack([loss_fn(logits, labels, validate=False).float(), correct.mean(),
-                           torch.nn.functional.cross_entropy(logits, labels)])
+                           cross_entropy_rows(logits, labels)])
     return torch.cat([scalars, per_class_correct / per_class_total]), correct
 
 

@@ -131,3 +131,31 @@ def test_temperature_scaled_keeps_every_prediction_and_never_worsens_the_validat
     assert record["test_ce_scaled"] <= float(raw) + 1e-9
     with pytest.raises(ValueError, match="logits with non-finite values are invalid; allowed: finite logits"):
         fit_temperature(torch.full((3, 2), float("nan")), torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 30.0])
+def test_the_fitted_temperature_is_the_validation_nll_minimum(scale):
+    from lossdemo.metrics import fit_temperature
+
+    generator = torch.Generator().manual_seed(2)
+    logits = torch.randn(800, 10, generator=generator, dtype=torch.float64) * scale
+    informative = torch.rand(800, generator=generator) < 0.7
+    labels = torch.where(informative, logits.argmax(1), torch.randint(0, 10, (800,), generator=generator))
+    temperature = fit_temperature(logits, labels)
+
+    def nll(value):
+        return float(torch.nn.functional.cross_entropy(logits / value, labels))
+
+    # A minimum to float precision: a step of 1e-4 either way does not lower the NLL.
+    assert nll(temperature) <= min(nll(temperature * 1.0001), nll(temperature / 1.0001))
+    grid = torch.logspace(-4, 4, 801, dtype=torch.float64).tolist()
+    assert nll(temperature) <= min(nll(value) for value in grid)
+
+
+def test_a_temperature_without_a_finite_optimum_stops_at_its_range():
+    from lossdemo.metrics import TEMPERATURE_RANGE, fit_temperature
+
+    constant = torch.zeros(50, 10)  # a run at chance: the NLL falls all the way to T = ∞
+    assert fit_temperature(constant, torch.zeros(50, dtype=torch.long)) == TEMPERATURE_RANGE[1]
+    separated = torch.eye(10) * 5  # every sample right with a margin: the NLL falls all the way to T = 0
+    assert fit_temperature(separated, torch.arange(10)) == TEMPERATURE_RANGE[0]

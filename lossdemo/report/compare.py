@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from ..data import class_names_of
+from ..metrics import TEMPERATURE_RANGE
 from ..protocol import FAIR, SHARED_RECIPE, SHORT_BUDGET
 from ..results import StoredRun
 from ..run_config import RunStatus
@@ -162,7 +163,9 @@ def calibration_table(runs_by_loss: dict[str, Runs]) -> str:
               "mean negative log-probability of the true class."
               + (" Temperature scaling divides the logits by one number fitted to minimise NLL on the validation "
                  "split (Guo et al. 2017): a temperature above 1 means the model was over-confident, below 1 "
-                 "under-confident; it never changes which class is predicted." if scaled else "")]
+                 "under-confident; it never changes which class is predicted. The fit keeps it between "
+                 f"{TEMPERATURE_RANGE[0]:g} and {TEMPERATURE_RANGE[1]:g}; a run whose logits barely differ between "
+                 "classes (one at chance) can show 0.00, a temperature below 0.005 that sharpens them." if scaled else "")]
     return "\n".join(lines) + "\n"
 
 
