@@ -226,14 +226,16 @@ def _scatter_taps(grad_windows: torch.Tensor, conv: ConvLayer) -> torch.Tensor:
     runs, batch, out_length, kernel, channels = grad_windows.shape
     length = conv.in_length + 2 * conv.padding
     reach = conv.stride * (out_length - 1) + 1
-    if kernel < conv.stride:  # some positions are read by no tap
+    if kernel < conv.stride:  # some positions are read by no tap: add every tap onto zeros
+        copied = 0
         grad_padded = grad_windows.new_zeros(runs, batch, length, channels)
     else:
+        copied = conv.stride
         grad_padded = grad_windows.new_empty(runs, batch, length, channels)
         grad_padded[:, :, conv.stride * out_length :] = 0
     for tap in range(kernel):
         target = grad_padded[:, :, tap : tap + reach : conv.stride]
-        if tap < conv.stride and kernel >= conv.stride:
+        if tap < copied:
             target.copy_(grad_windows[:, :, :, tap])
         else:
             target += grad_windows[:, :, :, tap]

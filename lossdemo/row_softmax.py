@@ -27,7 +27,7 @@ class _LogSoftmaxRows(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits: Tensor) -> Tensor:
-        log_probs = torch._log_softmax(logits.t(), 0, False).t().contiguous()
+        log_probs = F.log_softmax(logits.t(), dim=0).t().contiguous()
         ctx.save_for_backward(log_probs)
         return log_probs
 
