@@ -46,7 +46,7 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval
     return Interval(mean, mean - half_width, mean + half_width, n)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _t_quantile(probability: float, degrees_of_freedom: int) -> float:
     """Student's t quantile; cached because the pages ask for the same few thousands of times."""
     return float(_scipy_stats.t.ppf(probability, degrees_of_freedom))
