@@ -16,7 +16,7 @@ Measures, in one process and in alternation (median of ``--repeats`` rounds):
 The same for ``cnn1d`` on ``mnist1d`` (31 steps of 128 of the 4,000 training signals, then both
 splits evaluated), two ways: one run alone through the ``nn.Module`` layers (``train_run``), and a
 run's share of a stack of ``CPU_STACK_SIZE`` runs computed as matrix products
-(``lossdemo.cnn1d_gemm``), which is how ``reproduce`` trains mnist1d on a CPU; and the part of that
+(``lossdemo.engines.cnn1d_gemm``), which is how ``reproduce`` trains mnist1d on a CPU; and the part of that
 stacked epoch spent in its matrix products, read from the profiler: the path's floor.
 
 The compute bound is FLOPs / GEMM rate; the goal is an epoch within 2.5× of it. Timed alongside,
@@ -39,13 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossdemo import train as train_module
-from lossdemo.cpu_speed import CPU_STACK_SIZE, eval_batch_size
 from lossdemo.data import load_dataset
+from lossdemo.devices import CPU_THREADS_PER_RUN, cpu_threads, place_inputs, place_model
+from lossdemo.engines import modules as modules_engine
+from lossdemo.engines.cpu import CPU_STACK_SIZE, eval_batch_size
 from lossdemo.losses import get_loss
 from lossdemo.models import build_model, memory_format_for
-from lossdemo.stacked import train_stacked
-from lossdemo.train import CPU_THREADS_PER_RUN, RunConfig, cpu_threads, place_inputs, place_model, train_run
+from lossdemo.train import RunConfig, train_run, train_runs
 
 GOAL_RATIO = 2.5
 CONFIG = RunConfig(dataset="mnist5k", epochs=4)  # epochs 2..4 are timed; epoch 1 warms the caches
@@ -93,12 +93,12 @@ def gemm_rate(calls: int = 5) -> tuple[float, float]:
 @contextmanager
 def contiguous_layout():
     """Train as before channels-last: every model in PyTorch's default NCHW layout."""
-    original = train_module.memory_format_for
-    train_module.memory_format_for = lambda *args: torch.contiguous_format
+    original = modules_engine.memory_format_for
+    modules_engine.memory_format_for = lambda *args: torch.contiguous_format
     try:
         yield
     finally:
-        train_module.memory_format_for = original
+        modules_engine.memory_format_for = original
 
 
 @contextmanager
@@ -139,7 +139,7 @@ def median_stacked_epoch_seconds(dataset, threads: int, runs: int = CPU_STACK_SI
         if config is configs[-1]:
             stamps.append(time.perf_counter())
 
-    train_stacked(configs, dataset, threads=threads, on_epoch=callback)
+    train_runs(configs, dataset, threads=threads, on_epoch=callback)
     return _common.median([later - earlier for earlier, later in zip(stamps, stamps[1:])]) / runs
 
 
@@ -152,7 +152,7 @@ def stacked_matmul_seconds(dataset, threads: int, runs: int = CPU_STACK_SIZE) ->
     What the matrix-product path could reach if every other operator took no time."""
     configs = [replace(SIGNAL_CONFIG, loss=STACK_LOSSES[k % len(STACK_LOSSES)], seed=k) for k in range(runs)]
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
-        train_stacked(configs, dataset, threads=threads)
+        train_runs(configs, dataset, threads=threads)
     micros = sum(event.self_cpu_time_total for event in profiler.key_averages() if event.key in MATRIX_PRODUCTS)
     return micros / 1e6 / SIGNAL_CONFIG.epochs / runs
 

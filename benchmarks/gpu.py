@@ -10,7 +10,7 @@ last of ``--epochs`` epochs of:
 
 * one run in float32 (``precision="fp32"``; cuDNN may still use TF32 for convolutions);
 * one run under bf16 autocast (the default on CUDA);
-* ``--stack`` runs trained together by :func:`lossdemo.stacked.train_stacked` under bf16;
+* ``--stack`` runs trained together by :func:`lossdemo.train.train_runs` under bf16;
 
 and counts the host synchronisations of one bf16 epoch (``torch.cuda.set_sync_debug_mode``): the
 design has one per epoch (the metrics), none per step. It then projects the goal: CIFAR-10 with
@@ -27,8 +27,7 @@ import _common
 import torch
 
 from lossdemo.data import Dataset, DatasetUnavailableError, load_dataset
-from lossdemo.stacked import train_stacked
-from lossdemo.train import RunConfig, train_run
+from lossdemo.train import RunConfig, train_run, train_runs
 
 GOAL_S = 180
 GOAL_RUNS, GOAL_EPOCHS = 12, 25
@@ -110,7 +109,7 @@ def main() -> None:
                 epochs_seen.add(epoch)
                 cb()
 
-        train_stacked(configs, dataset, device=args.device, precision="bf16", on_epoch=once_per_epoch)
+        train_runs(configs, dataset, device=args.device, precision="bf16", on_epoch=once_per_epoch)
 
     stacked_s = last_epoch_seconds(stacked, device)
     syncs = syncs_per_epoch(RunConfig(dataset="cifar10", model="resnet", epochs=1), dataset) if record else None

@@ -35,10 +35,11 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from lossdemo.data import load_dataset
+from lossdemo.devices import CPU_THREADS_PER_RUN, cpu_threads
 from lossdemo.experiments import REPORT_LOSSES
 from lossdemo.losses import get_loss
 from lossdemo.models import build_model
-from lossdemo.train import CPU_THREADS_PER_RUN, RunConfig, cpu_threads, train_run
+from lossdemo.train import RunConfig, train_run
 
 GOAL_SPEEDUP = 2.0
 

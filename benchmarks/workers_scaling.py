@@ -6,7 +6,7 @@ Executes one small plan — ``ce`` and ``mae`` on ``mnist5k``, 2 seeds, ``--epoc
 :func:`lossdemo.runner.execute` into a fresh temporary results directory for each worker count,
 in alternation (1, 2, 1, 2, ...), and reports the median wall time, the speed-up over one worker,
 and whether every execution stored bit-identical histories. For comparison it also times the same
-plan as one ``--stack`` of all its runs (one process, one thread; :mod:`lossdemo.stacked`), whose
+plan as one ``--stack`` of all its runs (one process, one thread; :mod:`lossdemo.engines.stacks`), whose
 numbers match up to float reassociation rather than bit for bit. Each run trains on one intra-op
 thread (``CPU_THREADS_PER_RUN``), so its numbers do not depend on how many runs share the machine.
 The times include starting the worker processes, which a longer plan amortises.

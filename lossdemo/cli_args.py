@@ -313,7 +313,7 @@ class Options:
         datasets, losses, seeds, epochs: overrides of the profile and the experiments (None: theirs).
         device: the device asked for; device_type: what it resolves to ("cpu" with --plots-only).
         workers: processes training at once; stack: runs per stacked model (None: automatic, see
-            ``lossdemo.cpu_speed.stack_size_for``).
+            ``lossdemo.engines.default_stack_size``).
         figures_dir: where generated files go (resolved from the profile when not given).
         shard: (K, N) or None.
     """

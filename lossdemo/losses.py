@@ -21,8 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .row_softmax import cross_entropy_rows, log_softmax_rows
-
 Reduction = Literal["mean", "sum", "none"]
 LOSS_SPEC_FORMS = ("mae, l1-logits, ce, focal:<gamma>, cb-ce[@<beta>], cb-focal:<gamma>[@<beta>], ls:<epsilon>, "
                    "gce:<q>, nce+mae, la-ce:<tau>")
@@ -103,7 +101,7 @@ def mae_loss(logits: Tensor, targets: Tensor, reduction: Reduction = "mean", *,
     _check_reduction(reduction)
     if validate:
         _check_inputs(logits, targets)
-    log_probs = log_softmax_rows(_at_least_float32(logits))  # (N, C)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
     log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
     return _reduce(-2.0 * torch.expm1(log_p_true), reduction)
 
@@ -151,8 +149,8 @@ def cross_entropy_loss(logits: Tensor, targets: Tensor, alpha: ClassWeights = No
     logits = _at_least_float32(logits)
     weights = _class_weights(alpha, logits, validate)
     if weights is None:
-        return cross_entropy_rows(logits, targets, reduction=reduction)
-    per_sample = cross_entropy_rows(logits, targets, reduction="none") * weights[targets]
+        return F.cross_entropy(logits, targets, reduction=reduction)
+    per_sample = F.cross_entropy(logits, targets, reduction="none") * weights[targets]
     return _reduce(per_sample, reduction)
 
 
@@ -188,7 +186,7 @@ def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: Class
         return cross_entropy_loss(logits, targets, alpha, reduction, validate=validate)
     if validate:
         _check_inputs(logits, targets)
-    log_probs = log_softmax_rows(_at_least_float32(logits))  # (N, C)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
     is_true_class = F.one_hot(targets, log_probs.shape[1]).bool()  # (N, C)
     log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
     log_p_others = log_probs.masked_fill(is_true_class, -math.inf)  # C >= 2, so rows stay finite
@@ -223,7 +221,7 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, epsilon: float = 0.1, 
     _check_parameter("label smoothing epsilon", epsilon, low=0.0, high=1.0, high_open=True)
     if validate:
         _check_inputs(logits, targets)
-    log_probs = log_softmax_rows(_at_least_float32(logits))  # (N, C)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
     true_term = -log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
     uniform_term = -log_probs.mean(dim=1)  # (N,)
     return _reduce((1 - epsilon) * true_term + epsilon * uniform_term, reduction)
@@ -253,7 +251,7 @@ def generalized_cross_entropy_loss(logits: Tensor, targets: Tensor, q: float = 0
     _check_parameter("generalized cross-entropy q", q, low=0.0, high=1.0, low_open=True)
     if validate:
         _check_inputs(logits, targets)
-    log_p_true = log_softmax_rows(_at_least_float32(logits)).gather(1, targets[:, None]).squeeze(1)
+    log_p_true = F.log_softmax(_at_least_float32(logits), dim=1).gather(1, targets[:, None]).squeeze(1)
     return _reduce(-torch.expm1(q * log_p_true) / q, reduction)
 
 
@@ -283,7 +281,7 @@ def nce_mae_loss(logits: Tensor, targets: Tensor, alpha: float = 1.0, beta: floa
         _check_parameter(name, value, low=0.0, high=math.inf)
     if validate:
         _check_inputs(logits, targets)
-    log_probs = log_softmax_rows(_at_least_float32(logits))  # (N, C)
+    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
     log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
     normalised_ce = log_p_true / log_probs.sum(dim=1)  # both negative: the ratio is in [0, 1]
     return _reduce(alpha * normalised_ce + beta * (-2.0 * torch.expm1(log_p_true)), reduction)
@@ -319,7 +317,7 @@ def logit_adjusted_loss(logits: Tensor, targets: Tensor, class_counts: Sequence[
         raise ValueError(f"class_counts {list(class_counts)!r} is invalid; allowed: one count > 0 per class "
                          f"({logits.shape[1]})")
     log_prior = torch.log(counts / counts.sum())
-    return cross_entropy_rows(logits + tau * log_prior, targets, reduction=reduction)
+    return F.cross_entropy(logits + tau * log_prior, targets, reduction=reduction)
 
 
 def _check_parameter(name: str, value: float, low: float, high: float, low_open: bool = False,

@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-
-from .row_softmax import cross_entropy_rows, softmax_rows
+import torch.nn.functional as F
 
 ECE_BINS = 15  # Guo et al. 2017 and Mukhoti et al. 2020 both report 15-bin ECE
 
@@ -86,7 +85,7 @@ def reliability_sums(logits: torch.Tensor, labels: torch.Tensor, num_bins: int =
 
     Stays on the logits' device; :func:`histogram_from_sums` turns the numbers into a histogram.
     """
-    probabilities = softmax_rows(logits.float())
+    probabilities = torch.softmax(logits.float(), dim=1)
     confidences, predictions = probabilities.max(dim=1)
     bins = _bin_index(confidences, num_bins)
     correct = (predictions == labels).float()
@@ -162,7 +161,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100
     def slope_and_curvature(log_beta: float) -> tuple[float, float]:
         """d NLL / d log β and its derivative, at β = exp(log_beta)."""
         beta = math.exp(log_beta)
-        probabilities = softmax_rows(logits * beta)
+        probabilities = torch.softmax(logits * beta, dim=1)
         mean_logit = (probabilities * logits).sum(1)
         variance = (probabilities * (logits - mean_logit[:, None]) ** 2).sum(1)
         slope = float((mean_logit - true_logit).mean())  # d NLL / d β
@@ -205,7 +204,7 @@ def temperature_scaled(val_logits: torch.Tensor, y_val: torch.Tensor, test_logit
     return {
         "temperature": temperature,
         "test_ece_scaled": expected_calibration_error(histogram),
-        "test_ce_scaled": float(cross_entropy_rows(scaled, labels)),
+        "test_ce_scaled": float(F.cross_entropy(scaled, labels)),
         "test_reliability_scaled": histogram.to_dict(),
     }
 

@@ -14,7 +14,7 @@
   block each, sized so 4 losses × 3 seeds × 25 epochs stays cheap on one GPU.
 
 How they run, not what they compute: the 2-D models train in channels-last layout
-(:func:`memory_format_for`); on a CPU ``lossdemo.cpu_speed`` runs their convolutions faster. Every
+(:func:`memory_format_for`); on a CPU the fast engine (``lossdemo.engines``) runs their convolutions faster. Every
 model here is a plain ``nn.Module``; the speed paths change how fast it runs, never what it computes.
 """
 

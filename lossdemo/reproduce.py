@@ -39,13 +39,13 @@ from tqdm.auto import tqdm
 
 from .atomic_files import write_atomic
 from .data import DATASETS, DatasetUnavailableError, training_class_counts
+from .devices import DEVICES, resolve_device
 from .experiments import EXPERIMENTS, PROFILES, datasets_for, long_tail_fraction, plan_runs, validate_names
 from .models import resolve_model_name
 from .protocol import ADAM_DEFAULT_LR, SHARED_RECIPE, converged_epochs, untuned, write_picks
 from .results import RUNS_SUBDIR, ResultsFileError, StoredRun, load_run, load_runs
 from .run_config import RunConfig, RunStatus
 from .runner import execute, load_datasets, pending_runs, shard, wants_checkpoints
-from .train import DEVICES, resolve_device
 
 # Drawing (matplotlib, scipy) is imported where it is used: half of the start-up time, which a
 # mistyped flag should not have to wait for.
@@ -56,7 +56,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 NETWORK_TIMEOUT_S = 30
 HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
 # Seconds per full-data training epoch of one run on one CPU thread with every core busy, trained
-# the default way (mnist1d in stacks, lossdemo.cpu_speed.stack_size_for), for the estimate printed
+# the default way (mnist1d in stacks, lossdemo.engines.default_stack_size), for the estimate printed
 # before training: mnist1d and mnist5k fitted to the run files of a default profile run
 # (benchmarks/profile_times.py prints the estimate next to the measured time), the others scaled
 # from mnist5k by FLOPs per epoch. A busy machine takes longer.

@@ -139,8 +139,10 @@ class RunOutcome:
     wall_time_s: float = 0.0
     device: str = "cpu"
     precision: str = "fp32"  # "bf16": forward passes under bfloat16 autocast (losses stay float32)
-    stacked_runs: int = 1  # runs trained together in one stack (lossdemo.stacked); wall_time_s is a share
-    compute_path: str = "modules"  # "modules": the nn.Module layers; "cnn1d-gemm": lossdemo.cnn1d_gemm's matrix products
+    stacked_runs: int = 1  # runs trained together in one stack (lossdemo.engines.stacks); wall_time_s is a share
+    # "modules": the nn.Module layers (fast engine); "cnn1d-gemm": lossdemo.engines.cnn1d_gemm's matrix
+    # products; "reference": the reference engine's plain modules and torch.optim.
+    compute_path: str = "modules"
 
 
 def _require(condition: bool, message: str) -> None:

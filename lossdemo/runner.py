@@ -11,9 +11,9 @@ every run is stored exactly once.
 
 Long runs also checkpoint after every epoch (``lossdemo.checkpoints``) and resume from there.
 
-With ``stack`` > 1, compatible runs (:func:`lossdemo.stacked.plan_stacks`) train together as one
+With ``stack`` > 1, compatible runs (:func:`lossdemo.engines.plan_stacks`) train together as one
 stacked model, which fills a GPU that one small run leaves mostly idle; with ``stack=None`` the
-size comes from :func:`lossdemo.cpu_speed.stack_size_for` (on a CPU, the 1-D CNN's runs stack,
+size comes from :func:`lossdemo.engines.default_stack_size` (on a CPU, the 1-D CNN's runs stack,
 which shares a step's operator calls among them). Stacks train in this process or, with
 ``workers`` > 1, one stack per worker. A stack holds the locks of all its runs while it trains and
 stores each run when the stack finishes; it does not checkpoint, so an interruption loses the whole
@@ -33,13 +33,13 @@ from pathlib import Path
 
 from .atomic_files import clean_stale_temp_files
 from .checkpoints import CHECKPOINTS_SUBDIR, checkpoint_path
-from .cpu_speed import stack_size_for
 from .data import EMBEDDED_DATASETS, Dataset, load_dataset
+from .devices import resolve_device
+from .engines import ENGINES, default_stack_size, plan_stacks
 from .models import resolve_model_name
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs, run_path, save_run
 from .run_config import RunConfig, RunStatus
-from .stacked import plan_stacks, train_stacked
-from .train import resolve_device, train_run
+from .train import train_runs
 
 try:
     import fcntl
@@ -147,97 +147,92 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _train_and_save(config: RunConfig, results_dir: Path, device: str, dataset: Dataset | None, data_dir,
-                    checkpoint: bool | None, on_epoch=None) -> RunStatus:
-    """Train one run (resuming its checkpoint, if any), store it, drop the checkpoint; returns its status."""
-    started_at = _now()
-    checkpoint_file = checkpoint_path(results_dir, config.run_id) if wants_checkpoints(config, checkpoint) else None
-    outcome = train_run(config, dataset, device=device, on_epoch=on_epoch, data_dir=data_dir,
-                        checkpoint_path=checkpoint_file)
-    save_run(results_dir, outcome, started_at=started_at)
-    if checkpoint_file is not None:
-        checkpoint_file.unlink(missing_ok=True)  # the result file now holds everything
-    return outcome.status
+@dataclass(frozen=True)
+class Job:
+    """What every unit of work of one execution shares (plain data: worker processes receive it)."""
+
+    results_dir: Path
+    device: str = "cpu"
+    engine: str = "auto"
+    data_dir: str | None = None
+    checkpoint: bool | None = None
+    force_since: float | None = None  # with --force, only a result stored after this time.time() counts
 
 
-def _claim_and_train(config: RunConfig, results_dir: Path, device: str, dataset: Dataset | None, data_dir,
-                     checkpoint: bool | None, force_since: float | None, blocking: bool, on_epoch=None) -> RunStatus:
-    """Train ``config`` under its lock. Returns the run's status, or LOCKED (held elsewhere, not waited
-    for) or STORED_ELSEWHERE (another process stored it while we waited)."""
-    with run_lock(results_dir, config.run_id, blocking=blocking) as acquired:
-        if not acquired:
-            return RunStatus.LOCKED
-        # Checked under the lock: another process may have finished this run since the plan was made.
-        if _stored_since(config, results_dir, force_since):
-            return RunStatus.STORED_ELSEWHERE
-        return _train_and_save(config, results_dir, device, dataset, data_dir, checkpoint, on_epoch)
+@dataclass(frozen=True)
+class Unit:
+    """Runs that train together: a stack of compatible runs, or one run alone (``stacked`` False)."""
+
+    runs: tuple[RunConfig, ...]
+    stacked: bool
 
 
-def _claim_and_train_stack(stack: list[RunConfig], results_dir: Path, device: str, dataset: Dataset | None,
-                           force_since: float | None, on_epoch=None, data_dir=None,
-                           blocking: bool = False) -> list[tuple[RunConfig, str]]:
-    """Train the runs of ``stack`` that this process can claim, together; ``(config, status)`` for each run.
+def train_unit(job: Job, unit: Unit, dataset: Dataset | None, on_epoch=None,
+               blocking: bool = False) -> list[tuple[RunConfig, RunStatus]]:
+    """Train the runs of ``unit`` that this process can claim, together; ``(config, status)`` for each run.
 
     A run whose lock is held elsewhere comes back as LOCKED (unless ``blocking``, which waits for it)
-    and one stored meanwhile as STORED_ELSEWHERE; the others train as one stack (fewer runs than
-    planned, if some were taken).
+    and one stored meanwhile as STORED_ELSEWHERE; the others train in one call (fewer runs than
+    planned, if some were taken), each stored as soon as the call returns. A run alone resumes its
+    checkpoint, if any, and drops it once stored.
     """
     statuses: dict[str, RunStatus] = {}
     with contextlib.ExitStack() as held:
         claimed = []
-        for config in stack:
-            if not held.enter_context(run_lock(results_dir, config.run_id, blocking=blocking)):
+        for config in unit.runs:
+            if not held.enter_context(run_lock(job.results_dir, config.run_id, blocking=blocking)):
                 statuses[config.run_id] = RunStatus.LOCKED
-            elif _stored_since(config, results_dir, force_since):
+            elif _stored_since(config, job.results_dir, job.force_since):
                 statuses[config.run_id] = RunStatus.STORED_ELSEWHERE
             else:
                 claimed.append(config)
         if claimed:
             started_at = _now()
-            for outcome in train_stacked(claimed, dataset, device=device, on_epoch=on_epoch, data_dir=data_dir):
-                save_run(results_dir, outcome, started_at=started_at)
+            checkpoint_file = None
+            if not unit.stacked and wants_checkpoints(claimed[0], job.checkpoint):
+                checkpoint_file = checkpoint_path(job.results_dir, claimed[0].run_id)
+            for outcome in train_runs(claimed, dataset, job.device, on_epoch, job.data_dir, engine=job.engine,
+                                      stacked=unit.stacked, checkpoint_path=checkpoint_file):
+                save_run(job.results_dir, outcome, started_at=started_at)
                 statuses[outcome.config.run_id] = outcome.status
-    return [(config, statuses[config.run_id]) for config in stack]
+            if checkpoint_file is not None:
+                checkpoint_file.unlink(missing_ok=True)  # the result file now holds everything
+    return [(config, statuses[config.run_id]) for config in unit.runs]
 
 
-def _worker_claim_and_train(unit, results_dir, device, data_dir, checkpoint, force_since, stacked: bool):
-    """A worker's unit of work: one run, or one stack; ``(config, status)`` for each of its runs."""
-    if stacked:
-        return _claim_and_train_stack(unit, Path(results_dir), device, None, force_since, data_dir=data_dir)
-    return [(unit[0], _claim_and_train(unit[0], Path(results_dir), device, None, data_dir, checkpoint, force_since,
-                                       blocking=False))]
+def _train_unit_in_worker(job: Job, unit: Unit) -> list[tuple[RunConfig, RunStatus]]:
+    return train_unit(job, unit, None)
 
 
-def work_units(todo: list[RunConfig], datasets: dict[str, Dataset], device: str,
-               stack: int | None) -> list[tuple[list[RunConfig], bool]]:
-    """The plan as units of work, each ``(runs, stacked)``: a stack of compatible runs (stacked, even
-    when it holds one run, so a run is computed the same way whichever runs share its stack), or one
-    run for :func:`lossdemo.train.train_run`. ``stack``: the largest stack, or None for
-    :func:`lossdemo.cpu_speed.stack_size_for` of each run's model and device."""
+def work_units(todo: list[RunConfig], datasets: dict[str, Dataset], device: str, stack: int | None,
+               engine: str = "auto") -> list[Unit]:
+    """The plan as units of work: stacks of compatible runs (stacked even when a stack holds one run,
+    so a run is computed the same way whichever runs share its stack), or single runs. ``stack``: the
+    largest stack, or None for :func:`lossdemo.engines.default_stack_size` of each run's model."""
     sizes = {}
     torch_device = resolve_device(device) if stack is None else None
     for config in todo:
         if stack is None:
             dataset = datasets.get(config.dataset)
             model = resolve_model_name(config.model, dataset.input_shape) if dataset is not None else config.model
-            sizes[config.run_id] = stack_size_for(model, torch_device)
+            sizes[config.run_id] = default_stack_size(engine, model, torch_device)
         else:
             sizes[config.run_id] = stack
-    units: list[tuple[list[RunConfig], bool]] = []
+    units: list[Unit] = []
     for size in sorted(set(sizes.values())):
         group = [config for config in todo if sizes[config.run_id] == size]
         if size == 1:
-            units += [([config], False) for config in group]
+            units += [Unit((config,), False) for config in group]
         else:
-            units += [(planned, True) for planned in plan_stacks(group, size)]
-    units.sort(key=lambda unit: todo.index(unit[0][0]))  # plan order
+            units += [Unit(tuple(planned), True) for planned in plan_stacks(group, size)]
+    units.sort(key=lambda unit: todo.index(unit.runs[0]))  # plan order
     return units
 
 
-def longest_first(units: list[tuple[list[RunConfig], bool]], cost: Callable[[RunConfig], float]):
+def longest_first(units: list[Unit], cost: Callable[[RunConfig], float]) -> list[Unit]:
     """``units`` ordered by their estimated time (the sum of ``cost`` over their runs), longest first;
     units of equal cost keep their order. Workers that take units in this order finish close together."""
-    return sorted(units, key=lambda unit: -sum(cost(config) for config in unit[0]))
+    return sorted(units, key=lambda unit: -sum(cost(config) for config in unit.runs))
 
 
 def _stop_workers(other_children: set) -> None:
@@ -245,6 +240,76 @@ def _stop_workers(other_children: set) -> None:
     # run in flight to finish. A worker killed mid-write leaves at most a temp file (cleaned up later).
     for child in set(multiprocessing.active_children()) - other_children:
         child.terminate()
+
+
+@dataclass
+class Progress:
+    """What has happened to the plan's runs so far: the summary, plus the runs locked elsewhere that
+    are retried at the end."""
+
+    summary: ExecutionSummary
+    on_run_done: Callable[[RunConfig, str], None] | None = None
+    deferred: list[RunConfig] = field(default_factory=list)
+
+    def record(self, config: RunConfig, status: RunStatus) -> None:
+        """A run's final status in this process."""
+        if status == RunStatus.STORED_ELSEWHERE:
+            self.summary.by_other_process.append(config.run_id)
+            return
+        self.summary.trained.append(config.run_id)
+        if status == RunStatus.DIVERGED:
+            self.summary.diverged.append(config.run_id)
+        if self.on_run_done is not None:
+            self.on_run_done(config, status)
+
+    def settle(self, config: RunConfig, status: RunStatus) -> None:
+        """A status from a first attempt: a run locked elsewhere waits for the retry."""
+        if status == RunStatus.LOCKED:
+            self.deferred.append(config)
+        else:
+            self.record(config, status)
+
+
+def _run_serially(job: Job, units: list[Unit], datasets: dict[str, Dataset], progress: Progress, on_epoch) -> None:
+    for unit in units:
+        for config, status in train_unit(job, unit, datasets[unit.runs[0].dataset], on_epoch):
+            progress.settle(config, status)
+
+
+def _run_in_workers(job: Job, units: list[Unit], workers: int, progress: Progress) -> None:
+    context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
+    other_children = set(multiprocessing.active_children())  # the caller's own, left alone
+    # No per-worker thread setting: every run and stack trains on CPU_THREADS_PER_RUN threads.
+    with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending = [pool.submit(_train_unit_in_worker, job, unit) for unit in units]
+        try:
+            for done in futures.as_completed(pending):
+                for config, status in done.result():
+                    progress.settle(config, status)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_workers(other_children)
+            raise
+
+
+def _retry_deferred(job: Job, units: list[Unit], datasets: dict[str, Dataset], progress: Progress,
+                    todo: list[RunConfig], on_epoch) -> None:
+    """Runs another process was training: wait for its lock, then reuse its result (or train it here, if
+    that process was interrupted before storing it), the way its unit would have."""
+    stacked = {config.run_id for unit in units if unit.stacked for config in unit.runs}
+    for config in sorted(progress.deferred, key=todo.index):  # plan order, whatever order units finished in
+        unit = Unit((config,), config.run_id in stacked)
+        for _, status in train_unit(job, unit, datasets[config.dataset], on_epoch, blocking=True):
+            progress.record(config, status)
+
+
+def _check_execution(stack: int | None, checkpoint: bool | None, engine: str) -> None:
+    if stack is not None and not (isinstance(stack, int) and stack >= 1):
+        raise ValueError(f"stack {stack!r} is invalid; allowed: an integer >= 1, or None (automatic)")
+    if stack is not None and stack > 1 and checkpoint:
+        raise ValueError(f"stack {stack} with checkpoint=True is not supported; allowed: checkpoint None or False")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
 
 
 def execute(
@@ -261,6 +326,7 @@ def execute(
     stack: int | None = 1,
     stored: dict | None = None,
     cost: Callable[[RunConfig], float] | None = None,
+    engine: str = "auto",
 ) -> ExecutionSummary:
     """Train every config not yet stored in ``results_dir``; return what was trained and reused.
 
@@ -271,96 +337,41 @@ def execute(
         workers: runs trained at once in separate processes.
         force: retrain runs that are already stored.
         data_dir: cache of the torchvision datasets.
-        on_epoch: ``on_epoch(config, epoch)`` after each epoch of each run (serial or stacked
-            execution; not from worker processes).
+        on_epoch: ``on_epoch(config, epoch)`` after each epoch of each run (serial execution; not
+            from worker processes).
         on_run_done: ``on_run_done(config, status)`` after each run this process trained.
         checkpoint: save and resume per-epoch checkpoints; None: only for non-embedded datasets.
         datasets: already loaded datasets by name (see :func:`load_datasets`); the others are loaded here.
         stack: train up to this many compatible runs at once as one stacked model; None: as many as
-            :func:`lossdemo.cpu_speed.stack_size_for` says for each run's model and device. Stacked
-            runs are never checkpointed: with ``checkpoint=True`` every run trains alone.
+            :func:`lossdemo.engines.default_stack_size` says for each run's model, device and engine.
+            Stacked runs are never checkpointed: with ``checkpoint=True`` every run trains alone.
         stored: the runs stored in ``results_dir`` when the caller has just read them (read here otherwise).
         cost: an estimate of each run's training time; with several workers, the units of work then
             start longest first, so the last to finish is a short one and no core waits long at the end.
+        engine: ``auto``, ``fast`` or ``reference`` (:mod:`lossdemo.engines`).
 
     Raises:
         DatasetUnavailableError: before anything is trained, if a dataset of the plan is missing.
     """
-    if stack is not None and not (isinstance(stack, int) and stack >= 1):
-        raise ValueError(f"stack {stack!r} is invalid; allowed: an integer >= 1, or None (automatic)")
-    if stack is not None and stack > 1 and checkpoint:
-        raise ValueError(f"stack {stack} with checkpoint=True is not supported; allowed: checkpoint None or False")
-    results_dir = Path(results_dir)
-    force_since = time.time() if force else None  # with --force, only a result stored from now on counts
+    _check_execution(stack, checkpoint, engine)
+    job = Job(Path(results_dir), device, engine, data_dir, checkpoint, time.time() if force else None)
     removed = [path for subdir in (RUNS_SUBDIR, CHECKPOINTS_SUBDIR)
-               for path in clean_stale_temp_files(results_dir / subdir)]
-    todo, summary = pending_runs(configs, results_dir, force, stored)
+               for path in clean_stale_temp_files(job.results_dir / subdir)]
+    todo, summary = pending_runs(configs, job.results_dir, force, stored)
     summary.removed_temp_files = [str(path) for path in removed]
     # Load every dataset once, up front: a missing one fails now, not after an hour of other runs.
     datasets = dict(datasets or {})
     datasets.update(load_datasets([c for c in todo if c.dataset not in datasets], data_dir))
-
-    def record(config: RunConfig, status: RunStatus) -> None:
-        if status == RunStatus.STORED_ELSEWHERE:
-            summary.by_other_process.append(config.run_id)
-            return
-        summary.trained.append(config.run_id)
-        if status == RunStatus.DIVERGED:
-            summary.diverged.append(config.run_id)
-        if on_run_done is not None:
-            on_run_done(config, status)
-
-    def train_here(config: RunConfig, blocking: bool) -> RunStatus:
-        callback = (lambda epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
-        return _claim_and_train(config, results_dir, device, datasets[config.dataset], data_dir, checkpoint,
-                                force_since, blocking, callback)
-
-    deferred: list[RunConfig] = []
-
-    def settle(config: RunConfig, status: RunStatus) -> None:  # a run locked elsewhere is retried at the end
-        if status == RunStatus.LOCKED:
-            deferred.append(config)
-        else:
-            record(config, status)
-
-    units = work_units(todo, datasets, device, 1 if checkpoint else stack)  # checkpointed runs train alone
+    units = work_units(todo, datasets, device, 1 if checkpoint else stack, engine)  # checkpointed runs train alone
     if cost is not None and workers > 1:
         units = longest_first(units, cost)
+    progress = Progress(summary, on_run_done)
     epoch_callback = (lambda config, epoch, metrics: on_epoch(config, epoch)) if on_epoch else None
     if workers <= 1 or len(units) <= 1:
-        for unit, stacked in units:
-            if stacked:
-                for config, status in _claim_and_train_stack(unit, results_dir, device, datasets[unit[0].dataset],
-                                                             force_since, epoch_callback):
-                    settle(config, status)
-            else:
-                settle(unit[0], train_here(unit[0], blocking=False))
+        _run_serially(job, units, datasets, progress, epoch_callback)
     else:
         datasets.clear()  # workers load their own copy; don't hold this one meanwhile
-        context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
-        other_children = set(multiprocessing.active_children())  # the caller's own, left alone
-        # No per-worker thread setting: every run and stack trains on CPU_THREADS_PER_RUN threads.
-        with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            pending = [pool.submit(_worker_claim_and_train, unit, str(results_dir), device, data_dir, checkpoint,
-                                   force_since, stacked) for unit, stacked in units]
-            try:
-                for done in futures.as_completed(pending):
-                    for config, status in done.result():
-                        settle(config, status)
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                _stop_workers(other_children)
-                raise
-        datasets = load_datasets(deferred, data_dir)
-    deferred.sort(key=todo.index)  # plan order, whatever order workers or stacks finished in
-    # Runs another process was training: wait for its lock, then reuse its result (or train it
-    # here, if that process was interrupted before storing it), the way its unit would have.
-    stacked_runs = {config.run_id for unit, stacked in units if stacked for config in unit}
-    for config in deferred:
-        if config.run_id in stacked_runs:
-            for _, status in _claim_and_train_stack([config], results_dir, device, datasets[config.dataset],
-                                                    force_since, epoch_callback, blocking=True):
-                record(config, status)
-        else:
-            record(config, train_here(config, blocking=True))
+        _run_in_workers(job, units, workers, progress)
+        datasets = load_datasets(progress.deferred, data_dir)
+    _retry_deferred(job, units, datasets, progress, todo, epoch_callback)
     return summary

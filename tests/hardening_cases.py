@@ -61,7 +61,7 @@ def _run_config(**fields):
 
 
 def _device(name):
-    from lossdemo.train import resolve_device
+    from lossdemo.devices import resolve_device
     return lambda: resolve_device(name)
 
 

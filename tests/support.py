@@ -154,3 +154,33 @@ def assert_histories_close(single: dict, stacked: dict, test_samples: int, rtol:
                     assert abs(want - got) <= 1.5 / min(test_samples, 128) + 1e-6, key
                 else:
                     assert got == pytest.approx(want, rel=rtol, abs=1e-5), key
+
+
+# What "the same run" means across processes and stack compositions: MKL's default results can depend
+# on memory alignment (which differs with the allocations around a run), so the last bits may move;
+# a float64 temperature fitted to a minimum magnifies that to about 1e-8. Anything larger is a real change.
+SAME_RUN_RTOL = 1e-6
+
+
+def assert_same_numbers(expected, actual, path: str = "history", rtol: float = SAME_RUN_RTOL) -> None:
+    """``actual`` has ``expected``'s structure, its integers (counts) exactly and its floats to ``rtol``.
+
+    A reliability histogram's counts may move one sample between neighbouring bins (a confidence on a
+    bin edge), so a count may differ by one as long as the total is the same.
+    """
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and expected.keys() == actual.keys(), path
+        if "count" in expected and "confidence" in expected:  # a reliability histogram
+            assert sum(expected["count"]) == sum(actual["count"]), path
+            assert all(abs(a - b) <= 1 for a, b in zip(expected["count"], actual["count"], strict=True)), path
+            return
+        for key in expected:
+            assert_same_numbers(expected[key], actual[key], f"{path}.{key}", rtol)
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(expected) == len(actual), path
+        for index, (want, got) in enumerate(zip(expected, actual)):
+            assert_same_numbers(want, got, f"{path}[{index}]", rtol)
+    elif isinstance(expected, float) and isinstance(actual, float):
+        assert actual == pytest.approx(expected, rel=rtol, abs=1e-12), f"{path}: {expected!r} vs {actual!r}"
+    else:
+        assert expected == actual, f"{path}: {expected!r} vs {actual!r}"

@@ -20,7 +20,8 @@ from lossdemo.corruption import (
     long_tail_indices,
     symmetric_label_noise,
 )
-from lossdemo.train import RunConfig, prepare_training_set
+from lossdemo.run_config import RunConfig
+from lossdemo.training_set import prepare_training_set
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

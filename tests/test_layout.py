@@ -23,7 +23,7 @@ from lossdemo.report.tables import cell
 from lossdemo.report.verdicts import Claim, Finding, level_values, reference
 from lossdemo.run_config import RunConfig
 
-TRAINING_MODULES = ("lossdemo.train", "lossdemo.stacked", "lossdemo.runner", "lossdemo.cpu_speed", "lossdemo.checkpoints")
+TRAINING_MODULES = ("lossdemo.train", "lossdemo.engines", "lossdemo.runner", "lossdemo.checkpoints")
 
 
 def _tiny_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:

@@ -27,7 +27,7 @@ from lossdemo.reproduce import build_parser, plan_for_flags
 from lossdemo.results import RUNS_SUBDIR, SCHEMA_VERSION, load_runs
 
 # Two losses that share their tuned rate: 2 losses × 2 seeds × 3 recipes of the comparison (fair protocol,
-# short budget, shared recipe) = 12 runs; by default their mnist1d runs train in stacks (lossdemo.cpu_speed).
+# short budget, shared recipe) = 12 runs; by default their mnist1d runs train in stacks (lossdemo.engines).
 QUICK = ("--quick", "--losses", "ce", "focal:0.5", "--seeds", "2", "--epochs", "2")
 QUICK_RUNS = 12
 
@@ -116,7 +116,7 @@ def test_help_lists_every_flag_and_exits_0(tmp_path):
 
 def test_the_help_states_the_default_cpu_stack_size_the_code_uses():
     """The help is built without importing torch, so it spells the size out; this keeps the two equal."""
-    from lossdemo.cpu_speed import CPU_STACK_SIZE
+    from lossdemo.engines.cpu import CPU_STACK_SIZE
 
     stack_help = next(action.help for action in build_parser()._actions if "--stack" in action.option_strings)
     assert f"stacks of up to {CPU_STACK_SIZE}," in " ".join(stack_help.split())

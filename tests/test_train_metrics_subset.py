@@ -14,8 +14,8 @@ from lossdemo import reproduce
 from lossdemo.experiments import EXPERIMENTS, plan_runs
 from lossdemo.protocol import TRAIN_METRICS_SAMPLES
 from lossdemo.run_config import RunConfig
-from lossdemo.stacked import train_stacked
-from lossdemo.train import prepare_training_set, train_run
+from lossdemo.train import train_run, train_runs
+from lossdemo.training_set import prepare_training_set
 
 SUBSET = 37  # prime: an accuracy over the subset times 37 is a whole number of samples
 
@@ -61,7 +61,7 @@ def test_stacked_runs_with_subsets_match_single_runs():
     configs = [RunConfig(loss=loss, seed=seed, epochs=2, batch_size=64, validation_fraction=0.2, label_noise=noise,
                          train_metrics_samples=SUBSET)
                for loss, seed, noise in (("ce", 0, 0.0), ("mae", 1, 0.3), ("focal:2", 2, 0.3))]
-    for single, together in zip([train_run(config, dataset) for config in configs], train_stacked(configs, dataset)):
+    for single, together in zip([train_run(config, dataset) for config in configs], train_runs(configs, dataset)):
         assert_histories_close(single.history, together.history, SUBSET)
 
 

@@ -16,8 +16,8 @@ from lossdemo.report import measures as m
 from lossdemo.results import ResultsFileError, validate_record
 from lossdemo.run_config import RunConfig
 from lossdemo.splits import validation_split
-from lossdemo.stacked import train_stacked
-from lossdemo.train import prepare_training_set, train_run
+from lossdemo.train import train_run, train_runs
+from lossdemo.training_set import prepare_training_set
 
 
 @settings(max_examples=50, deadline=None)
@@ -73,7 +73,7 @@ def test_a_run_with_a_validation_split_records_it_every_epoch_and_a_stack_record
     singles = [train_run(config, dataset) for config in configs]
     for outcome in singles:
         assert len(outcome.history["val_accuracy"]) == 3 and len(outcome.history["val_per_class_accuracy"][0]) == 10
-    for single, stacked in zip(singles, train_stacked(configs, dataset)):
+    for single, stacked in zip(singles, train_runs(configs, dataset)):
         assert stacked.history["val_accuracy"] == pytest.approx(single.history["val_accuracy"], abs=1 / 100)
         assert stacked.history["val_loss"] == pytest.approx(single.history["val_loss"], rel=1e-4)
 
@@ -109,6 +109,6 @@ def test_a_run_with_validation_records_a_temperature_fitted_on_it_and_a_stack_th
     assert "temperature" not in plain.history, "no validation split, nothing to fit a temperature on"
     configs = [RunConfig(loss=loss, epochs=3, batch_size=64, validation_fraction=0.2) for loss in ("ce", "mae")]
     singles = [train_run(config, dataset).history for config in configs]
-    for single, stacked in zip(singles, train_stacked(configs, dataset)):
+    for single, stacked in zip(singles, train_runs(configs, dataset)):
         assert single["temperature"] > 0 and 0 <= single["test_ece_scaled"] <= 1
         assert stacked.history["temperature"] == pytest.approx(single["temperature"], rel=1e-3)

@@ -1,4 +1,4 @@
-"""The class-axis softmax of lossdemo.row_softmax: PyTorch's functions, to float rounding."""
+"""The class-axis softmax of lossdemo.engines.row_softmax: PyTorch's functions, to float rounding."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossdemo.row_softmax import cross_entropy_rows, log_softmax_rows, softmax_rows
+from lossdemo.engines.row_softmax import cross_entropy_rows, log_softmax_rows, softmax_rows
 
 
 def _logits(seed: int, rows: int, classes: int, scale: float, dtype=torch.float32) -> torch.Tensor:

@@ -1,7 +1,4 @@
-"""Every speed-only path of CPU training, in one place; none changes what a model computes.
-
-The models (``lossdemo.models``) are plain ``nn.Module``s and the training loop (``lossdemo.train``)
-reads like the maths; this module holds what makes them fast on a CPU:
+"""The fast engine's CPU pieces; none changes what a model computes.
 
 * :func:`fast_forward` — runs each ``Conv2d`` → ``ReLU`` pair of an ``nn.Sequential`` as one oneDNN
   call (what ``torch.compile`` emits on a CPU), saving the ReLU's extra pass over the activations;
@@ -11,10 +8,13 @@ reads like the maths; this module holds what makes them fast on a CPU:
   process many times slower than normal ones;
 * :func:`eval_batch_size` — the chunk size of the no-gradient evaluation passes;
 * :func:`stack_size_for` — how many runs of a model train together as one stack
-  (``lossdemo.stacked``; for the 1-D CNN, as matrix products by ``lossdemo.cnn1d_gemm``).
+  (:mod:`lossdemo.engines.stacks`; for the 1-D CNN, as matrix products by
+  :mod:`lossdemo.engines.cnn1d_gemm`).
 
-``benchmarks/compute_efficiency.py`` measures what each buys; ``tests/test_speed_paths.py`` checks
-that each leaves the numbers as they were (bit for bit, or up to float reassociation where said).
+The fused call's backward uses two private ATen operators; :func:`conv_relu_backward` has the
+public formula as its fallback, and ``tests/test_engines.py`` checks that the two agree.
+``benchmarks/compute_efficiency.py`` measures what each piece buys; ``tests/test_speed_paths.py``
+checks that each leaves the numbers as they were (bit for bit, or up to float reassociation where said).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ EVAL_BATCH_SIZE_ACCELERATOR = 8192
 
 # oneDNN's convolution with a fused ReLU; absent from some builds (then nothing is fused).
 _CONVOLUTION_RELU = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
+# ATen's backward operators for it, private too; without them the public formula runs.
+_PRIVATE_BACKWARD = all(hasattr(torch.ops.aten, name) for name in ("threshold_backward", "convolution_backward"))
 
 
 def eval_batch_size(device: torch.device) -> int:
@@ -53,12 +55,26 @@ class _ConvolutionReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, weight, output = ctx.saved_tensors
+        wanted = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2])
+        grads = conv_relu_backward(grad_output, x, weight, output, ctx.stride, ctx.padding, ctx.has_bias, wanted)
+        return *grads, None, None
+
+
+def conv_relu_backward(grad_output, x, weight, output, stride: list[int], padding: list[int], has_bias: bool,
+                       wanted: tuple[bool, bool, bool], use_private: bool = _PRIVATE_BACKWARD):
+    """Gradients ``(x, weight, bias)`` of ``relu(conv2d(x, weight, bias))`` from its ``output`` (None
+    where not ``wanted``): ATen's convolution backward when ``use_private``, else the public
+    ``torch.nn.grad`` functions, which compute the same products."""
+    if use_private:
         grad_output = torch.ops.aten.threshold_backward(grad_output, output, 0)  # as ReLU's backward
-        wanted = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
-        grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-            grad_output, x, weight, [weight.shape[0]] if ctx.has_bias else None, ctx.stride, ctx.padding,
-            [1, 1], False, [0, 0], 1, wanted)
-        return grad_x, grad_weight, grad_bias, None, None
+        return torch.ops.aten.convolution_backward(
+            grad_output, x, weight, [weight.shape[0]] if has_bias else None, stride, padding,
+            [1, 1], False, [0, 0], 1, list(wanted))
+    grad_output = torch.where(output > 0, grad_output, torch.zeros_like(grad_output))
+    grad_x = torch.nn.grad.conv2d_input(x.shape, weight, grad_output, stride, padding) if wanted[0] else None
+    grad_weight = torch.nn.grad.conv2d_weight(x, weight.shape, grad_output, stride, padding) if wanted[1] else None
+    grad_bias = grad_output.sum((0, 2, 3)) if wanted[2] else None
+    return grad_x, grad_weight, grad_bias
 
 
 def _fusable(conv: nn.Module, x: torch.Tensor) -> bool:
