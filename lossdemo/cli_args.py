@@ -76,6 +76,7 @@ class Choices:
     experiments: tuple[str, ...]
     datasets: tuple[str, ...]
     devices: tuple[str, ...]
+    engines: tuple[str, ...]
 
 
 def _number_or_text(text: str) -> int | float | str:
@@ -98,6 +99,14 @@ def positive_int(name: str, maximum: int | None = None):
             raise argparse.ArgumentTypeError(f"{name} {value!r} is invalid; allowed: an integer from 1 to {maximum}")
         return value
 
+    return parse
+
+
+def _engine_name(engines: tuple[str, ...]):
+    def parse(text: str) -> str:
+        if text not in engines:  # the same message as lossdemo.engines.resolve_engine
+            raise argparse.ArgumentTypeError(f"unknown engine {text!r}; allowed: {', '.join(engines)}")
+        return text
     return parse
 
 
@@ -207,6 +216,12 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                              "run leaves idle; 1 trains every run alone; stacked runs are not checkpointed "
                              "(default: on a CPU, the 1-D CNN's runs in stacks of up to 8, computed as matrix products, "
                              "and every other run alone; on a GPU, every run alone)")
+    parser.add_argument("--engine", default="auto", type=_engine_name(choices.engines) if choices else str, metavar="ENGINE",
+                        help="how training steps are computed: 'reference' is plain PyTorch (nn.Module, torch.optim), "
+                             "'fast' the same numbers up to float rounding, sooner (stacked matrix products, fused "
+                             "kernels); runs are the same runs either way, so stored ones are reused; the time "
+                             "estimate assumes 'fast' (default: auto, which is fast on a CPU or CUDA GPU)"
+                             + allowed(choices and choices.engines))
     parser.add_argument("--results-dir", type=directory_path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
                         help=f"working results directory (default: {DEFAULT_RESULTS_DIR})")
     parser.add_argument("--published-dir", type=directory_path, default=PUBLISHED_DIR, metavar="DIR",
@@ -313,7 +328,7 @@ class Options:
         datasets, losses, seeds, epochs: overrides of the profile and the experiments (None: theirs).
         device: the device asked for; device_type: what it resolves to ("cpu" with --plots-only).
         workers: processes training at once; stack: runs per stacked model (None: automatic, see
-            ``lossdemo.engines.default_stack_size``).
+            ``lossdemo.engines.default_stack_size``); engine: ``auto``, ``fast`` or ``reference``.
         figures_dir: where generated files go (resolved from the profile when not given).
         shard: (K, N) or None.
     """
@@ -328,6 +343,7 @@ class Options:
     device_type: str
     workers: int
     stack: int | None
+    engine: str
     results_dir: Path
     published_dir: Path
     figures_dir: Path
@@ -367,7 +383,7 @@ def options_from_args(args: argparse.Namespace, all_experiments: tuple[str, ...]
     return Options(
         profile=profile, experiments=experiments, datasets=tuple(args.datasets) if args.datasets else None,
         losses=tuple(args.losses) if args.losses else None, seeds=args.seeds, epochs=args.epochs,
-        device=args.device, device_type=device_type, workers=workers, stack=args.stack,
+        device=args.device, device_type=device_type, workers=workers, stack=args.stack, engine=args.engine,
         results_dir=args.results_dir, published_dir=args.published_dir, figures_dir=figures_dir,
         data_dir=args.data_dir, shard=resolve_shard(args), plots_only=args.plots_only, force=args.force,
         publish=args.publish, checkpoint=args.checkpoint, no_progress=args.no_progress,

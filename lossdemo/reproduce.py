@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from .atomic_files import write_atomic
 from .data import DATASETS, DatasetUnavailableError, training_class_counts
 from .devices import DEVICES, resolve_device
+from .engines import ENGINES
 from .experiments import EXPERIMENTS, PROFILES, datasets_for, long_tail_fraction, plan_runs, validate_names
 from .models import resolve_model_name
 from .protocol import ADAM_DEFAULT_LR, SHARED_RECIPE, converged_epochs, untuned, write_picks
@@ -81,7 +82,8 @@ class Plan:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, whose help lists the allowed experiments, datasets and devices."""
-    choices = Choices(experiments=tuple(EXPERIMENTS), datasets=tuple(DATASETS), devices=tuple(DEVICES))
+    choices = Choices(experiments=tuple(EXPERIMENTS), datasets=tuple(DATASETS), devices=tuple(DEVICES),
+                      engines=ENGINES)
     return cli_args.build_parser(choices, description=__doc__.split("\n")[0])
 
 
@@ -184,7 +186,7 @@ def _train(plan: Plan, options: Options, log) -> int:
         summary = execute(plan.configs, options.results_dir, device=options.device, workers=options.workers,
                           force=options.force, data_dir=options.data_dir, on_epoch=on_epoch, on_run_done=on_run_done,
                           checkpoint=options.checkpoint, datasets=datasets, stack=options.stack, stored=stored,
-                          cost=_run_cost)
+                          cost=_run_cost, engine=options.engine)
     finally:
         bar.close()
     for path in summary.removed_temp_files:
