@@ -24,6 +24,7 @@ from .inference import EQUIVALENCE_MARGIN, Comparison, holm_one_test_per_stateme
 from .measures import CONVERGENCE_FRACTION, group_runs
 from .output import runs_fingerprint
 from .stats import (
+    CONFIDENCE,
     Interval,
     format_difference,
     format_interval,
@@ -302,11 +303,12 @@ def published_agreement(here: list[float], published: list[float]) -> PublishedA
     A local run of seed s is a fresh draw from the distribution the published seeds were drawn from,
     not a copy of the published run of seed s: on another CPU the kernels add in another order, and a
     chaotic loss (MAE) grows those last bits into another run within a few epochs, so the two runs of
-    one seed are no closer than two seeds. Pairing by seed would then be wrong, and comparing with the
-    published mean of the same seeds only would ignore the other published seeds. So the local mean is
-    compared with the mean of every published seed, and it agrees when the gap is inside the 95 %
+    one seed are no closer than two seeds. Pairing by seed would then gain nothing, and would need the
+    spread of the local-minus-published differences, which two or three seeds cannot estimate; comparing
+    with the published mean of the same seeds only would ignore the other published seeds. So the local
+    mean is compared with the mean of every published seed, and it agrees when the gap is inside the 95 %
     prediction interval for the mean of n fresh draws (``stats.prediction_half_width``:
-    t₀.₉₇₅,ₘ₋₁ · s · √(1/n + 1/m), s the published seeds' standard deviation). A faithful reproduction
+    t(0.975; m − 1) · s · √(1/n + 1/m), s the published seeds' standard deviation). A faithful reproduction
     is then called different 5 % of the time, whatever n; a CPU that does reproduce the published runs
     seed for seed (a stable loss, or the publishing machine) only narrows the gap (variance
     σ²(1/n − 1/m) for published seeds instead of σ²(1/n + 1/m)), so it raises no more false alarms.
@@ -337,7 +339,7 @@ def describe_agreement(loss: str, agreement: PublishedAgreement) -> str:
     verdict, where = ("agrees", "within") if a.agrees else ("DIFFERS", "outside")
     return (f"{loss}: {verdict} — {a.here * 100:.1f} % here (mean of {_seeds(a.here_seeds)}) vs {a.published * 100:.1f} % "
             f"published (mean of {_seeds(a.published_seeds)}, SD {a.published_sd * 100:.1f} points): gap "
-            f"{a.gap * 100:+.1f} points, {where} ±{a.tolerance * 100:.1f}, the 95 % range of a mean of "
+            f"{a.gap * 100:+.1f} points, {where} ±{a.tolerance * 100:.1f}, the {CONFIDENCE * 100:g} % range of a mean of "
             f"{_seeds(a.here_seeds)} given the published seeds' spread")
 
 
