@@ -280,7 +280,8 @@ def _compare_published(plan: Plan, options: Options, stored: dict, published: di
     published_by_condition = group_runs(published.values(), key=lambda run: key(run.config))
     log(f"compared with the published results in {options.published_dir} (test accuracy at the epoch each run is "
         f"judged at, as in the tables: the best validation epoch, or the last without a validation split; "
-        f"mean ± 95 % CI):")
+        f"\"agrees\" when the mean here lies within the 95 % range that the published seeds' spread predicts for "
+        f"the mean of this many new seeds):")
     for condition, runs in group_runs(plan.runs_of(stored), key=lambda run: key(run.config)).items():
         label = condition_label(condition)
         for line in compare_with_published({label: runs}, {label: published_by_condition.get(condition, [])}):

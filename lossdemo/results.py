@@ -28,6 +28,7 @@ import torch
 
 from . import __version__
 from .atomic_files import clean_stale_temp_files, write_atomic, write_json_atomic  # noqa: F401 (re-exported)
+from .machine import machine_problem, machine_record
 from .run_config import STORED_STATUSES, RunConfig, RunOutcome, RunStatus
 
 SCHEMA_VERSION = 1
@@ -89,7 +90,12 @@ def git_revision() -> str | None:
 
 
 def outcome_to_record(outcome: RunOutcome, started_at: str | None = None, revision: str | None = None) -> dict:
-    """The JSON-ready record of a run, with provenance metadata."""
+    """The JSON-ready record of a run, with provenance metadata.
+
+    ``metadata["machine"]`` (``lossdemo.machine``) names the CPU, its instruction set, the MKL and
+    oneDNN versions and the CUDA device: what makes two machines' last bits differ. It lives in the
+    metadata, so it never enters the run id: the same config on another machine is the same run.
+    """
     finished_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return {
         "schema_version": SCHEMA_VERSION,
@@ -104,6 +110,7 @@ def outcome_to_record(outcome: RunOutcome, started_at: str | None = None, revisi
             "python_version": platform.python_version(),
             "platform": platform.platform(),
             "device": outcome.device,
+            "machine": machine_record(outcome.device),
             "precision": outcome.precision,
             "stacked_runs": outcome.stacked_runs,
             "compute_path": outcome.compute_path,
@@ -152,6 +159,12 @@ def validate_record(record: object, source: str) -> RunConfig:
             f"{source}: schema version {record['schema_version']!r} is not supported; "
             f"this lossdemo reads version {SCHEMA_VERSION} (rerun with --force to recompute it)"
         )
+    metadata = record["metadata"]
+    if not isinstance(metadata, dict):
+        raise ResultsFileError(f"{source}: metadata must be a JSON object, got {type(metadata).__name__}")
+    # Runs stored before machines were recorded lack it; one that has it must be usable.
+    if "machine" in metadata and (problem := machine_problem(metadata["machine"])):
+        raise ResultsFileError(f"{source}: metadata 'machine' {problem}")
     if record["status"] not in STATUSES:
         raise ResultsFileError(f"{source}: status {record['status']!r} is invalid; allowed: {', '.join(STATUSES)}")
     if not isinstance(record["config"], dict):

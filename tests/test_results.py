@@ -8,16 +8,26 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lossdemo.atomic_files as atomic_files
 from lossdemo.atomic_files import clean_stale_temp_files, write_json_atomic
+from lossdemo.machine import (
+    MACHINE_FIELDS,
+    capability_from_build_config,
+    cpu_model_from_cpuinfo,
+    cuda_device_name,
+    library_versions,
+    machine_record,
+)
 from lossdemo.results import (
     RUNS_SUBDIR,
     SCHEMA_VERSION,
@@ -67,6 +77,65 @@ def test_a_run_round_trips_through_json(tmp_path):
     assert stored.record["schema_version"] == SCHEMA_VERSION
 
 
+def test_a_saved_run_names_the_machine_it_was_computed_on(tmp_path):
+    machine = load_run(save_run(tmp_path, fake_outcome())).record["metadata"]["machine"]
+    assert list(machine) == list(MACHINE_FIELDS)
+    assert machine["cpu_model"].strip()
+    assert machine["cpu_capability"] == str(torch.backends.cpu.get_cpu_capability())
+    assert machine["cuda_device"] is None, "a run on the CPU names no GPU"
+    for key, available in (("mkl_version", torch.backends.mkl.is_available()),
+                           ("onednn_version", torch.backends.mkldnn.is_available())):
+        assert (machine[key] is not None) == available, key
+        assert machine[key] is None or re.fullmatch(r"\d+(\.\d+)+", machine[key]), machine[key]
+
+
+def test_the_machine_is_provenance_not_identity():
+    outcome = fake_outcome()
+    record = outcome_to_record(outcome)
+    other = copy.deepcopy(record)
+    other["metadata"]["machine"] = {**record["metadata"]["machine"], "cpu_model": "Another CPU", "cpu_capability": "AVX2"}
+    assert validate_record(other, "other.json").run_id == validate_record(record, "here.json").run_id == outcome.config.run_id
+
+
+def test_a_run_stored_before_machines_were_recorded_still_loads(tmp_path):
+    path = save_run(tmp_path, fake_outcome())
+    record = json.loads(path.read_text())
+    del record["metadata"]["machine"]
+    path.write_text(json.dumps(record))
+    assert "machine" not in load_run(path).record["metadata"]
+
+
+def test_the_build_configs_text_gives_the_library_versions_and_the_capability():
+    text = ("PyTorch built with:\n  - Intel(R) oneAPI Math Kernel Library Version 2024.2-Product Build 20240605 for "
+            "Intel(R) 64 architecture applications\n  - Intel(R) MKL-DNN v3.12.0 (Git Hash 80afa71)\n"
+            "  - CPU capability usage: AVX2\n")
+    assert library_versions(text) == ("2024.2", "3.12.0")
+    assert capability_from_build_config(text) == "AVX2"
+    older = "  - Intel(R) Math Kernel Library Version 2020.0.0 Product Build 20191122\n  - oneDNN v2.7.3 (Git Hash x)\n"
+    assert library_versions(older) == ("2020.0.0", "2.7.3")
+    assert library_versions("PyTorch built with:\n  - GCC 13.3\n") == (None, None)
+    assert capability_from_build_config("") is None
+
+
+def test_the_cpu_model_comes_from_cpuinfo_where_it_names_one():
+    x86 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9654 96-Core Processor\nflags\t: fpu\n"
+    assert cpu_model_from_cpuinfo(x86) == "AMD EPYC 9654 96-Core Processor"
+    assert cpu_model_from_cpuinfo("processor\t: 0\nHardware\t: BCM2835\nModel\t: Raspberry Pi 4\n") == "BCM2835"
+    assert cpu_model_from_cpuinfo("processor\t: 0\nCPU part\t: 0xd0c\n") is None, "part numbers name no model"
+    assert cpu_model_from_cpuinfo("model name\t:\nflags\t: fpu\n") is None, "an empty name is no name"
+
+
+def test_a_run_on_the_cpu_names_no_cuda_device():
+    assert cuda_device_name("cpu") is None and cuda_device_name("mps") is None
+    assert machine_record("cpu")["cuda_device"] is None and machine_record("cpu")["cpu_model"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_run_on_cuda_names_the_gpu():
+    assert machine_record("cuda")["cuda_device"] == torch.cuda.get_device_name(0)
+    assert machine_record("cuda:0")["cuda_device"] == torch.cuda.get_device_name(0)
+
+
 def test_a_diverged_run_round_trips_with_its_epoch_and_null_loss(tmp_path):
     path = save_run(tmp_path, fake_outcome(status="diverged"))
     text = path.read_text()
@@ -100,6 +169,12 @@ def _mutations():
     def history_setter(key, value):
         return lambda record: record["history"].__setitem__(key, value)
 
+    def machine_setter(key, value):
+        """Set one field of metadata["machine"], or (key None) the whole of it."""
+        if key is None:
+            return lambda record: record["metadata"].__setitem__("machine", value)
+        return lambda record: record["metadata"]["machine"].__setitem__(key, value)
+
     return [
         ("not-an-object", None, "expected a JSON object"),
         ("missing-history", lambda r: r.pop("history"), "missing key"),
@@ -119,6 +194,13 @@ def _mutations():
         ("complete-but-short", lambda r: [r["history"][k].pop() for k in list(r["history"])], "marked complete"),
         ("diverged-without-epoch", lambda r: (r.__setitem__("status", "diverged"), r.__setitem__("diverged_epoch", None)),
          "diverged_epoch"),
+        ("metadata-not-object", setter("metadata", "laptop"), "metadata must be a JSON object"),
+        ("machine-not-object", machine_setter(None, "AMD EPYC"), "metadata 'machine' must be a JSON object, got str"),
+        ("machine-missing-key", lambda r: r["metadata"]["machine"].pop("onednn_version"), "lacks ['onednn_version']"),
+        ("machine-unknown-key", machine_setter("cpu_cores", 16), "unknown key(s) ['cpu_cores']"),
+        ("machine-model-null", machine_setter("cpu_model", None), "cpu_model is None; allowed: a non-empty string"),
+        ("machine-capability-number", machine_setter("cpu_capability", 512), "cpu_capability is 512"),
+        ("machine-mkl-empty", machine_setter("mkl_version", ""), "mkl_version is ''; allowed: a non-empty string or null"),
     ]
 
 

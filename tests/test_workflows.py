@@ -53,7 +53,7 @@ def _step_using(job: dict, action: str) -> dict:
     return next(step for step in job["steps"] if step.get("uses", "").startswith(action + "@"))
 
 
-@pytest.fixture(params=["ci.yml", "docs.yml", "reproduce.yml"])
+@pytest.fixture(params=["ci.yml", "docs.yml", "reproduce.yml", "dependency-bounds.yml"])
 def workflow(request) -> dict:
     return _load(request.param)
 
@@ -111,10 +111,15 @@ def test_ci_runs_tests_notebooks_and_strict_build_once_on_every_push_and_pull_re
     assert "${{ matrix.python-version }}" in upload["with"]["name"], "one screenshot per Python version"
 
 
+def _claimed_pythons() -> list[str]:
+    """The Python versions pyproject's classifiers list, oldest first."""
+    classifiers = _pyproject()["project"]["classifiers"]
+    return sorted((match.group(1) for match in map(PYTHON_CLASSIFIER.match, classifiers) if match), key=_version)
+
+
 def test_ci_tests_every_python_version_the_package_claims():
     project = _pyproject()["project"]
-    claimed = sorted((match.group(1) for match in map(PYTHON_CLASSIFIER.match, project["classifiers"]) if match),
-                     key=_version)
+    claimed = _claimed_pythons()
     minimum = re.fullmatch(r">=\s*(3\.\d+)", project["requires-python"].strip())
     assert minimum, f"requires-python {project['requires-python']!r} is invalid; allowed: '>=3.N'"
     assert claimed and claimed[0] == minimum.group(1), "the classifiers start at requires-python's minimum"
@@ -182,6 +187,97 @@ def test_reproduce_is_manual_on_chosen_runners_fans_out_over_shards_and_merges()
     upload = _step_using(merge, "actions/upload-artifact")
     assert "runs/" in upload["with"]["path"] and "docs/local/" in upload["with"]["path"]
     assert upload["with"]["if-no-files-found"] == "error"
+
+
+# The Python versions (oldest, newest) each torch release publishes wheels for, for the torch that the
+# lowest-bound job installs: a raised lower bound must be added here, after checking its wheels.
+TORCH_WHEEL_PYTHONS = {"2.2": ("3.8", "3.12")}
+LOWER_BOUND = re.compile(r">=\s*([\d.]+)")
+
+
+def _lower_bound(name: str) -> str:
+    """The version after ``>=`` in pyproject's requirement on ``name``."""
+    [requirement] = [r for r in _pyproject()["project"]["dependencies"] if _requirement_name(r) == name]
+    match = LOWER_BOUND.search(requirement)
+    assert match, f"{requirement!r} has no lower bound; allowed: a '>=' bound, which the lowest-bound job installs"
+    return match.group(1)
+
+
+def _bounds_job() -> dict:
+    (job,) = _load("dependency-bounds.yml")["jobs"].values()
+    return job
+
+
+def _bounds() -> dict[str, dict]:
+    return {entry["bound"]: entry for entry in _bounds_job()["strategy"]["matrix"]["include"]}
+
+
+def test_the_dependency_bounds_run_weekly_and_on_demand():
+    triggers = _triggers(_load("dependency-bounds.yml"))
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    [schedule] = triggers["schedule"]
+    _minute, _hour, day_of_month, month, day_of_week = schedule["cron"].split()
+    assert day_of_month == month == "*" and re.fullmatch(r"[0-6]", day_of_week), f"{schedule['cron']}: not weekly"
+    assert set(_bounds()) == {"newest", "lowest"}
+    assert _bounds_job()["strategy"].get("fail-fast") is False, "a failure at one bound should not cancel the other"
+
+
+def test_the_newest_bound_is_the_newest_python_and_the_highest_resolution():
+    newest = _bounds()["newest"]
+    assert newest["resolution"] == "highest" and newest["python-version"] == _claimed_pythons()[-1]
+
+
+def test_the_lowest_bound_is_the_lowest_python_and_pyprojects_lower_bounds():
+    lowest = _bounds()["lowest"]
+    # uv's lowest-direct: the lowest version each of the project's own requirements admits, read from
+    # pyproject.toml, and for the others (their dependencies) the newest, which their own pins bound.
+    assert lowest["resolution"] == "lowest-direct"
+    assert lowest["python-version"] == _claimed_pythons()[0] == _pyproject()["project"]["requires-python"].strip(">= ")
+    torch_minimum, torchvision_minimum = _lower_bound("torch"), _lower_bound("torchvision")
+    assert torch_minimum in TORCH_WHEEL_PYTHONS, (
+        f"torch's lower bound {torch_minimum} is not in TORCH_WHEEL_PYTHONS; allowed: {sorted(TORCH_WHEEL_PYTHONS)} "
+        "(add the Python versions it publishes wheels for)")
+    oldest, newest = map(_version, TORCH_WHEEL_PYTHONS[torch_minimum])
+    assert oldest <= _version(lowest["python-version"]) <= newest, (
+        f"torch {torch_minimum} has no wheels for Python {lowest['python-version']}")
+    # torchvision 0.(15 + k) is built for torch 2.k and requires it exactly: the two lower bounds must pair.
+    torch_major, torch_minor = _version(torch_minimum)[:2]
+    assert torch_major == 2 and _version(torchvision_minimum)[:2] == (0, 15 + torch_minor), (
+        f"torchvision>={torchvision_minimum} does not pair with torch>={torch_minimum}")
+
+
+def test_both_bounds_resolve_from_pyproject_install_cpu_torch_and_run_the_unit_tests():
+    job = _bounds_job()
+    assert job["env"] == {"RESOLUTION": "${{ matrix.resolution }}", "PYTHON_VERSION": "${{ matrix.python-version }}"}
+    assert _step_using(job, "actions/setup-python")["with"]["python-version"] == "${{ matrix.python-version }}"
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+
+    def step_with(fragment: str) -> int:
+        [index] = [i for i, run in enumerate(runs) if fragment in run]
+        return index
+
+    resolve, torch, package, tests = (step_with("uv pip compile"), step_with("download.pytorch.org/whl/cpu"),
+                                      step_with("pip install -e"), step_with("pytest"))
+    assert resolve < torch < package < tests
+    for option in ("uv pip compile pyproject.toml", "--extra test --extra docs", '--resolution "$RESOLUTION"',
+                   '--python-version "$PYTHON_VERSION"', "--output-file bound-constraints.txt"):
+        assert option in runs[resolve], option
+    assert "grep -E '^(torch|torchvision)==' bound-constraints.txt > torch-constraints.txt" in runs[torch]
+    assert "pip install torch torchvision -c torch-constraints.txt --index-url https://download.pytorch.org/whl/cpu" \
+        in runs[torch]
+    assert runs[package] == 'pip install -e ".[test,docs]" -c bound-constraints.txt', "the extras the resolution had"
+    assert runs[tests] == 'pytest -m "not slow"'
+
+
+def test_the_torch_pins_are_read_from_what_uv_writes():
+    """The grep of the torch step, on uv's output format (name==version, then "# via" comments)."""
+    compiled = ("# This file was autogenerated by uv via the following command:\n"
+                "torch==2.2.0\n    # via\n    #   lossdemo (pyproject.toml)\n    #   torchvision\n"
+                "torchmetrics==1.0.0\n    # via lossdemo\ntorchvision==0.17.0\n    # via lossdemo (pyproject.toml)\n"
+                "triton==2.2.0\n    # via torch\n")
+    grep = next(run for run in _runs(_load("dependency-bounds.yml")) if "torch-constraints.txt" in run)
+    pattern = re.search(r"grep -E '([^']+)'", grep).group(1)
+    assert [line for line in compiled.splitlines() if re.search(pattern, line)] == ["torch==2.2.0", "torchvision==0.17.0"]
 
 
 def _notebook_imports() -> set[str]:

@@ -52,6 +52,33 @@ def _t_quantile(probability: float, degrees_of_freedom: int) -> float:
     return float(_scipy_stats.t.ppf(probability, degrees_of_freedom))
 
 
+def standard_deviation(values: Sequence[float]) -> float:
+    """Sample standard deviation (n − 1 in the denominator); 0 for a single value."""
+    if not values:
+        raise ValueError("standard_deviation needs at least one value; got an empty sequence")
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1))
+
+
+def prediction_half_width(reference: Sequence[float], new_count: int, confidence: float = CONFIDENCE) -> float:
+    """Half-width of the interval around the mean of ``reference`` (m values) that the mean of
+    ``new_count`` (n) fresh draws from the same distribution falls in with probability ``confidence``:
+    ``t · s · √(1/n + 1/m)``, s the reference's standard deviation, t Student's quantile with m − 1
+    degrees of freedom.
+
+    Why this width: the new mean and the reference mean are independent, so their difference has
+    variance σ²/n + σ²/m; s estimates σ from the reference alone, which gives the t distribution with
+    m − 1 degrees of freedom for normal draws. It narrows as n grows, towards the reference mean's own
+    half-width, and never below it: more new draws cannot remove the reference's uncertainty.
+    """
+    if not (isinstance(new_count, int) and new_count >= 1):
+        raise ValueError(f"prediction_half_width: new_count {new_count!r} is invalid; allowed: an integer >= 1")
+    if len(reference) < 2:
+        raise ValueError(f"prediction_half_width: {len(reference)} reference value(s) have no spread; allowed: 2 or more")
+    m = len(reference)
+    return _t_quantile(0.5 + confidence / 2, m - 1) * standard_deviation(reference) * math.sqrt(1 / new_count + 1 / m)
+
+
 def paired_difference(a_by_seed: dict[int, float], b_by_seed: dict[int, float], confidence: float = CONFIDENCE) -> Interval:
     """Mean and CI of ``a - b`` over the seeds both have."""
     shared = sorted(set(a_by_seed) & set(b_by_seed))
