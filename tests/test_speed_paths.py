@@ -243,14 +243,16 @@ def test_stacked_sgd_updates_each_run_like_torch_sgd_at_its_own_learning_rate():
 
 def test_a_stacked_run_computes_the_same_numbers_whichever_runs_share_its_stack():
     """Shards and interrupted plans form other stacks than a serial run: a run must not notice beyond
-    float rounding (the stack's memory layout may move MKL's last bits; SAME_RUN_RTOL)."""
+    float rounding (a stack's size moves which samples fall in a vectorised loop's remainder, and its
+    memory layout MKL's last bits; like any reordering of additions, that grows a little each step)."""
     dataset = tiny_dataset()
     a, b, c = (RunConfig(loss=loss, seed=seed, epochs=2, batch_size=64, lr=lr, validation_fraction=0.2)
                for loss, seed, lr in (("ce", 0, 0.1), ("ce", 1, 0.05), ("focal:2", 2, 0.2)))
     together, reordered, alone = train_runs([a, b, c], dataset), train_runs([c, a], dataset), train_runs([a], dataset)
-    assert_same_numbers(together[0].history, reordered[1].history)
-    assert_same_numbers(together[0].history, alone[0].history)
-    assert_same_numbers(together[2].history, reordered[0].history)
+    test_samples = len(dataset.y_test)
+    assert_histories_close(together[0].history, reordered[1].history, test_samples)
+    assert_histories_close(together[0].history, alone[0].history, test_samples)
+    assert_histories_close(together[2].history, reordered[0].history, test_samples)
     assert {outcome.compute_path for outcome in together} == {"cnn1d-gemm"}
 
 
@@ -539,8 +541,9 @@ def test_shards_executed_into_one_directory_store_the_serial_runs(tmp_path):
     assert sorted(trained) == sorted(config.run_id for config in configs), "every run trained once, by one shard"
     serial, _ = load_runs(tmp_path / "serial")
     sharded, _ = load_runs(tmp_path / "shared")
-    assert_same_numbers({run_id: run.record["history"] for run_id, run in serial.items()},
-                        {run_id: run.record["history"] for run_id, run in sharded.items()})
+    assert serial.keys() == sharded.keys()
+    for run_id, run in serial.items():  # shards form other stacks: equal to float rounding
+        assert_histories_close(run.record["history"], sharded[run_id].record["history"], len(datasets["mnist1d"].y_test))
 
 
 def test_stacked_adam_updates_each_run_like_torch_adam_at_its_own_learning_rate():
