@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from lossdemo.report.inference import Comparison, equivalence_p, holm_adjusted, one_sided_p
-from lossdemo.report.verdicts import FAILS, HOLDS, NOT_SEPARATED, Finding, decide
+from lossdemo.report.inference import Comparison, RuledOut, equivalence_p, holm_adjusted, one_sided_p
+from lossdemo.report.verdicts import FAILS, HOLDS, NOT_SEPARATED, Finding, decide, ruled_out_text
 
 values = st.lists(st.floats(-1, 1, allow_nan=False), min_size=2, max_size=12)
 
@@ -109,6 +109,21 @@ def test_claims_of_no_effect_and_of_no_gain_need_evidence_too():
     assert _decided(Comparison("gain", CLEAR_GAIN, kind="at-most")).verdict == FAILS
     assert _decided(Comparison("gain", UNSETTLED, kind="at-most")).outcome == NOT_SEPARATED, \
         "not beating B is shown by the data, never assumed from an unsettled difference"
+
+
+def test_a_ruled_out_effect_is_worded_by_the_sides_it_bounds():
+    assert ruled_out_text(RuledOut("`a` − `b`", None, 0.0123)) == "`a` − `b` above +1.2 points"
+    assert ruled_out_text(RuledOut("gap", -0.011, None)) == "gap below -1.1 points"
+    assert ruled_out_text(RuledOut("gap", -0.02, 0.032)) == "gap outside -2.0 to +3.2 points"
+    with pytest.raises(ValueError, match="ruled-out bounds \\(None, None\\) of 'gap' are invalid"):
+        RuledOut("gap", None, None)
+
+
+def test_a_comparison_rules_out_effects_as_numbers_on_the_claimed_side():
+    interval = Comparison("x", UNSETTLED).interval
+    assert Comparison("x", UNSETTLED).ruled_out() == RuledOut("x", None, interval.high)
+    assert Comparison("x", UNSETTLED, direction=-1).ruled_out() == RuledOut("x", interval.low, None)
+    assert Comparison("x", UNSETTLED, kind="no-effect").ruled_out() == RuledOut("x", interval.low, interval.high)
 
 
 def test_a_bad_kind_or_direction_is_a_one_line_error():

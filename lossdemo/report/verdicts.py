@@ -20,7 +20,7 @@ from ..experiments import EXPERIMENTS, plan_runs
 from ..protocol import FAIR, SHARED_RECIPE
 from ..run_config import RunConfig
 from . import measures as m
-from .inference import ALPHA, Comparison
+from .inference import ALPHA, Comparison, RuledOut
 from .measures import RunIndex
 from .stats import Interval, mean_ci, paired_difference
 
@@ -171,13 +171,22 @@ def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], ra
         reason = named(NOT_SEPARATED, open_) if open_ and finding.regime is not None else ""
         return Decision(FAILS, reason, raw_against[best], adjusted_against[best], labels[best])
     undecided = [i for r in (open_ or regimes) for i in members[r] if part_status[i] != HOLDS] or list(range(len(labels)))
-    ruled_out = "; ".join(finding.comparisons[i].ruled_out() for i in undecided)
+    ruled_out = "; ".join(ruled_out_text(finding.comparisons[i].ruled_out()) for i in undecided)
     reason = f"the 95 % intervals rule out {ruled_out}"
     if held and finding.regime is not None:
         reason = f"{named(HOLDS, held)}; {reason}"
     closest = min(undecided, key=lambda i: min(adjusted_for[i], adjusted_against[i]))
     return Decision(NOT_SEPARATED, reason, min(raw_for[closest], raw_against[closest]),
                     min(adjusted_for[closest], adjusted_against[closest]), labels[closest])
+
+
+def ruled_out_text(effect: RuledOut) -> str:
+    """``"a − b above +1.2 points"``: an effect the data rule out, in the points the site writes."""
+    if effect.low is None:
+        return f"{effect.label} above {effect.high * 100:+.1f} points"
+    if effect.high is None:
+        return f"{effect.label} below {effect.low * 100:+.1f} points"
+    return f"{effect.label} outside {effect.low * 100:+.1f} to {effect.high * 100:+.1f} points"
 
 
 def sign(interval: Interval | None) -> int:
