@@ -28,7 +28,7 @@ from lossdemo.protocol import ADAM_DEFAULT_LR, converged_epochs, tuned_lr
 from lossdemo.report import claims
 from lossdemo.report.claims import combined_verdict, evaluate_claims
 from lossdemo.report.claims_pages import claim_pages, claims_files, stored_runs
-from lossdemo.report.verdicts import FAILS, HOLDS, Decision, fair, reference
+from lossdemo.report.verdicts import FAILS, HOLDS, Decision, Verdict, fair, reference
 from lossdemo.reproduce import estimate_seconds, plan_for_flags
 from lossdemo.results import StoredRun
 
@@ -198,7 +198,7 @@ def test_a_verdict_that_changes_with_gamma_says_depends():
 def test_datasets_combine_by_the_same_rule_as_regimes(outcomes, expected):
     """Depends on the dataset only when it holds on one and is refuted on another; refuted on one and
     undecided on the other does not hold, with the same burden of proof both ways."""
-    decisions = {name: Decision(outcome, "", 0.5, 0.5) for name, outcome in zip(("mnist1d", "mnist5k"), outcomes)}
+    decisions = {name: Decision(Verdict(outcome), "", 0.5, 0.5) for name, outcome in zip(("mnist1d", "mnist5k"), outcomes)}
     assert combined_verdict(decisions) == expected
 
 

@@ -17,7 +17,19 @@ from .inference import holm_one_test_per_statement
 from .measures import RunIndex
 from .render import REPORTS
 from .stats import format_p
-from .verdicts import DEPENDS, FAILS, NOT_SEPARATED, Claim, ClaimVerdict, Decision, Finding, decide
+from .verdicts import (
+    DEPENDS,
+    FAILS,
+    NOT_SEPARATED,
+    Claim,
+    ClaimVerdict,
+    Decision,
+    Finding,
+    decide,
+    outcome_word,
+    reason_text,
+    verdict_text,
+)
 
 # The order of the claims table: the report's claims as it makes them, then the papers'.
 CLAIM_ORDER = (
@@ -59,22 +71,23 @@ def combined_verdict(decisions: dict[str, Decision]) -> str:
     regimes of one dataset: the claim **depends on** the dataset only when it holds on one and is
     refuted on another; refuted on some and undecided on the rest, it does not hold; held on some and
     undecided on the rest, it is not separated; the undecided datasets are named either way."""
-    outcomes = {decision.outcome for decision in decisions.values()}
-    reasons = {decision.reason for decision in decisions.values()}
+    words = {name: verdict_text(d.verdict) for name, d in decisions.items()}
+    outcomes = {outcome_word(decision.verdict) for decision in decisions.values()}
+    reasons = {reason_text(decision.verdict) for decision in decisions.values()}
     if len(outcomes) == 1 and len(reasons) == 1:
-        return next(iter(decisions.values())).verdict
+        return next(iter(words.values()))
     if len(outcomes) == 1 and next(iter(outcomes)) != DEPENDS:  # same outcome, qualified per dataset
         return f"{next(iter(outcomes))} (" + "; ".join(
-            f"on {name}: {d.reason}" for name, d in decisions.items() if d.reason) + ")"
-    refuted = [name for name, d in decisions.items() if d.outcome == FAILS]
-    undecided = [name for name, d in decisions.items() if d.outcome == NOT_SEPARATED]
+            f"on {name}: {reason_text(d.verdict)}" for name, d in decisions.items() if reason_text(d.verdict)) + ")"
+    refuted = [name for name, d in decisions.items() if d.verdict.outcome == FAILS]
+    undecided = [name for name, d in decisions.items() if d.verdict.outcome == NOT_SEPARATED]
     held = [name for name in decisions if name not in refuted and name not in undecided]
-    mixed = any(decisions[name].outcome == DEPENDS for name in held)
+    mixed = any(decisions[name].verdict.outcome == DEPENDS for name in held)
     if not mixed and refuted and not held:
         return f"{FAILS} ({NOT_SEPARATED} on {', '.join(undecided)})"
     if not mixed and held and not refuted:
-        return f"{NOT_SEPARATED} (" + "; ".join(f"{decisions[name].verdict} on {name}" for name in held) + ")"
-    return "depends on (the dataset: " + "; ".join(f"{d.verdict} on {name}" for name, d in decisions.items()) + ")"
+        return f"{NOT_SEPARATED} (" + "; ".join(f"{words[name]} on {name}" for name in held) + ")"
+    return "depends on (the dataset: " + "; ".join(f"{words[name]} on {name}" for name in decisions) + ")"
 
 
 def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, Decision]) -> ClaimVerdict:
