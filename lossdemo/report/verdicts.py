@@ -8,8 +8,10 @@ claim must be supported: the other sign, or no practical difference), **not sepa
 effects the data still rule out), or **depends on** (a named regime). The rules themselves live with
 their experiment's report module; ``claims`` lists them in order and applies the correction.
 
-A :class:`Decision` is plain data (a :class:`Verdict` and the test that decided it) until
-:func:`verdict_text` words it.
+A verdict is plain data (:class:`Verdict`, :class:`AcrossDatasets`, :class:`NotDecided`) until a page
+words it with :func:`claim_verdict_text`: in full for the experiment pages, or short for the claims
+table, which leaves the effects the intervals rule out to the evidence page. Both forms are written
+from the same data, so no page takes words back out of another's sentence.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..run_config import RunConfig
 from . import measures as m
 from .inference import ALPHA, Comparison, RuledOut
 from .measures import RunIndex
-from .stats import CONFIDENCE, Interval, mean_ci, paired_difference
+from .stats import CONFIDENCE, Interval, format_p, mean_ci, paired_difference
 
 HOLDS, FAILS = "holds", "does not hold"
 MIN_SEEDS = 2  # a t-interval needs two values; fewer is "not measured yet"
@@ -33,7 +35,9 @@ MIN_SEEDS = 2  # a t-interval needs two values; fewer is "not measured yet"
 
 NOT_SEPARATED = "not separated"
 DEPENDS = "depends on"
+NOT_TESTED_HERE, NOT_MEASURED = "not tested here", "not measured yet"
 STATUS_ORDER = (HOLDS, NOT_SEPARATED, FAILS)  # the order in which a verdict names its regimes
+DATASET_REGIME = "the dataset"  # what a verdict that changes between datasets depends on
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,27 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class AcrossDatasets:
+    """A claim's verdict where its datasets' verdicts differ.
+
+    Attributes:
+        outcome: HOLDS, FAILS, NOT_SEPARATED or DEPENDS over the datasets, by the rule that combines regimes.
+        by_dataset: (dataset, its verdict), for every dataset that has the claim's runs, in order.
+    """
+
+    outcome: str
+    by_dataset: tuple[tuple[str, Verdict], ...]
+
+
+@dataclass(frozen=True)
+class NotDecided:
+    """A claim without a verdict: NOT_TESTED_HERE, or NOT_MEASURED with the command that trains its runs."""
+
+    status: str
+    command: str = ""
+
+
+@dataclass(frozen=True)
 class Claim:
     """One claim of the report (or of a paper we compare with), paraphrased, with its test.
 
@@ -131,15 +156,20 @@ class ClaimVerdict:
     """A claim's verdict over every dataset that has its runs.
 
     Attributes:
-        tests: per dataset, "p raw → Holm-adjusted" of the test that decided it ("—" when untested).
+        verdict: the one verdict of every dataset when they agree, theirs combined when they differ,
+            or why there is none.
+        decisions: per dataset, in order, the decision with the test that decided it (none when untested).
     """
 
     claim: Claim
-    verdict: str
+    verdict: Verdict | AcrossDatasets | NotDecided
     effect: str
     detail: str
-    datasets: tuple[str, ...]
-    tests: str = "—"
+    decisions: tuple[tuple[str, Decision], ...] = ()
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(dataset for dataset, _ in self.decisions)
 
 
 def _status(for_adjusted: float, against_adjusted: float) -> str:
@@ -238,6 +268,42 @@ def verdict_text(verdict: Verdict, *, short: bool = False) -> str:
     ``"not separated (holds for a)"``."""
     reason = reason_text(verdict, short=short)
     return f"{outcome_word(verdict)} ({reason})" if reason else outcome_word(verdict)
+
+
+def across_datasets_text(combined: AcrossDatasets, *, short: bool = False) -> str:
+    """The words for datasets whose verdicts differ: the shared outcome qualified per dataset, or the
+    combined outcome naming the datasets that decide it. The ``short`` form of a "not separated" names
+    only the regimes that held, not the datasets, whose verdicts the evidence page gives."""
+    by_dataset = combined.by_dataset
+    if combined.outcome != DEPENDS and all(verdict.outcome == combined.outcome for _, verdict in by_dataset):
+        reasons = [f"on {dataset}: {reason}" for dataset, verdict in by_dataset if (reason := reason_text(verdict, short=short))]
+        word = outcome_word(by_dataset[0][1])
+        return f"{word} ({'; '.join(reasons)})" if reasons else word
+    if combined.outcome == FAILS:
+        undecided = [dataset for dataset, verdict in by_dataset if verdict.outcome == NOT_SEPARATED]
+        return f"{FAILS} ({NOT_SEPARATED} on {', '.join(undecided)})"
+    if combined.outcome == NOT_SEPARATED:
+        held = [f"{verdict_text(verdict)} on {dataset}" for dataset, verdict in by_dataset if verdict.outcome != NOT_SEPARATED]
+        return NOT_SEPARATED if short else f"{NOT_SEPARATED} ({'; '.join(held)})"
+    each = "; ".join(f"{verdict_text(verdict, short=short)} on {dataset}" for dataset, verdict in by_dataset)
+    return f"{DEPENDS} ({DATASET_REGIME}: {each})"
+
+
+def claim_verdict_text(verdict: Verdict | AcrossDatasets | NotDecided, *, short: bool = False) -> str:
+    """A claim's verdict in words: in full for the experiment pages, ``short`` for the claims table."""
+    if isinstance(verdict, NotDecided):
+        return f"{verdict.status} (run {verdict.command})" if verdict.command else verdict.status
+    if isinstance(verdict, AcrossDatasets):
+        return across_datasets_text(verdict, short=short)
+    return verdict_text(verdict, short=short)
+
+
+def deciding_tests_text(decisions: tuple[tuple[str, Decision], ...], separator: str) -> str:
+    """Per dataset, the comparison that decided the verdict and its p-value raw → Holm-adjusted; "—" when none."""
+    if not decisions:
+        return "—"
+    return separator.join(f"{dataset}, {decision.label}: {format_p(decision.p_value)} → {format_p(decision.p_adjusted)}"
+                          for dataset, decision in decisions)
 
 
 def sign(interval: Interval | None) -> int:
