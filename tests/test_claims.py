@@ -28,7 +28,7 @@ from lossdemo.protocol import ADAM_DEFAULT_LR, converged_epochs, tuned_lr
 from lossdemo.report import claims
 from lossdemo.report.claims import combined_verdict, evaluate_claims
 from lossdemo.report.claims_pages import claim_pages, claims_files, stored_runs
-from lossdemo.report.verdicts import FAILS, HOLDS, Decision, fair, reference
+from lossdemo.report.verdicts import FAILS, HOLDS, Verdict, claim_verdict_text, fair, reference
 from lossdemo.reproduce import estimate_seconds, plan_for_flags
 from lossdemo.results import StoredRun
 
@@ -136,6 +136,11 @@ def verdict_of(claim_id: str, runs) -> claims.ClaimVerdict:
     return next(v for v in evaluate_claims(runs) if v.claim.claim_id == claim_id)
 
 
+def words(verdict: claims.ClaimVerdict) -> str:
+    """The verdict as the experiment pages word it."""
+    return claim_verdict_text(verdict.verdict)
+
+
 def _report_ranking_runs(focal_half: list[float], ce: list[float], focal_two: list[float], dataset="mnist1d"):
     runs = []
     for loss, values in (("focal:0.5", focal_half), ("ce", ce), ("focal:2", focal_two), ("mae", [0.5] * len(ce))):
@@ -145,8 +150,8 @@ def _report_ranking_runs(focal_half: list[float], ce: list[float], focal_two: li
 
 def test_a_clear_and_consistent_ranking_holds():
     runs = _report_ranking_runs([0.92, 0.93, 0.91, 0.92, 0.94], [0.90, 0.91, 0.89, 0.90, 0.92], [0.88, 0.89, 0.87, 0.88, 0.90])
-    assert verdict_of("gamma-order", runs).verdict == HOLDS
-    assert verdict_of("focal-half-best", runs).verdict == HOLDS
+    assert words(verdict_of("gamma-order", runs)) == HOLDS
+    assert words(verdict_of("focal-half-best", runs)) == HOLDS
     assert "n = 5" in verdict_of("gamma-order", runs).detail
     assert verdict_of("gamma-order", runs).effect.startswith("mnist1d: 0.5 − 0: +2.0 (")
 
@@ -154,7 +159,7 @@ def test_a_clear_and_consistent_ranking_holds():
 def test_a_reversed_ranking_does_not_hold():
     runs = _report_ranking_runs([0.88, 0.89, 0.87, 0.88, 0.90], [0.90, 0.91, 0.89, 0.90, 0.92], [0.86, 0.87, 0.85, 0.86, 0.88])
     found = verdict_of("gamma-order", runs)
-    assert found.verdict == FAILS
+    assert words(found) == FAILS
     assert "the 95 % interval puts `ce` above `focal:0.5`" in found.detail
 
 
@@ -164,7 +169,7 @@ def test_a_difference_the_seeds_cannot_separate_is_not_called_a_win():
     focal_half = [value + delta for value, delta in zip(ce, (0.03, -0.02, 0.02, -0.01, 0.01))]  # mean > 0, CI spans 0
     runs = _report_ranking_runs(focal_half, ce, [value - 0.05 for value in ce])
     found = verdict_of("gamma-order", runs)
-    assert found.verdict.startswith("not separated (the 95 % intervals rule out `focal:0.5` − `ce` above +"), \
+    assert words(found).startswith("not separated (the 95 % intervals rule out `focal:0.5` − `ce` above +"), \
         "a difference the seeds cannot separate is neither a win nor a loss"
     assert "the 95 % interval does not separate `focal:0.5` and `ce`" in found.detail
     assert "the 95 % interval puts `ce` above `focal:2`" in found.detail
@@ -174,9 +179,9 @@ def test_a_clear_refutation_does_not_hold_with_the_same_burden_of_proof():
     ce = [0.90, 0.91, 0.89, 0.90, 0.92]
     runs = _report_ranking_runs([value - 0.03 for value in ce], ce, [value - 0.05 for value in ce])
     found = verdict_of("gamma-order", runs)
-    assert found.verdict == FAILS, "`ce` is clearly above `focal:0.5`: the ranking is refuted, not unsettled"
+    assert words(found) == FAILS, "`ce` is clearly above `focal:0.5`: the ranking is refuted, not unsettled"
     tied = _report_ranking_runs([value + 0.0001 * i for i, value in enumerate(ce)], ce, [value - 0.05 for value in ce])
-    assert verdict_of("gamma-order", tied).verdict == FAILS, "a difference shown to be within ±1 point refutes it too"
+    assert words(verdict_of("gamma-order", tied)) == FAILS, "a difference shown to be within ±1 point refutes it too"
 
 
 def test_a_verdict_that_changes_with_gamma_says_depends():
@@ -186,7 +191,7 @@ def test_a_verdict_that_changes_with_gamma_says_depends():
         config = reference("label-noise", "mnist1d", loss=loss, label_noise=0.4, label_noise_kind="symmetric")
         runs += seeds(config, [value + shift + 0.001 * i for i, value in enumerate(ce)])
     found = verdict_of("focal-fixes-noise", runs)
-    assert found.verdict == "depends on (γ: holds for `focal:0.5`; does not hold for `focal:2`)"
+    assert words(found) == "depends on (γ: holds for `focal:0.5`; does not hold for `focal:2`)"
 
 
 @pytest.mark.parametrize("outcomes, expected", [
@@ -198,8 +203,8 @@ def test_a_verdict_that_changes_with_gamma_says_depends():
 def test_datasets_combine_by_the_same_rule_as_regimes(outcomes, expected):
     """Depends on the dataset only when it holds on one and is refuted on another; refuted on one and
     undecided on the other does not hold, with the same burden of proof both ways."""
-    decisions = {name: Decision(outcome, "", 0.5, 0.5) for name, outcome in zip(("mnist1d", "mnist5k"), outcomes)}
-    assert combined_verdict(decisions) == expected
+    verdicts = {name: Verdict(outcome) for name, outcome in zip(("mnist1d", "mnist5k"), outcomes)}
+    assert claim_verdict_text(combined_verdict(verdicts)) == expected
 
 
 def test_a_verdict_that_changes_with_the_dataset_says_depends():
@@ -207,16 +212,16 @@ def test_a_verdict_that_changes_with_the_dataset_says_depends():
     runs += _report_ranking_runs([0.88, 0.89, 0.87, 0.88, 0.90], [0.90, 0.91, 0.89, 0.90, 0.92], [0.86, 0.87, 0.85, 0.86, 0.88],
                                  dataset="mnist5k")
     found = verdict_of("gamma-order", runs)
-    assert found.verdict == "depends on (the dataset: holds on mnist1d; does not hold on mnist5k)"
+    assert words(found) == "depends on (the dataset: holds on mnist1d; does not hold on mnist5k)"
     assert found.datasets == ("mnist1d", "mnist5k")
 
 
 def test_missing_runs_are_not_measured_never_guessed():
     found = verdict_of("ce-noise-sensitive", [])
-    assert found.verdict == "not measured yet (run `python -m lossdemo.reproduce --experiments label-noise`)"
+    assert words(found) == "not measured yet (run `python -m lossdemo.reproduce --experiments label-noise`)"
     assert found.effect == "—"
     one_seed = _report_ranking_runs([0.92], [0.90], [0.88])  # a t-interval needs two seeds
-    assert verdict_of("gamma-order", one_seed).verdict.startswith("not measured yet")
+    assert words(verdict_of("gamma-order", one_seed)).startswith("not measured yet")
 
 
 def _noise_runs(drops: dict[str, list[float]], flipped_fit: float = 0.5) -> list[StoredRun]:
@@ -234,13 +239,13 @@ def test_ce_noise_sensitivity_is_judged_against_the_robust_losses():
     ce_drop = [0.30, 0.31, 0.29, 0.30, 0.32]
     runs = _noise_runs({"ce": ce_drop, "gce:0.7": [0.10, 0.12, 0.11, 0.09, 0.10], "nce+mae": [0.05, 0.06, 0.05, 0.04, 0.05]})
     found = verdict_of("ce-noise-sensitive", runs)
-    assert found.verdict == HOLDS
+    assert words(found) == HOLDS
     assert found.effect.startswith("mnist1d: CE's drop − `gce:0.7`'s: +20.0 (")
     assert "wrong training label for 50.0 %" in found.detail
     # Every loss loses as much as CE: CE is not singled out, whatever its own drop.
     same = _noise_runs({"ce": ce_drop, "gce:0.7": [v + 0.0001 * i for i, v in enumerate(ce_drop)],
                         "nce+mae": [v - 0.0001 * i for i, v in enumerate(ce_drop)]})
-    assert verdict_of("ce-noise-sensitive", same).verdict == FAILS
+    assert words(verdict_of("ce-noise-sensitive", same)) == FAILS
 
 
 def test_ce_favours_the_majority_is_judged_against_the_balanced_gap():
@@ -249,15 +254,15 @@ def test_ce_favours_the_majority_is_judged_against_the_balanced_gap():
     runs = seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=100.0), [0.6, 0.61, 0.6, 0.62, 0.6],
                  per_class=head_heavy)
     runs += seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=1.0), [0.9] * 5, per_class=even)
-    assert verdict_of("ce-favours-majority", runs).verdict == HOLDS
+    assert words(verdict_of("ce-favours-majority", runs)) == HOLDS
     balanced_gap_too = seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=100.0), [0.6] * 5, per_class=head_heavy)
     balanced_gap_too += seeds(reference("imbalance", "mnist1d", loss="ce", imbalance_ratio=1.0), [0.6] * 5, per_class=head_heavy)
-    assert verdict_of("ce-favours-majority", balanced_gap_too).verdict == FAILS
+    assert words(verdict_of("ce-favours-majority", balanced_gap_too)) == FAILS
 
 
 def test_not_tested_claims_say_so():
     found = verdict_of("missing-labels", [])
-    assert found.verdict == "not tested here"
+    assert words(found) == "not tested here"
 
 
 def test_every_claim_links_to_a_section_of_an_existing_page():

@@ -7,8 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from lossdemo.report.inference import Comparison, equivalence_p, holm_adjusted, one_sided_p
-from lossdemo.report.verdicts import FAILS, HOLDS, NOT_SEPARATED, Finding, decide
+from lossdemo.report.inference import Comparison, RuledOut, equivalence_p, holm_adjusted, one_sided_p
+from lossdemo.report.verdicts import (
+    FAILS,
+    HOLDS,
+    NOT_SEPARATED,
+    Finding,
+    decide,
+    reason_text,
+    ruled_out_text,
+    verdict_text,
+)
 
 values = st.lists(st.floats(-1, 1, allow_nan=False), min_size=2, max_size=12)
 
@@ -61,27 +70,34 @@ def _decided(*comparisons, regime=None):
     return decide(finding, raw_for, raw_for, raw_against, raw_against)  # one test each: nothing to adjust
 
 
+def _words(decision) -> str:
+    """The verdict as the experiment pages word it."""
+    return verdict_text(decision.verdict)
+
+
 CLEAR_GAIN = (0.03, 0.031, 0.029, 0.032, 0.03)
 CLEAR_LOSS = tuple(-value for value in CLEAR_GAIN)
 UNSETTLED = (0.03, -0.02, 0.02, -0.01, 0.01)
 
 
 def test_the_four_outcomes():
-    assert _decided(Comparison("a − b", CLEAR_GAIN)).verdict == HOLDS
-    assert _decided(Comparison("a − b", CLEAR_LOSS)).verdict == FAILS
+    assert _words(_decided(Comparison("a − b", CLEAR_GAIN))) == HOLDS
+    assert _words(_decided(Comparison("a − b", CLEAR_LOSS))) == FAILS
     unsettled = _decided(Comparison("a − b", UNSETTLED))
-    assert unsettled.outcome == NOT_SEPARATED and unsettled.reason.startswith("the 95 % intervals rule out a − b above +")
+    assert unsettled.verdict.outcome == NOT_SEPARATED
+    assert reason_text(unsettled.verdict).startswith("the 95 % intervals rule out a − b above +")
     mixed = _decided(Comparison("`x`", CLEAR_GAIN), Comparison("`y`", CLEAR_LOSS), regime="γ")
-    assert mixed.verdict == "depends on (γ: holds for `x`; does not hold for `y`)"
+    assert _words(mixed) == "depends on (γ: holds for `x`; does not hold for `y`)"
     ranking = _decided(Comparison("`x`", CLEAR_GAIN), Comparison("`y`", CLEAR_LOSS))
-    assert ranking.verdict == FAILS, "without a regime, every link must hold"
+    assert _words(ranking) == FAILS, "without a regime, every link must hold"
 
 
 def test_depends_on_needs_one_regime_that_holds_and_one_that_fails():
     held_and_open = _decided(Comparison("`x`", CLEAR_GAIN), Comparison("`y`", UNSETTLED), regime="γ")
-    assert held_and_open.outcome == NOT_SEPARATED and held_and_open.reason.startswith("holds for `x`; the 95 % intervals")
+    assert held_and_open.verdict.outcome == NOT_SEPARATED
+    assert reason_text(held_and_open.verdict).startswith("holds for `x`; the 95 % intervals")
     refuted_and_open = _decided(Comparison("`x`", CLEAR_LOSS), Comparison("`y`", UNSETTLED), regime="γ")
-    assert refuted_and_open.verdict == "does not hold (not separated for `y`)"
+    assert _words(refuted_and_open) == "does not hold (not separated for `y`)"
 
 
 def test_the_parts_of_one_regime_must_all_hold_for_it():
@@ -92,23 +108,38 @@ def test_the_parts_of_one_regime_must_all_hold_for_it():
     raw_for = [c.p_for for c in comparisons]
     raw_against = [c.p_against for c in comparisons]
     decision = decide(finding, raw_for, raw_for, raw_against, raw_against)
-    assert decision.verdict == "depends on (the recipe: holds for A; does not hold for B)"
+    assert _words(decision) == "depends on (the recipe: holds for A; does not hold for B)"
 
 
 def test_an_at_most_claim_is_refuted_only_beyond_its_margin():
     small_gain = (0.004, 0.005, 0.006, 0.005, 0.004)  # clearly above 0, clearly below +1 point
-    assert _decided(Comparison("gain", small_gain, kind="at-most")).verdict == HOLDS
+    assert _words(_decided(Comparison("gain", small_gain, kind="at-most"))) == HOLDS
 
 
 def test_claims_of_no_effect_and_of_no_gain_need_evidence_too():
     tiny = (0.001, -0.001, 0.0005, 0.0, -0.0005)
-    assert _decided(Comparison("gain", tiny, kind="no-effect")).verdict == HOLDS
-    assert _decided(Comparison("gain", CLEAR_GAIN, kind="no-effect")).verdict == FAILS
-    assert _decided(Comparison("gain", UNSETTLED, kind="no-effect")).outcome == NOT_SEPARATED
-    assert _decided(Comparison("gain", CLEAR_LOSS, kind="at-most")).verdict == HOLDS
-    assert _decided(Comparison("gain", CLEAR_GAIN, kind="at-most")).verdict == FAILS
-    assert _decided(Comparison("gain", UNSETTLED, kind="at-most")).outcome == NOT_SEPARATED, \
+    assert _words(_decided(Comparison("gain", tiny, kind="no-effect"))) == HOLDS
+    assert _words(_decided(Comparison("gain", CLEAR_GAIN, kind="no-effect"))) == FAILS
+    assert _decided(Comparison("gain", UNSETTLED, kind="no-effect")).verdict.outcome == NOT_SEPARATED
+    assert _words(_decided(Comparison("gain", CLEAR_LOSS, kind="at-most"))) == HOLDS
+    assert _words(_decided(Comparison("gain", CLEAR_GAIN, kind="at-most"))) == FAILS
+    assert _decided(Comparison("gain", UNSETTLED, kind="at-most")).verdict.outcome == NOT_SEPARATED, \
         "not beating B is shown by the data, never assumed from an unsettled difference"
+
+
+def test_a_ruled_out_effect_is_worded_by_the_sides_it_bounds():
+    assert ruled_out_text(RuledOut("`a` − `b`", None, 0.0123)) == "`a` − `b` above +1.2 points"
+    assert ruled_out_text(RuledOut("gap", -0.011, None)) == "gap below -1.1 points"
+    assert ruled_out_text(RuledOut("gap", -0.02, 0.032)) == "gap outside -2.0 to +3.2 points"
+    with pytest.raises(ValueError, match="ruled-out bounds \\(None, None\\) of 'gap' are invalid"):
+        RuledOut("gap", None, None)
+
+
+def test_a_comparison_rules_out_effects_as_numbers_on_the_claimed_side():
+    interval = Comparison("x", UNSETTLED).interval
+    assert Comparison("x", UNSETTLED).ruled_out() == RuledOut("x", None, interval.high)
+    assert Comparison("x", UNSETTLED, direction=-1).ruled_out() == RuledOut("x", interval.low, None)
+    assert Comparison("x", UNSETTLED, kind="no-effect").ruled_out() == RuledOut("x", interval.low, interval.high)
 
 
 def test_a_bad_kind_or_direction_is_a_one_line_error():

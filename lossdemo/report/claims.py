@@ -6,9 +6,13 @@ applies them. Verdicts are ``holds``, ``does not hold``, ``depends on (…)`` (t
 a condition: γ, the noise rate, the dataset, …), ``not separated (…)`` when the seeds decide
 neither way, ``undecided (…)`` for an explanation the runs can only fail to refute, and ``not
 measured yet (run …)`` when the runs are not stored. Holm's correction runs over the whole table.
+A verdict stays data (``verdicts.Verdict``, combined over datasets as ``verdicts.AcrossDatasets``)
+until a page words it:
 
     from lossdemo.report.claims import evaluate_claims
+    from lossdemo.report.verdicts import claim_verdict_text
     verdicts = evaluate_claims(runs)          # runs: list[StoredRun], e.g. load_runs("results")
+    claim_verdict_text(verdicts[0].verdict)   # e.g. "not separated (the 95 % intervals rule out …)"
 """
 
 from __future__ import annotations
@@ -16,8 +20,22 @@ from __future__ import annotations
 from .inference import holm_one_test_per_statement
 from .measures import RunIndex
 from .render import REPORTS
-from .stats import format_p
-from .verdicts import DEPENDS, FAILS, NOT_SEPARATED, Claim, ClaimVerdict, Decision, Finding, decide
+from .verdicts import (
+    DEPENDS,
+    FAILS,
+    HOLDS,
+    NOT_MEASURED,
+    NOT_SEPARATED,
+    NOT_TESTED_HERE,
+    AcrossDatasets,
+    Claim,
+    ClaimVerdict,
+    Decision,
+    Finding,
+    NotDecided,
+    Verdict,
+    decide,
+)
 
 # The order of the claims table: the report's claims as it makes them, then the papers'.
 CLAIM_ORDER = (
@@ -35,8 +53,8 @@ def _not_tested(index: RunIndex, dataset: str) -> Finding | None:
 # A claim of the report that no experiment here can test: it is listed, with the reason.
 MISSING_LABELS = Claim("missing-labels", "CE needs a valid label for every sample.", "report", (), "", "", _not_tested)
 NOT_TESTED = {
-    "missing-labels": ("not tested here", "Every loss compared here needs a label per sample; no experiment of this "
-                       "project varies that, and the claim is not specific to CE."),
+    "missing-labels": "Every loss compared here needs a label per sample; no experiment of this project varies that, "
+                      "and the claim is not specific to CE.",
 }
 
 
@@ -54,37 +72,34 @@ def run_hint(claim: Claim) -> str:
     return f"`python -m lossdemo.reproduce --experiments {' '.join(claim.experiments)}`"
 
 
-def combined_verdict(decisions: dict[str, Decision]) -> str:
-    """One verdict over datasets, by the rule :func:`~lossdemo.report.verdicts.decide` applies to the
+def combined_outcome(outcomes: list[str]) -> str:
+    """The outcome over datasets, by the rule :func:`~lossdemo.report.verdicts.decide` applies to the
     regimes of one dataset: the claim **depends on** the dataset only when it holds on one and is
-    refuted on another; refuted on some and undecided on the rest, it does not hold; held on some and
-    undecided on the rest, it is not separated; the undecided datasets are named either way."""
-    outcomes = {decision.outcome for decision in decisions.values()}
-    reasons = {decision.reason for decision in decisions.values()}
-    if len(outcomes) == 1 and len(reasons) == 1:
-        return next(iter(decisions.values())).verdict
-    if len(outcomes) == 1 and next(iter(outcomes)) != DEPENDS:  # same outcome, qualified per dataset
-        return f"{next(iter(outcomes))} (" + "; ".join(
-            f"on {name}: {d.reason}" for name, d in decisions.items() if d.reason) + ")"
-    refuted = [name for name, d in decisions.items() if d.outcome == FAILS]
-    undecided = [name for name, d in decisions.items() if d.outcome == NOT_SEPARATED]
-    held = [name for name in decisions if name not in refuted and name not in undecided]
-    mixed = any(decisions[name].outcome == DEPENDS for name in held)
-    if not mixed and refuted and not held:
-        return f"{FAILS} ({NOT_SEPARATED} on {', '.join(undecided)})"
-    if not mixed and held and not refuted:
-        return f"{NOT_SEPARATED} (" + "; ".join(f"{decisions[name].verdict} on {name}" for name in held) + ")"
-    return "depends on (the dataset: " + "; ".join(f"{d.verdict} on {name}" for name, d in decisions.items()) + ")"
+    refuted on another (or already depends on a regime of one); refuted on some and undecided on the
+    rest, it does not hold; held on some and undecided on the rest, it is not separated."""
+    if len(set(outcomes)) == 1:
+        return outcomes[0]
+    held = any(outcome in (HOLDS, DEPENDS) for outcome in outcomes)
+    refuted = FAILS in outcomes
+    if DEPENDS in outcomes or (held and refuted):
+        return DEPENDS
+    return FAILS if refuted else NOT_SEPARATED
+
+
+def combined_verdict(verdicts: dict[str, Verdict]) -> Verdict | AcrossDatasets:
+    """One verdict over datasets: theirs when every dataset says the same, else :func:`combined_outcome`
+    with each dataset's verdict, for the words to name the datasets that decide it."""
+    if len(set(verdicts.values())) == 1:
+        return next(iter(verdicts.values()))
+    return AcrossDatasets(combined_outcome([verdict.outcome for verdict in verdicts.values()]), tuple(verdicts.items()))
 
 
 def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, Decision]) -> ClaimVerdict:
     """One verdict over the datasets that have the claim's runs."""
-    verdict = combined_verdict(decisions)
+    verdict = combined_verdict({dataset: decision.verdict for dataset, decision in decisions.items()})
     effect = "<br>".join(f"{dataset}: {finding.effect}" for dataset, finding in findings.items())
     detail = " ".join(f"On {dataset}: {finding.detail}" for dataset, finding in findings.items())
-    tests = "<br>".join(f"{dataset}, {d.label}: {format_p(d.p_value)} → {format_p(d.p_adjusted)}"
-                        for dataset, d in decisions.items())
-    return ClaimVerdict(claim, verdict, effect, detail, tuple(findings), tests)
+    return ClaimVerdict(claim, verdict, effect, detail, tuple(decisions.items()))
 
 
 def evaluate_claims(runs) -> list[ClaimVerdict]:
@@ -113,12 +128,11 @@ def evaluate_claims(runs) -> list[ClaimVerdict]:
     verdicts, position = [], 0
     for claim in claims:
         if claim.claim_id in NOT_TESTED:
-            verdict, detail = NOT_TESTED[claim.claim_id]
-            verdicts.append(ClaimVerdict(claim, verdict, "—", detail, ()))
+            verdicts.append(ClaimVerdict(claim, NotDecided(NOT_TESTED_HERE), "—", NOT_TESTED[claim.claim_id]))
             continue
         if not findings[claim.claim_id]:
-            verdicts.append(ClaimVerdict(claim, f"not measured yet (run {run_hint(claim)})", "—",
-                                         "The runs this verdict needs are not stored.", ()))
+            verdicts.append(ClaimVerdict(claim, NotDecided(NOT_MEASURED, run_hint(claim)), "—",
+                                         "The runs this verdict needs are not stored."))
             continue
         decisions = {}
         for dataset, finding in findings[claim.claim_id].items():

@@ -16,7 +16,6 @@ a whole results directory rather than from one experiment's runs:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -29,12 +28,9 @@ from .output import runs_fingerprint, update_manifest
 from .render import REPORTS
 from .stats import CONFIDENCE
 from .tables import cell_text
-from .verdicts import NOT_SEPARATED, ClaimVerdict
+from .verdicts import ClaimVerdict, claim_verdict_text, deciding_tests_text
 
 TABLE_NAME = "claims_table.md"
-# The effects a "not separated" still rules out, alone in its brackets or after what held: shown on the
-# evidence page, left out of the table.
-RULED_OUT = re.compile(r" \(the \d+ % intervals rule out [^()]*\)|; the \d+ % intervals rule out [^()]*(?=\))")
 RULES_NAME = "verdict_rules.md"
 
 
@@ -57,10 +53,9 @@ def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
         claim = verdict.claim
         evidence = f"[evidence]({claim.evidence})" if claim.evidence else "—"
         # "Not separated" is qualified by the effects it still rules out: on the evidence page, not here.
-        plain = verdict.verdict.startswith(NOT_SEPARATED) and "holds for" not in verdict.verdict
-        shown = NOT_SEPARATED if plain else RULED_OUT.sub("", verdict.verdict)
+        shown = claim_verdict_text(verdict.verdict, short=True)
         lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(shown)}** | "
-                     f"{cell_text(verdict.effect)} | {verdict.tests} | {evidence} |")
+                     f"{cell_text(verdict.effect)} | {deciding_tests_text(verdict.decisions, '<br>')} | {evidence} |")
     lines += [
         "",
         f"Computed by `lossdemo.report.claims` from {run_count} stored runs. Effects are paired differences in "
@@ -83,8 +78,8 @@ def page_verdicts_markdown(verdicts: list[ClaimVerdict], page: str) -> str:
     blocks = []
     for verdict in mine:
         source = "" if verdict.claim.source == "report" else f" ({verdict.claim.source})"
-        tests = f" (p → Holm-adjusted: {verdict.tests.replace('<br>', '; ')})" if verdict.tests != "—" else ""
-        blocks.append(f"**{verdict.claim.text}**{source} — *{verdict.verdict}*{tests}. {verdict.detail}")
+        tests = f" (p → Holm-adjusted: {deciding_tests_text(verdict.decisions, '; ')})" if verdict.decisions else ""
+        blocks.append(f"**{verdict.claim.text}**{source} — *{claim_verdict_text(verdict.verdict)}*{tests}. {verdict.detail}")
     return "\n\n".join(blocks) + "\n"
 
 
@@ -175,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     written = render_claims(runs, args.figures_dir)
     update_manifest(args.figures_dir, written)
     for verdict in evaluate_claims(runs):
-        print(f"{verdict.claim.claim_id}: {verdict.verdict}", file=sys.stderr)
+        print(f"{verdict.claim.claim_id}: {claim_verdict_text(verdict.verdict)}", file=sys.stderr)
     return 0
 
 

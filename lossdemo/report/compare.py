@@ -249,7 +249,7 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
         i = next(tested)
         decision = decide(Finding((comparisons[i],), "", ""), [raw_for[i]], [adjusted_for[i]], [raw_against[i]],
                           [adjusted_against[i]])
-        lines.append(f"- {describe_difference(loss_a, loss_b, difference, decision.outcome, decision.p_adjusted)}")
+        lines.append(f"- {describe_difference(loss_a, loss_b, difference, decision.verdict.outcome, decision.p_adjusted)}")
     # A run that ends at chance has nothing to converge to: reaching 95 % of chance says nothing.
     learning = {loss for loss, interval in ordered
                 if interval.n >= 2 and interval.low > m.chance(runs_by_loss[loss][0]) + ABOVE_CHANCE_MARGIN}

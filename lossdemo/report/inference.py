@@ -96,6 +96,29 @@ def holm_one_test_per_statement(raw_for: Sequence[float], raw_against: Sequence[
 
 
 @dataclass(frozen=True)
+class RuledOut:
+    """The effects one comparison's 95 % interval rules out, kept as numbers so a verdict can be worded
+    (or left out) wherever it is shown.
+
+    A claim of a sign names only the bound on its own side (how large an effect in the claimed direction
+    the data still allow); a claim about a margin names both.
+
+    Attributes:
+        label: the comparison, as the verdict names it.
+        low: effects below it are ruled out (a fraction; None: that side is not named).
+        high: effects above it are ruled out (a fraction; None: that side is not named).
+    """
+
+    label: str
+    low: float | None
+    high: float | None
+
+    def __post_init__(self):
+        if self.low is None and self.high is None:
+            raise ValueError(f"ruled-out bounds (None, None) of {self.label!r} are invalid; allowed: a low or a high bound")
+
+
+@dataclass(frozen=True)
 class Comparison:
     """One claim about a paired difference, with its per-seed values.
 
@@ -147,11 +170,12 @@ class Comparison:
             return one_sided_p(self.values, 1, self.margin)
         return min(one_sided_p(self.values, -self.direction), equivalence_p(self.values, self.margin))
 
-    def ruled_out(self) -> str:
-        """The effects the 95 % interval rules out, in words, for a "not separated" verdict."""
+    def ruled_out(self) -> RuledOut:
+        """The effects the 95 % interval rules out, for a "not separated" verdict: beyond the bound on the
+        claimed side for a sign, outside the interval for a claim about a margin."""
         interval = self.interval
-        if self.kind == "sign":
-            bound = interval.high if self.direction > 0 else interval.low
-            side = "above" if self.direction > 0 else "below"
-            return f"{self.label} {side} {bound * 100:+.1f} points"
-        return f"{self.label} outside {interval.low * 100:+.1f} to {interval.high * 100:+.1f} points"
+        if self.kind != "sign":
+            return RuledOut(self.label, interval.low, interval.high)
+        if self.direction > 0:
+            return RuledOut(self.label, None, interval.high)
+        return RuledOut(self.label, interval.low, None)

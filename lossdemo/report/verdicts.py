@@ -1,4 +1,4 @@
-"""The machinery of a verdict: claims, their findings, and how comparisons become one of four outcomes.
+"""The machinery of a verdict: claims, their findings, how comparisons become one of four outcomes, and the words for them.
 
 A verdict is computed, never typed: each claim names the runs it needs (by the experiment grids of
 ``lossdemo.experiments``) and a rule that turns them into :class:`~lossdemo.report.inference.Comparison`s
@@ -7,6 +7,11 @@ over the whole claims table (``inference``): **holds**, **does not hold** (refut
 claim must be supported: the other sign, or no practical difference), **not separated** (with the
 effects the data still rule out), or **depends on** (a named regime). The rules themselves live with
 their experiment's report module; ``claims`` lists them in order and applies the correction.
+
+A verdict is plain data (:class:`Verdict`, :class:`AcrossDatasets`, :class:`NotDecided`) until a page
+words it with :func:`claim_verdict_text`: in full for the experiment pages, or short for the claims
+table, which leaves the effects the intervals rule out to the evidence page. Both forms are written
+from the same data, so no page takes words back out of another's sentence.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from ..experiments import EXPERIMENTS, plan_runs
 from ..protocol import FAIR, SHARED_RECIPE
 from ..run_config import RunConfig
 from . import measures as m
-from .inference import ALPHA, Comparison
+from .inference import ALPHA, Comparison, RuledOut
 from .measures import RunIndex
-from .stats import Interval, mean_ci, paired_difference
+from .stats import CONFIDENCE, Interval, format_p, mean_ci, paired_difference
 
 HOLDS, FAILS = "holds", "does not hold"
 MIN_SEEDS = 2  # a t-interval needs two values; fewer is "not measured yet"
@@ -30,6 +35,9 @@ MIN_SEEDS = 2  # a t-interval needs two values; fewer is "not measured yet"
 
 NOT_SEPARATED = "not separated"
 DEPENDS = "depends on"
+NOT_TESTED_HERE, NOT_MEASURED = "not tested here", "not measured yet"
+STATUS_ORDER = (HOLDS, NOT_SEPARATED, FAILS)  # the order in which a verdict names its regimes
+DATASET_REGIME = "the dataset"  # what a verdict that changes between datasets depends on
 
 
 @dataclass(frozen=True)
@@ -59,23 +67,65 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """The outcome of a finding's comparisons, with the p-value that decided it, raw and Holm-adjusted.
+class Part:
+    """One regime a verdict names (a value of what the finding varies), and how the claim fares there:
+    HOLDS, FAILS or NOT_SEPARATED."""
+
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a finding's comparisons say about its claim on one dataset, before any wording.
 
     Attributes:
-        outcome: holds (or the finding's word for support), does not hold, not separated, or depends on.
-        reason: what qualifies the outcome: the effects still ruled out, or the regime and how each fares.
+        outcome: HOLDS, FAILS, NOT_SEPARATED or DEPENDS.
+        supported_as: the finding's word for HOLDS (an explanation the runs can only fail to refute
+            has its own).
+        regime: what the finding's comparisons vary (None: they are links that must all hold).
+        parts: the regimes the verdict names, in the finding's order, with how each fares: every
+            regime for DEPENDS; the undecided ones for FAILS and the held ones for NOT_SEPARATED (none
+            without a regime, where one part decides for all).
+        ruled_out: for NOT_SEPARATED, the effects the undecided comparisons' intervals rule out.
     """
 
     outcome: str
-    reason: str
+    supported_as: str = HOLDS
+    regime: str | None = None
+    parts: tuple[Part, ...] = ()
+    ruled_out: tuple[RuledOut, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A verdict with the test that decided it: that comparison's label and p-value, raw and Holm-adjusted."""
+
+    verdict: Verdict
+    label: str
     p_value: float
     p_adjusted: float
-    label: str = ""  # the comparison the p-values belong to
 
-    @property
-    def verdict(self) -> str:
-        return f"{self.outcome} ({self.reason})" if self.reason else self.outcome
+
+@dataclass(frozen=True)
+class AcrossDatasets:
+    """A claim's verdict where its datasets' verdicts differ.
+
+    Attributes:
+        outcome: HOLDS, FAILS, NOT_SEPARATED or DEPENDS over the datasets, by the rule that combines regimes.
+        by_dataset: (dataset, its verdict), for every dataset that has the claim's runs, in order.
+    """
+
+    outcome: str
+    by_dataset: tuple[tuple[str, Verdict], ...]
+
+
+@dataclass(frozen=True)
+class NotDecided:
+    """A claim without a verdict: NOT_TESTED_HERE, or NOT_MEASURED with the command that trains its runs."""
+
+    status: str
+    command: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,15 +156,20 @@ class ClaimVerdict:
     """A claim's verdict over every dataset that has its runs.
 
     Attributes:
-        tests: per dataset, "p raw → Holm-adjusted" of the test that decided it ("—" when untested).
+        verdict: the one verdict of every dataset when they agree, theirs combined when they differ,
+            or why there is none.
+        decisions: per dataset, in order, the decision with the test that decided it (none when untested).
     """
 
     claim: Claim
-    verdict: str
+    verdict: Verdict | AcrossDatasets | NotDecided
     effect: str
     detail: str
-    datasets: tuple[str, ...]
-    tests: str = "—"
+    decisions: tuple[tuple[str, Decision], ...] = ()
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(dataset for dataset, _ in self.decisions)
 
 
 def _status(for_adjusted: float, against_adjusted: float) -> str:
@@ -141,7 +196,7 @@ def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], ra
     claim holds when every regime holds and does not hold when every regime is refuted; it
     **depends on** the regime only when at least one regime holds and another is refuted. A mix of
     held (or refuted) and undecided regimes is "not separated" (or "does not hold"), with the held
-    or undecided regimes named in the reason, so that the same burden of proof applies both ways.
+    or undecided regimes named, so that the same burden of proof applies both ways.
     """
     part_status = [_status(f, a) for f, a in zip(adjusted_for, adjusted_against)]
     labels = [comparison.label for comparison in finding.comparisons]
@@ -153,31 +208,102 @@ def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], ra
     refuted = [r for r in regimes if status[r] == FAILS]
     open_ = [r for r in regimes if status[r] == NOT_SEPARATED]
 
-    def named(word: str, chosen: list[str]) -> str:
-        return f"{word} for {', '.join(chosen)}"
+    def verdict(outcome: str, named: list[str], ruled_out: tuple[RuledOut, ...] = ()) -> Verdict:
+        parts = tuple(Part(regime, status[regime]) for regime in named) if finding.regime is not None else ()
+        return Verdict(outcome, finding.holds_as, finding.regime, parts, ruled_out)
+
+    def either_way(i: int) -> tuple[float, float]:  # the test a comparison's data point to, raw and adjusted
+        return min(raw_for[i], raw_against[i]), min(adjusted_for[i], adjusted_against[i])
 
     if len(held) == len(regimes):
         worst = max(range(len(labels)), key=lambda i: adjusted_for[i])  # every part held: the weakest decides
-        return Decision(finding.holds_as, "", raw_for[worst], adjusted_for[worst], labels[worst])
+        return Decision(verdict(HOLDS, []), labels[worst], raw_for[worst], adjusted_for[worst])
     if held and refuted and finding.regime is not None:
-        parts = [named(word, chosen) for word, chosen in ((HOLDS, held), (NOT_SEPARATED, open_), (FAILS, refuted)) if chosen]
-        deciding = min(range(len(labels)), key=lambda i: min(adjusted_for[i], adjusted_against[i]))
-        return Decision(DEPENDS, f"{finding.regime}: {'; '.join(parts)}",
-                        min(raw_for[deciding], raw_against[deciding]),
-                        min(adjusted_for[deciding], adjusted_against[deciding]), labels[deciding])
+        deciding = min(range(len(labels)), key=lambda i: either_way(i)[1])
+        return Decision(verdict(DEPENDS, regimes), labels[deciding], *either_way(deciding))
     if refuted:  # and, with a regime, nothing held; without one, every part must hold, so one refutes all
         failing = [i for r in refuted for i in members[r] if part_status[i] == FAILS]
         best = min(failing, key=lambda i: adjusted_against[i])
-        reason = named(NOT_SEPARATED, open_) if open_ and finding.regime is not None else ""
-        return Decision(FAILS, reason, raw_against[best], adjusted_against[best], labels[best])
+        return Decision(verdict(FAILS, open_), labels[best], raw_against[best], adjusted_against[best])
     undecided = [i for r in (open_ or regimes) for i in members[r] if part_status[i] != HOLDS] or list(range(len(labels)))
-    ruled_out = "; ".join(finding.comparisons[i].ruled_out() for i in undecided)
-    reason = f"the 95 % intervals rule out {ruled_out}"
-    if held and finding.regime is not None:
-        reason = f"{named(HOLDS, held)}; {reason}"
-    closest = min(undecided, key=lambda i: min(adjusted_for[i], adjusted_against[i]))
-    return Decision(NOT_SEPARATED, reason, min(raw_for[closest], raw_against[closest]),
-                    min(adjusted_for[closest], adjusted_against[closest]), labels[closest])
+    ruled_out = tuple(finding.comparisons[i].ruled_out() for i in undecided)
+    closest = min(undecided, key=lambda i: either_way(i)[1])
+    return Decision(verdict(NOT_SEPARATED, held, ruled_out), labels[closest], *either_way(closest))
+
+
+def ruled_out_text(effect: RuledOut) -> str:
+    """``"a − b above +1.2 points"``: an effect the data rule out, in the points the site writes."""
+    if effect.low is None:
+        return f"{effect.label} above {effect.high * 100:+.1f} points"
+    if effect.high is None:
+        return f"{effect.label} below {effect.low * 100:+.1f} points"
+    return f"{effect.label} outside {effect.low * 100:+.1f} to {effect.high * 100:+.1f} points"
+
+
+def parts_text(parts: tuple[Part, ...]) -> str:
+    """``"holds for a, b; not separated for c"``: the named regimes, grouped by how they fare."""
+    named = {status: [part.name for part in parts if part.status == status] for status in STATUS_ORDER}
+    return "; ".join(f"{status} for {', '.join(names)}" for status, names in named.items() if names)
+
+
+def reason_text(verdict: Verdict, *, short: bool = False) -> str:
+    """What qualifies the outcome ("" when nothing does): the regime and how each named part fares, then
+    the effects still ruled out, which the ``short`` form leaves to the evidence page."""
+    if verdict.outcome == DEPENDS:
+        return f"{verdict.regime}: {parts_text(verdict.parts)}"
+    qualifiers = [parts_text(verdict.parts)] if verdict.parts else []
+    if verdict.ruled_out and not short:
+        effects = "; ".join(ruled_out_text(effect) for effect in verdict.ruled_out)
+        qualifiers.append(f"the {CONFIDENCE * 100:g} % intervals rule out {effects}")
+    return "; ".join(qualifiers)
+
+
+def outcome_word(verdict: Verdict) -> str:
+    """The outcome as the verdict says it: a finding may have its own word for support."""
+    return verdict.supported_as if verdict.outcome == HOLDS else verdict.outcome
+
+
+def verdict_text(verdict: Verdict, *, short: bool = False) -> str:
+    """``"not separated (holds for a; the 95 % intervals rule out b above +1.2 points)"``, or with ``short``
+    ``"not separated (holds for a)"``."""
+    reason = reason_text(verdict, short=short)
+    return f"{outcome_word(verdict)} ({reason})" if reason else outcome_word(verdict)
+
+
+def across_datasets_text(combined: AcrossDatasets, *, short: bool = False) -> str:
+    """The words for datasets whose verdicts differ: the shared outcome qualified per dataset, or the
+    combined outcome naming the datasets that decide it. The ``short`` form of a "not separated" names
+    only the regimes that held, not the datasets, whose verdicts the evidence page gives."""
+    by_dataset = combined.by_dataset
+    if combined.outcome != DEPENDS and all(verdict.outcome == combined.outcome for _, verdict in by_dataset):
+        reasons = [f"on {dataset}: {reason}" for dataset, verdict in by_dataset if (reason := reason_text(verdict, short=short))]
+        word = outcome_word(by_dataset[0][1])
+        return f"{word} ({'; '.join(reasons)})" if reasons else word
+    if combined.outcome == FAILS:
+        undecided = [dataset for dataset, verdict in by_dataset if verdict.outcome == NOT_SEPARATED]
+        return f"{FAILS} ({NOT_SEPARATED} on {', '.join(undecided)})"
+    if combined.outcome == NOT_SEPARATED:
+        held = [f"{verdict_text(verdict)} on {dataset}" for dataset, verdict in by_dataset if verdict.outcome != NOT_SEPARATED]
+        return NOT_SEPARATED if short else f"{NOT_SEPARATED} ({'; '.join(held)})"
+    each = "; ".join(f"{verdict_text(verdict, short=short)} on {dataset}" for dataset, verdict in by_dataset)
+    return f"{DEPENDS} ({DATASET_REGIME}: {each})"
+
+
+def claim_verdict_text(verdict: Verdict | AcrossDatasets | NotDecided, *, short: bool = False) -> str:
+    """A claim's verdict in words: in full for the experiment pages, ``short`` for the claims table."""
+    if isinstance(verdict, NotDecided):
+        return f"{verdict.status} (run {verdict.command})" if verdict.command else verdict.status
+    if isinstance(verdict, AcrossDatasets):
+        return across_datasets_text(verdict, short=short)
+    return verdict_text(verdict, short=short)
+
+
+def deciding_tests_text(decisions: tuple[tuple[str, Decision], ...], separator: str) -> str:
+    """Per dataset, the comparison that decided the verdict and its p-value raw → Holm-adjusted; "—" when none."""
+    if not decisions:
+        return "—"
+    return separator.join(f"{dataset}, {decision.label}: {format_p(decision.p_value)} → {format_p(decision.p_adjusted)}"
+                          for dataset, decision in decisions)
 
 
 def sign(interval: Interval | None) -> int:
