@@ -80,7 +80,7 @@ def main() -> None:
         label = f"{model} on {dataset.name} ({len(dataset.y_train)} training samples), {how}"
         measured[label] = times
         rows.append(_common.row(f"{label}: reference / fast seconds per run-epoch",
-                                f"{reference_s:.3f} / {fast_s:.3f} s = {reference_s / fast_s:.2f}× faster"))
+                                f"{reference_s:.3f} / {fast_s:.3f} s: fast engine speed-up {reference_s / fast_s:.2f}×"))
         _common.print_rows(rows[-1:])
     path = _common.write_results("engines", {
         "title": "The fast engine against the reference engine, per model",

@@ -273,7 +273,7 @@ def _tuning_ids() -> set[str]:
 def _compare_published(plan: Plan, options: Options, stored: dict, published: dict, log) -> None:
     if options.same_results_and_published or not published:
         return
-    from .report.compare import compare_with_published
+    from .report.agreement import compare_with_published
     from .report.measures import group_runs, key
 
     # Seeds of one condition (the whole config but the seed) are compared with the same condition only.

@@ -19,7 +19,8 @@ from support import stored_run
 from lossdemo import protocol
 from lossdemo.experiments import CB_BETA_SWEEP, CB_BETAS, default_configs
 from lossdemo.losses import DEFAULT_CB_BETA, class_balanced_weights, get_loss, parse_loss_spec
-from lossdemo.report.compare import compare_with_published, convergence_table, late_validation_gain, published_agreement
+from lossdemo.report.agreement import compare_with_published, published_agreement
+from lossdemo.report.compare import convergence_table, late_validation_gain
 from lossdemo.report.imbalance import chosen_class_balanced
 from lossdemo.report.stats import mean_ci, prediction_half_width
 from lossdemo.run_config import RunConfig
