@@ -98,11 +98,15 @@ def train_runs(
 
     Args:
         configs: the runs, distinct.
-        dataset, device, data_dir, precision, threads: as for :func:`train_run`.
+        dataset: as for :func:`train_run`.
+        device: as for :func:`train_run`.
         on_epoch: called as ``on_epoch(config, epoch, metrics)`` for each run still training.
+        data_dir: as for :func:`train_run`.
         checkpoint_path: as for :func:`train_run`; only for a single run.
         engine: ``auto``, ``fast`` or ``reference`` (``lossdemo.engines``).
         stacked: on the fast engine, compute the runs as one stacked model even when there is one.
+        precision: as for :func:`train_run`.
+        threads: as for :func:`train_run`.
 
     Returns:
         One outcome per config, in config order.
