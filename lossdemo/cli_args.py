@@ -102,18 +102,11 @@ def positive_int(name: str, maximum: int | None = None):
     return parse
 
 
-def _engine_name(engines: tuple[str, ...]):
+def _one_of(kind: str, names: tuple[str, ...]):
+    """A parser of one of ``names``; its error is the one ``resolve_device`` / ``resolve_engine`` raise."""
     def parse(text: str) -> str:
-        if text not in engines:  # the same message as lossdemo.engines.resolve_engine
-            raise argparse.ArgumentTypeError(f"unknown engine {text!r}; allowed: {', '.join(engines)}")
-        return text
-    return parse
-
-
-def _device_type(devices: tuple[str, ...]):
-    def parse(text: str) -> str:
-        if text not in devices:  # the same message as lossdemo.train.resolve_device
-            raise argparse.ArgumentTypeError(f"unknown device {text!r}; allowed: {', '.join(devices)}")
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"unknown {kind} {text!r}; allowed: {', '.join(names)}")
         return text
 
     return parse
@@ -205,7 +198,7 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                         help="number of seeds, 0..N-1, and 2N in the conditions whose verdicts need more "
                              "(default: the profile's)")
     parser.add_argument("--epochs", type=positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
-    parser.add_argument("--device", default="cpu", type=_device_type(choices.devices) if choices else str, metavar="DEVICE",
+    parser.add_argument("--device", default="cpu", type=_one_of("device", choices.devices) if choices else str, metavar="DEVICE",
                         help="where to train (default: cpu)" + allowed(choices and choices.devices))
     parser.add_argument("--workers", type=positive_int("workers"), metavar="N",
                         help="train N runs at once in separate processes, one thread each "
@@ -216,7 +209,7 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                              "run leaves idle; 1 trains every run alone; stacked runs are not checkpointed "
                              "(default: on a CPU, the 1-D CNN's runs in stacks of up to 8, computed as matrix products, "
                              "and every other run alone; on a GPU, every run alone)")
-    parser.add_argument("--engine", default="auto", type=_engine_name(choices.engines) if choices else str, metavar="ENGINE",
+    parser.add_argument("--engine", default="auto", type=_one_of("engine", choices.engines) if choices else str, metavar="ENGINE",
                         help="how training steps are computed: 'reference' is plain PyTorch (nn.Module, torch.optim), "
                              "'fast' the same numbers up to float rounding, sooner (stacked matrix products, fused "
                              "kernels); runs are the same runs either way, so stored ones are reused; the time "
