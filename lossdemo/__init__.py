@@ -18,7 +18,8 @@ _EXPORTS = {
     **{name: "lossdemo.losses" for name in (
         "mae_loss", "l1_logits_loss", "cross_entropy_loss", "focal_loss", "label_smoothing_loss",
         "generalized_cross_entropy_loss", "nce_mae_loss", "logit_adjusted_loss", "class_balanced_weights",
-        "get_loss", "parse_loss_spec", "LossSpec", "LOSS_SPEC_FORMS")},
+        "get_loss", "parse_loss_spec", "LossSpec", "LOSS_SPEC_FORMS", "LossKind", "LossParameter",
+        "register_loss")},
     **{name: "lossdemo.data" for name in ("Dataset", "load_dataset", "DATASETS")},
     **{name: "lossdemo.run_config" for name in ("RunConfig", "RunOutcome", "RunStatus")},
     **{name: "lossdemo.train" for name in ("train_run", "train_runs")},

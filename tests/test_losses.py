@@ -449,3 +449,15 @@ def test_get_loss_returns_the_matching_batch_mean_loss():
         assert loss_fn.__name__ == spec
         torch.testing.assert_close(loss_fn(logits, targets), expected, rtol=1e-12, atol=0)
         torch.testing.assert_close(loss_fn(logits, targets, validate=False), expected, rtol=1e-12, atol=0)
+
+
+def test_every_kind_in_the_registry_names_its_own_specs_and_is_in_the_spec_forms():
+    from lossdemo.losses import LOSS_KINDS, LOSS_SPEC_FORMS, parse_loss_spec
+
+    for kind in LOSS_KINDS:
+        assert kind.name in LOSS_SPEC_FORMS
+        for spec in kind.colours:
+            assert parse_loss_spec(spec).kind is kind, spec
+    colours = [colour for kind in LOSS_KINDS for spec, colour in kind.colours.items()
+               if spec in ("ce", "mae", "l1-logits", "focal:0.5", "focal:2")]
+    assert len(set(colours)) == 5, "the report's five losses keep five distinct colours"

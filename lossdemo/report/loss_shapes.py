@@ -53,16 +53,10 @@ class LossCurve:
 
 
 def _per_example_loss(spec: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Unreduced loss from the package's own functions, so a row's gradient is that example's."""
-    parsed = losses.parse_loss_spec(spec)
-    if parsed.needs_class_counts:
+    """Unreduced loss from the loss registry's own function, so a row's gradient is that example's."""
+    if losses.parse_loss_spec(spec).needs_class_counts:
         raise ValueError(f"loss {spec!r} needs class counts; allowed here: a loss of one example without them")
-    functions = {"mae": losses.mae_loss, "l1-logits": losses.l1_logits_loss, "ce": losses.cross_entropy_loss,
-                 "focal": lambda z, y, **kw: losses.focal_loss(z, y, gamma=parsed.parameter, **kw),
-                 "ls": lambda z, y, **kw: losses.label_smoothing_loss(z, y, parsed.parameter, **kw),
-                 "gce": lambda z, y, **kw: losses.generalized_cross_entropy_loss(z, y, parsed.parameter, **kw),
-                 "nce+mae": losses.nce_mae_loss}
-    return functions[parsed.name](logits, targets, reduction="none")
+    return losses.get_loss(spec)(logits, targets, reduction="none", validate=False)
 
 
 def _curve_along(spec: str, logits: torch.Tensor) -> LossCurve:

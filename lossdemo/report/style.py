@@ -20,23 +20,15 @@ if "MPLBACKEND" not in os.environ and "ipykernel" not in sys.modules:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from ..losses.registry import LOSS_COLOURS
+
 STYLE_PATH = Path(__file__).with_name("lossdemo.mplstyle")
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-FIXED_LOSS_COLOURS = {
-    "ce": "#0072B2",
-    "mae": "#D55E00",
-    "l1-logits": "#000000",
-    "focal:0.5": "#009E73",
-    "focal:2": "#CC79A7",
-    # the remedies: the same colour wherever they appear
-    "gce:0.7": "#E69F00",
-    "nce+mae": "#56B4E9",
-    "ls:0.1": "#8C564B",
-    "cb-ce": "#56B4E9",
-    "cb-focal:2": "#8C564B",
-    "la-ce:1": "#E69F00",
-}
+# Each loss spec's fixed colour lives with its loss (lossdemo.losses.registry): the same on every figure.
+FIXED_LOSS_COLOURS = LOSS_COLOURS
+# The report's own losses, drawn together on most figures: no other loss may borrow their colours.
+_REPORT_LOSSES = ("ce", "mae", "l1-logits", "focal:0.5", "focal:2")
 # For losses without a fixed colour, in the order a figure meets them: none of these is a fixed one.
 EXTRA_LOSS_COLOURS = ("#E69F00", "#56B4E9", "#8C564B", "#7F7F7F", "#F0E442", "#17BECF", "#BCBD22")
 # Palette slots of the loss pages' extra focal γ values (slots the fixed colours do not take).
@@ -79,8 +71,14 @@ def new_figure(height_in: float, rows: int = 1, columns: int = 1, width_in: floa
 
 
 def loss_colour(spec: str, index: int = 0) -> str:
-    """Colour for a loss spec: fixed for the report's losses, palette slot ``index`` for the rest."""
-    return FIXED_LOSS_COLOURS.get(spec, OKABE_ITO[index % len(OKABE_ITO)])
+    """Colour for a loss spec: its fixed colour, else palette slot ``index``; a slot holding one of the
+    report's losses' colours gives way to an extra colour, so a new loss never looks like CE or MAE."""
+    if spec in FIXED_LOSS_COLOURS:
+        return FIXED_LOSS_COLOURS[spec]
+    colour = OKABE_ITO[index % len(OKABE_ITO)]
+    if colour in {FIXED_LOSS_COLOURS[name] for name in _REPORT_LOSSES}:
+        return EXTRA_LOSS_COLOURS[index % len(EXTRA_LOSS_COLOURS)]
+    return colour
 
 
 def loss_colour_in(spec: str, order: Sequence[str]) -> str:

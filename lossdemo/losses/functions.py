@@ -1,20 +1,15 @@
-"""Classification losses as pure functions of ``(logits [N, C], targets [N] int64)``.
+"""The losses as pure functions of ``(logits [N, C], targets [N] int64)``, in plain PyTorch.
 
 Every loss takes ``reduction`` in ``{"mean", "sum", "none"}``; "mean" is always the plain batch
 mean (sum / N), even with class weights, so losses stay comparable across specs. Losses built on
 the softmax run in float32 for half-precision logits (bf16 keeps ~3 significant digits, too few
 for log-probabilities) and return float32; gradients still flow back to the half-precision logits.
-
-    loss_fn = get_loss("focal:2")
-    loss = loss_fn(logits, targets)               # validates inputs (one device sync)
-    loss = loss_fn(logits, targets, validate=False)  # hot loop, after checking the dataset once
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -22,8 +17,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Reduction = Literal["mean", "sum", "none"]
-LOSS_SPEC_FORMS = ("mae, l1-logits, ce, focal:<gamma>, cb-ce[@<beta>], cb-focal:<gamma>[@<beta>], ls:<epsilon>, "
-                   "gce:<q>, nce+mae, la-ce:<tau>")
 # Cui et al. (2019)'s β of the effective number of samples when a cb-* spec names none.
 DEFAULT_CB_BETA = 0.999
 ClassWeights = Sequence[float] | Tensor | None
@@ -362,132 +355,3 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float = DEFAULT_CB
     raw_weights = [(1 - beta) / (1 - beta**count) for count in counts]
     per_sample_mean = sum(weight * count for weight, count in zip(raw_weights, counts)) / sum(counts)
     return [weight / per_sample_mean for weight in raw_weights]
-
-
-# Losses with one parameter after the colon: (what it is called in errors, its range as _check_parameter takes it).
-_PARAMETERS = {
-    "focal": ("focal gamma", dict(low=0.0, high=math.inf)),
-    "ls": ("label smoothing epsilon", dict(low=0.0, high=1.0, high_open=True)),
-    "gce": ("generalized cross-entropy q", dict(low=0.0, high=1.0, low_open=True)),
-    "la-ce": ("logit adjustment tau", dict(low=0.0, high=math.inf)),
-}
-_PLAIN = ("mae", "l1-logits", "ce", "nce+mae")
-NEEDS_CLASS_COUNTS = ("la-ce",)  # besides the cb-* specs
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """A parsed loss spec; ``str()`` gives its canonical text, e.g. "cb-focal:2" or "gce:0.7"."""
-
-    name: str  # "mae", "l1-logits", "ce", "focal", "ls", "gce", "nce+mae" or "la-ce"
-    parameter: float | None = None  # γ, ε, q or τ for the losses that take one
-    class_balanced: bool = False  # weight classes by class_balanced_weights (ce and focal only)
-    beta: float = DEFAULT_CB_BETA  # class_balanced_weights' β, written "@β" after a cb-* spec when not the default
-
-    @property
-    def gamma(self) -> float | None:
-        """Focal loss's γ (None for the other losses)."""
-        return self.parameter if self.name == "focal" else None
-
-    @property
-    def needs_class_counts(self) -> bool:
-        return self.class_balanced or self.name in NEEDS_CLASS_COUNTS
-
-    def __str__(self) -> str:
-        prefix = "cb-" if self.class_balanced else ""
-        suffix = f"@{_number_text(self.beta)}" if self.class_balanced and self.beta != DEFAULT_CB_BETA else ""
-        if self.parameter is None:
-            return prefix + self.name + suffix
-        return f"{prefix}{self.name}:{_number_text(self.parameter)}{suffix}"
-
-
-def _number_text(value: float) -> str:
-    text = f"{value:g}"
-    return text if float(text) == value else repr(float(value))  # ":g" keeps 6 digits; two specs must not share a name
-
-
-def parse_loss_spec(spec: str) -> LossSpec:
-    """Parse one of ``LOSS_SPEC_FORMS`` (e.g. "focal:0.5", "cb-ce", "ls:0.1") into a LossSpec."""
-    if not isinstance(spec, str):
-        raise TypeError(f"loss spec must be a str; got {type(spec).__name__} {spec!r}")
-    body, has_at, beta_text = spec.partition("@")
-    name, has_colon, text = body.partition(":")
-    class_balanced = name.startswith("cb-")
-    base_name = name.removeprefix("cb-")
-    if class_balanced and base_name not in ("ce", "focal"):
-        raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
-    beta = DEFAULT_CB_BETA
-    if has_at:
-        if not class_balanced:
-            raise ValueError(f"loss {spec!r} takes no @beta (only cb-ce and cb-focal do); allowed: {LOSS_SPEC_FORMS}")
-        try:
-            beta = float(beta_text)
-        except ValueError:
-            beta = math.nan
-        if not 0 <= beta < 1:
-            raise ValueError(f"class-balanced beta {beta_text!r} in loss {spec!r} is invalid; allowed: a number in [0, 1)")
-    if base_name in _PLAIN and not has_colon:
-        return LossSpec(base_name, None, class_balanced, beta)
-    if base_name not in _PARAMETERS:
-        raise ValueError(f"unknown loss {spec!r}; allowed: {LOSS_SPEC_FORMS}")
-    label, limits = _PARAMETERS[base_name]
-    if not has_colon:
-        example = "focal:2" if base_name == "focal" else f"{base_name}:0.1"
-        what = "a gamma" if base_name == "focal" else f"its {label.split()[-1]}"
-        raise ValueError(f"loss {spec!r} needs {what}, e.g. {example if not class_balanced else 'cb-' + example}; "
-                         f"allowed: {LOSS_SPEC_FORMS}")
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    try:
-        _check_parameter(label, value, **limits)
-    except ValueError:
-        if base_name == "focal":
-            raise ValueError(f"bad focal gamma {text!r} in loss {spec!r} (need a finite number >= 0); "
-                             f"allowed: {LOSS_SPEC_FORMS}") from None
-        raise ValueError(f"{label} {text!r} in loss {spec!r} is invalid; allowed: {_range_text(limits)}") from None
-    return LossSpec(base_name, abs(value) if value == 0 else value, class_balanced, beta)  # abs: "focal:-0" is 0.0
-
-
-def _range_text(limits: dict) -> str:
-    low, high = limits["low"], limits["high"]
-    left = "(" if limits.get("low_open") else "["
-    right = ")" if limits.get("high_open") or high == math.inf else "]"
-    return f"a number in {left}{low:g}, {'∞' if high == math.inf else f'{high:g}'}{right}"
-
-
-def get_loss(spec: str, class_counts: Sequence[int] | None = None) -> Callable[..., Tensor]:
-    """Build ``loss_fn(logits, targets, *, validate=True, reduction="mean") -> loss`` from a spec: the batch
-    mean, or with ``reduction="none"`` one loss per sample (stacked runs average each run's own samples).
-
-    Args:
-        spec: One of ``LOSS_SPEC_FORMS``.
-        class_counts: Training samples per class; required by the cb-* specs and by la-ce,
-            ignored otherwise.
-    """
-    loss_spec = parse_loss_spec(spec)
-    if loss_spec.needs_class_counts and class_counts is None:
-        raise ValueError(f"loss {spec!r} needs class_counts (training samples per class); got None")
-    class_weights = class_balanced_weights(class_counts, loss_spec.beta) if loss_spec.class_balanced else None
-    losses_by_name = {"mae": mae_loss, "l1-logits": l1_logits_loss, "ce": cross_entropy_loss, "focal": focal_loss,
-                      "ls": label_smoothing_loss, "gce": generalized_cross_entropy_loss, "nce+mae": nce_mae_loss,
-                      "la-ce": logit_adjusted_loss}
-    base_loss = losses_by_name[loss_spec.name]
-    parameter_names = {"focal": "gamma", "ls": "epsilon", "gce": "q", "la-ce": "tau"}
-    options = {} if loss_spec.parameter is None else {parameter_names[loss_spec.name]: loss_spec.parameter}
-    if loss_spec.name == "la-ce":
-        options["class_counts"] = list(class_counts)
-    weights_by_place = {}  # (device, dtype) -> tensor: a host-to-device copy every step would sync
-
-    def loss_fn(logits: Tensor, targets: Tensor, *, validate: bool = True, reduction: Reduction = "mean") -> Tensor:
-        if class_weights is not None:
-            place = (logits.device, _at_least_float32(logits).dtype)
-            if place not in weights_by_place:
-                weights_by_place[place] = torch.tensor(class_weights, dtype=place[1],
-                                                       device=place[0])
-            options["alpha"] = weights_by_place[place]
-        return base_loss(logits, targets, reduction=reduction, validate=validate, **options)
-
-    loss_fn.__name__ = str(loss_spec)
-    return loss_fn
