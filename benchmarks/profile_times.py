@@ -19,7 +19,7 @@ For each training profile the CLI's estimate is compared with the measured time 
 ±25 %; the estimate covers training, the measured time also start-up, loading and drawing).
 
 Also derives the CPU seconds per epoch of each dataset from the run files' ``wall_time_s``, the
-numbers behind ``CPU_SECONDS_PER_EPOCH`` in ``lossdemo/reproduce.py``.
+numbers behind each dataset's ``cpu_seconds_per_epoch`` in ``lossdemo/data.py`` (``DATASET_INFO``).
 """
 
 from __future__ import annotations

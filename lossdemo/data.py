@@ -16,11 +16,9 @@ tensors instead of calling per-sample Python.
 from __future__ import annotations
 
 import functools
-import gzip
 import importlib.resources
 import os
 import random
-import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass, field
@@ -30,21 +28,44 @@ import numpy as np
 import torch
 from torch import Tensor
 
-EMBEDDED_DATASETS = ("mnist1d", "mnist5k")
-TORCHVISION_DATASETS = ("mnist", "fashion-mnist", "cifar10")
-DATASETS = EMBEDDED_DATASETS + TORCHVISION_DATASETS
-DEFAULT_DATASET = "mnist1d"
+from .dataset_files import DatasetUnavailableError, load_cifar10, load_idx_dataset, normalise, uint8_channel_stats
 
 _DIGITS = tuple(str(digit) for digit in range(10))
-_CLASS_NAMES = {
-    "mnist1d": _DIGITS,
-    "mnist5k": _DIGITS,
-    "mnist": _DIGITS,
-    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer",
-                "dog", "frog", "horse", "ship", "truck"),
-}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Everything the project knows about one built-in dataset, in one place.
+
+    ``cpu_seconds_per_epoch`` is one full-data training epoch of one run on one CPU thread with every
+    core busy, trained the default way (mnist1d in stacks), for the estimate the command line prints
+    before training: the embedded datasets' fitted to the run files of a default profile run
+    (``benchmarks/profile_times.py`` prints the estimate next to the measured time), the others scaled
+    from mnist5k's by FLOPs per epoch.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    embedded: bool  # shipped in the package or generated locally: needs no network, ever
+    default_model: str  # the model a run config's empty ``model`` means (lossdemo.models)
+    training_samples: int  # the training split's size, before any validation split is held out
+    cpu_seconds_per_epoch: float
+    converged_epochs: int | None = None  # the fair protocol's length (lossdemo.protocol); None: its default
+
+
+DATASET_INFO: dict[str, DatasetInfo] = {info.name: info for info in (
+    DatasetInfo("mnist1d", _DIGITS, True, "cnn1d", 4000, 0.07, converged_epochs=50),
+    DatasetInfo("mnist5k", _DIGITS, True, "cnn2d-stem", 4000, 0.62, converged_epochs=25),
+    DatasetInfo("mnist", _DIGITS, False, "cnn2d-stem", 60000, 9.3),
+    DatasetInfo("fashion-mnist", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), False, "cnn2d-stem", 60000, 9.3),
+    DatasetInfo("cifar10", ("airplane", "automobile", "bird", "cat", "deer",
+                            "dog", "frog", "horse", "ship", "truck"), False, "resnet", 50000, 1490.0),
+)}
+EMBEDDED_DATASETS = tuple(name for name, info in DATASET_INFO.items() if info.embedded)
+TORCHVISION_DATASETS = tuple(name for name, info in DATASET_INFO.items() if not info.embedded)
+DATASETS = EMBEDDED_DATASETS + TORCHVISION_DATASETS
+DEFAULT_DATASET = "mnist1d"
 _SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 # Bump when the embedded arrays change, so stale .npz caches are ignored rather than trusted
@@ -59,27 +80,6 @@ _MNIST5K_SPLIT_SEED = 0
 # [tool.setuptools.package-data] in pyproject.toml puts it in wheels.
 _MNIST5K_DIR, _MNIST5K_FILE = "package_data", "mnist5k.npz"
 _MNIST5K_COUNT = 5000
-
-# torchvision's directory layout, so an existing torchvision download is reused as is.
-_IDX_RAW_DIRS = {"mnist": Path("MNIST", "raw"), "fashion-mnist": Path("FashionMNIST", "raw")}
-_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-_IDX_IMAGES_MAGIC, _IDX_LABELS_MAGIC = 2051, 2049  # 0x0803: uint8, 3 dims; 0x0801: uint8, 1 dim
-
-_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
-_CIFAR_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
-_CIFAR_DIR = "cifar-10-batches-bin"
-_CIFAR_FILES = tuple(f"data_batch_{index}.bin" for index in range(1, 6)) + ("test_batch.bin",)
-_CIFAR_RECORD_BYTES = 1 + 3 * 32 * 32  # label byte, then the R, G and B planes, each row-major
-
-# What a failed download can raise: network (URLError is an OSError), checksum (RuntimeError),
-# or a damaged archive.
-_DOWNLOAD_ERRORS = (OSError, RuntimeError, ValueError, EOFError, zlib.error, tarfile.TarError)
-
-
-class DatasetUnavailableError(RuntimeError):
-    """A real dataset is neither on disk nor downloadable; the message says which files to put where."""
-
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value to compare by
 class Dataset:
@@ -173,40 +173,12 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
         # Copies keep the in-process cache intact whatever the caller does to its tensors.
         arrays = [array.copy() for array in _embedded_arrays(name, root)]
     elif name == "cifar10":
-        arrays = _load_cifar10(root, download)
+        arrays = load_cifar10(root, download)
     else:
-        arrays = _load_idx_dataset(name, root, download)
+        arrays = load_idx_dataset(name, root, download)
     x_train, y_train, x_test, y_test = (torch.from_numpy(array) for array in arrays)
-    class_names = _CLASS_NAMES[name]
+    class_names = DATASET_INFO[name].class_names
     return Dataset(name, x_train, y_train, x_test, y_test, len(class_names), class_names)
-
-
-def _normalise(x_train: np.ndarray, x_test: np.ndarray, mean: np.ndarray, std: np.ndarray) -> list[np.ndarray]:
-    """Standardises both splits with per-channel train statistics (axis 1 is the channel)."""
-    shape = (1, -1) + (1,) * (x_train.ndim - 2)
-    mean, std = mean.reshape(shape).astype(np.float32), std.reshape(shape).astype(np.float32)
-    normalised = []
-    for x in (x_train, x_test):
-        x = x.astype(np.float32)  # in place from here: CIFAR-10's train split is 600 MB as float32
-        x -= mean
-        x /= std
-        normalised.append(x)
-    return normalised
-
-
-def _uint8_channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact per-channel mean and std of (N, C, H, W) uint8 images from a 256-bin histogram.
-
-    A float64 copy of CIFAR-10's train split would take over a gigabyte; the histogram takes a few kilobytes.
-    """
-    levels = np.arange(256, dtype=np.float64)
-    means, stds = [], []
-    for channel in range(images.shape[1]):
-        counts = np.bincount(images[:, channel].ravel(), minlength=256)
-        mean = counts @ levels / counts.sum()
-        means.append(mean)
-        stds.append(np.sqrt(counts @ (levels - mean) ** 2 / counts.sum()))
-    return np.array(means), np.array(stds)
 
 
 # ----------------------------------------------------------------------------- embedded datasets
@@ -268,7 +240,7 @@ def _make_mnist1d() -> list[np.ndarray]:
         random.setstate(python_state)
     x_train, x_test = generated["x"][:, None, :], generated["x_test"][:, None, :]  # (N, 1, 40)
     mean, std = np.array([x_train.mean()]), np.array([x_train.std()])
-    x_train, x_test = _normalise(x_train, x_test, mean, std)
+    x_train, x_test = normalise(x_train, x_test, mean, std)
     return [x_train, generated["y"].astype(np.int64), x_test, generated["y_test"].astype(np.int64)]
 
 
@@ -314,150 +286,15 @@ def _make_mnist5k() -> list[np.ndarray]:
         test_parts.append(indices[len(indices) * 4 // 5:])
     # Shuffled across classes so that no prefix of the split is a single digit.
     train, test = rng.permutation(np.concatenate(train_parts)), rng.permutation(np.concatenate(test_parts))
-    x_train, x_test = _normalise(images[train], images[test], *_uint8_channel_stats(images[train]))
+    x_train, x_test = normalise(images[train], images[test], *uint8_channel_stats(images[train]))
     return [x_train, labels[train].astype(np.int64), x_test, labels[test].astype(np.int64)]
-
-
-# ----------------------------------------------------------------------------- real datasets
-
-def _download(url: str, directory: Path, filename: str, md5: str) -> None:
-    """Fetches and unpacks one archive; tests replace this function so they never touch the network."""
-    from torchvision.datasets.utils import download_and_extract_archive
-
-    download_and_extract_archive(url, download_root=str(directory), filename=filename, md5=md5)
-
-
-def _download_from_mirrors(urls: list[str], directory: Path, filename: str, md5: str) -> str | None:
-    """Tries each URL in turn; returns None on success, else why the last one failed."""
-    target, reason = directory / filename, "no mirror"
-    for url in urls:
-        existed = target.exists()
-        try:
-            _download(url, directory, filename, md5)
-            return None
-        except _DOWNLOAD_ERRORS as error:
-            reason = f"{type(error).__name__}: {error}"
-            if not existed:  # a half-written file would later be reported as corrupt
-                target.unlink(missing_ok=True)
-    return reason
-
-
-def _unavailable(name: str, directory: Path, files: tuple[str, ...], reason: str,
-                 source: str) -> DatasetUnavailableError:
-    message = (f"dataset {name!r} is not available ({reason}): put {', '.join(files)} in {directory}{os.sep}"
-               f" ({source}), or load it with download=True where the network is reachable")
-    return DatasetUnavailableError(" ".join(message.split()))  # one line, whatever the reason held
-
-
-def _corrupt(path: Path, problem: str) -> DatasetUnavailableError:
-    return DatasetUnavailableError(" ".join(
-        f"corrupt or truncated dataset file {path}: {problem}; delete it and load again to re-download".split()))
-
-
-def _load_idx_dataset(name: str, root: Path, download: bool) -> list[np.ndarray]:
-    """MNIST or Fashion-MNIST from the four IDX files (plain or .gz) in torchvision's raw/ directory."""
-    raw_dir = root / _IDX_RAW_DIRS[name]
-    files = {base: _find_plain_or_gz(raw_dir / base) for base in _IDX_FILES}
-    missing = [base for base, path in files.items() if path is None]
-    if missing:
-        reason = "download=False"
-        if download:
-            from torchvision.datasets import MNIST, FashionMNIST
-
-            source = MNIST if name == "mnist" else FashionMNIST
-            md5s = dict(source.resources)
-            for base in missing:
-                urls = [mirror + base + ".gz" for mirror in source.mirrors]
-                failure = _download_from_mirrors(urls, raw_dir, base + ".gz", md5s[base + ".gz"])
-                if failure is not None:
-                    reason = f"download failed: {failure}"
-                    break
-            files = {base: _find_plain_or_gz(raw_dir / base) for base in _IDX_FILES}
-        if any(path is None for path in files.values()):
-            gz_files = tuple(base + ".gz" for base in _IDX_FILES)
-            raise _unavailable(name, raw_dir, gz_files, reason, "or the same files unzipped")
-    x_train, y_train = _read_idx_split(files[_IDX_FILES[0]], files[_IDX_FILES[1]])
-    x_test, y_test = _read_idx_split(files[_IDX_FILES[2]], files[_IDX_FILES[3]])
-    x_train, x_test = _normalise(x_train, x_test, *_uint8_channel_stats(x_train))
-    return [x_train, y_train, x_test, y_test]
-
-
-def _find_plain_or_gz(path: Path) -> Path | None:
-    """The plain file if present (torchvision keeps both after extracting), else the .gz one."""
-    gz_path = path.with_name(path.name + ".gz")
-    return path if path.is_file() else gz_path if gz_path.is_file() else None
-
-
-def _read_idx_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One split's images (N, 1, 28, 28) uint8 and labels (N,) int64, checked against each other."""
-    images, labels = _read_idx(images_path, _IDX_IMAGES_MAGIC), _read_idx(labels_path, _IDX_LABELS_MAGIC)
-    if images.shape[1:] != (28, 28) or len(images) != len(labels):
-        raise _corrupt(images_path, f"shape {images.shape} is not 28x28 images matching {len(labels)} labels")
-    _check_labels(labels_path, labels)
-    return images[:, None], labels.astype(np.int64)
-
-
-def _read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Parses an IDX file of unsigned bytes (LeCun et al.'s format): big-endian magic, dims, data."""
-    try:
-        content = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
-        raise _corrupt(path, f"cannot be read ({type(error).__name__}: {error})") from None
-    num_dims = expected_magic & 0xFF
-    header_bytes = 4 + 4 * num_dims
-    if len(content) < header_bytes:
-        raise _corrupt(path, f"{len(content)} bytes is shorter than the {header_bytes}-byte header")
-    magic = int.from_bytes(content[:4], "big")
-    if magic != expected_magic:
-        raise _corrupt(path, f"magic number {magic}, expected {expected_magic}")
-    dims = tuple(int(dim) for dim in np.frombuffer(content, dtype=">u4", count=num_dims, offset=4))
-    expected_bytes = header_bytes + int(np.prod(dims))
-    if len(content) != expected_bytes:
-        raise _corrupt(path, f"{len(content)} bytes, expected {expected_bytes} for shape {dims}")
-    return np.frombuffer(content, dtype=np.uint8, offset=header_bytes).reshape(dims)
-
-
-def _check_labels(path: Path, labels: np.ndarray) -> None:
-    if labels.size and labels.max() > 9:
-        raise _corrupt(path, f"label {labels.max()} is outside 0..9")
-
-
-def _load_cifar10(root: Path, download: bool) -> list[np.ndarray]:
-    """CIFAR-10 from its binary version (Krizhevsky 2009), which needs no unpickling."""
-    batch_dir = root / _CIFAR_DIR
-    reason = "download=False"
-    if download and not all((batch_dir / file).is_file() for file in _CIFAR_FILES):
-        failure = _download_from_mirrors([_CIFAR_URL], root, Path(_CIFAR_URL).name, _CIFAR_MD5)
-        reason = "download failed: " + (failure or "archive lacked the batch files")
-    if not all((batch_dir / file).is_file() for file in _CIFAR_FILES):
-        raise _unavailable("cifar10", batch_dir, _CIFAR_FILES, reason, f"unpacked from {_CIFAR_URL}")
-    train_batches = [_read_cifar_batch(batch_dir / file) for file in _CIFAR_FILES[:-1]]
-    x_train = np.concatenate([images for images, _ in train_batches])
-    y_train = np.concatenate([labels for _, labels in train_batches])
-    x_test, y_test = _read_cifar_batch(batch_dir / _CIFAR_FILES[-1])
-    x_train, x_test = _normalise(x_train, x_test, *_uint8_channel_stats(x_train))
-    return [x_train, y_train, x_test, y_test]
-
-
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One CIFAR-10 binary batch: records of 1 label byte + 3072 pixel bytes -> (N, 3, 32, 32), (N,)."""
-    try:
-        content = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise _corrupt(path, f"cannot be read ({error})") from None
-    if content.size == 0 or content.size % _CIFAR_RECORD_BYTES:
-        raise _corrupt(path, f"{content.size} bytes is not a whole number of {_CIFAR_RECORD_BYTES}-byte records")
-    records = content.reshape(-1, _CIFAR_RECORD_BYTES)
-    labels = records[:, 0].astype(np.int64)
-    _check_labels(path, labels)
-    return records[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
 def class_names_of(name: str) -> tuple[str, ...]:
     """Class names of a built-in dataset without loading it (for figures drawn from stored results)."""
-    if name not in _CLASS_NAMES:
+    if name not in DATASET_INFO:
         raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
-    return _CLASS_NAMES[name]
+    return DATASET_INFO[name].class_names
 
 
 def training_class_counts(name: str, data_dir: str | os.PathLike | None = None) -> tuple[int, ...] | None:

@@ -23,20 +23,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .data import DATASET_INFO
+
 MODELS = ("cnn1d", "cnn2d-stem", "cnn2d", "resnet")
-_DEFAULT_MODEL = {"mnist1d": "cnn1d", "mnist5k": "cnn2d-stem", "mnist": "cnn2d-stem", "fashion-mnist": "cnn2d-stem",
-                  "cifar10": "resnet"}
 # Models whose convolutions are 2-D: channels-last layout, image inputs.
 _IMAGE_MODELS = ("cnn2d-stem", "cnn2d", "resnet")
 
 
 def default_model_for(dataset_name: str) -> str:
     """Model used for a dataset when the run config leaves ``model`` empty."""
-    try:
-        return _DEFAULT_MODEL[dataset_name]
-    except KeyError:
-        # User datasets (tensors passed in directly) pick by input rank in build_model.
-        return ""
+    info = DATASET_INFO.get(dataset_name)
+    # User datasets (tensors passed in directly) pick by input rank in build_model.
+    return info.default_model if info is not None else ""
 
 
 def _conv_bn_relu(conv: type[nn.Module], norm: type[nn.Module], c_in: int, c_out: int, stride: int) -> nn.Sequential:

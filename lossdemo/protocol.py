@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data import DATASET_INFO
 from .losses import parse_loss_spec
 
 VALIDATION_FRACTION = 0.2
@@ -34,8 +35,8 @@ VALIDATION_FRACTION = 0.2
 # the train curves, the memorisation fits and the tuning's collapse check need no more, and evaluating
 # the whole training split every epoch would cost more than the test and validation splits together.
 TRAIN_METRICS_SAMPLES = 1000
-# Epochs per dataset under the fair protocol; other datasets use DEFAULT_CONVERGED_EPOCHS.
-CONVERGED_EPOCHS = {"mnist1d": 50, "mnist5k": 25}
+# Epochs per dataset under the fair protocol (lossdemo.data.DATASET_INFO); others use DEFAULT_CONVERGED_EPOCHS.
+CONVERGED_EPOCHS = {name: info.converged_epochs for name, info in DATASET_INFO.items() if info.converged_epochs}
 DEFAULT_CONVERGED_EPOCHS = 50
 # (dataset, loss) -> epochs for losses that need longer than the dataset's length. MAE's push on the
 # true logit, 2 p_y (1 - p_y), is CE's (1 - p_y) times 2 p_y, so it learns slowly while p_y is small,

@@ -38,7 +38,7 @@ if __name__ == "__main__":  # a mistyped flag fails now, before torch is importe
 from tqdm.auto import tqdm
 
 from .atomic_files import write_atomic
-from .data import DATASETS, DatasetUnavailableError, training_class_counts
+from .data import DATASET_INFO, DATASETS, DatasetUnavailableError, training_class_counts
 from .devices import DEVICES, resolve_device
 from .engines import ENGINES
 from .experiments import EXPERIMENTS, PROFILES, datasets_for, long_tail_fraction, plan_runs, validate_names
@@ -56,15 +56,10 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # an offline machine whose firewall drops packets would otherwise wait minutes per mirror.
 NETWORK_TIMEOUT_S = 30
 HEADLINE_TABLE = "compare_mnist1d_table.md"  # also copied into README.md between its markers
-# Seconds per full-data training epoch of one run on one CPU thread with every core busy, trained
-# the default way (mnist1d in stacks, lossdemo.engines.default_stack_size), for the estimate printed
-# before training: mnist1d and mnist5k fitted to the run files of a default profile run
-# (benchmarks/profile_times.py prints the estimate next to the measured time), the others scaled
-# from mnist5k by FLOPs per epoch. A busy machine takes longer.
-CPU_SECONDS_PER_EPOCH = {"mnist1d": 0.07, "mnist5k": 0.62, "mnist": 9.3, "fashion-mnist": 9.3, "cifar10": 1490.0}
-# The training split's size, which a full-data epoch trains on and evaluates (before any validation
-# split), so that a run whose train metrics read a subset is estimated with its smaller evaluation.
-TRAINING_SPLIT_SIZES = {"mnist1d": 4000, "mnist5k": 4000, "mnist": 60000, "fashion-mnist": 60000, "cifar10": 50000}
+# Per dataset, the seconds of a full-data training epoch and the training split's size (a run whose
+# train metrics read a subset is estimated with its smaller evaluation): lossdemo.data.DATASET_INFO.
+CPU_SECONDS_PER_EPOCH = {name: info.cpu_seconds_per_epoch for name, info in DATASET_INFO.items()}
+TRAINING_SPLIT_SIZES = {name: info.training_samples for name, info in DATASET_INFO.items()}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from lossdemo import data
+from lossdemo import data, dataset_files
 from lossdemo.data import DatasetUnavailableError, load_dataset
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -36,7 +36,7 @@ def offline(monkeypatch, tmp_path):
     def refuse_download(url, directory, filename, md5):
         raise URLError("network disabled in tests")
 
-    monkeypatch.setattr(data, "_download", refuse_download)
+    monkeypatch.setattr(dataset_files, "_download", refuse_download)
     monkeypatch.setenv("LOSSDEMO_DATA_DIR", str(tmp_path / "default-data-dir"))
 
 
@@ -305,7 +305,7 @@ def test_cifar10_binary_round_trips_pixels_labels_and_channel_order(tmp_path):
 @pytest.mark.parametrize("name", data.TORCHVISION_DATASETS)
 def test_absent_dataset_raises_one_line_error_naming_directory_and_files(name, download, tmp_path, monkeypatch):
     if not download:
-        monkeypatch.setattr(data, "_download", lambda *args: pytest.fail("download=False must not download"))
+        monkeypatch.setattr(dataset_files, "_download", lambda *args: pytest.fail("download=False must not download"))
     with pytest.raises(DatasetUnavailableError) as raised:
         load_dataset(name, tmp_path, download=download)
     message = str(raised.value)
@@ -322,7 +322,7 @@ def test_failed_download_leaves_no_partial_file(tmp_path, monkeypatch):
         (Path(directory) / filename).write_bytes(b"\x1f\x8b half")
         raise RuntimeError("File not found or corrupted.")
 
-    monkeypatch.setattr(data, "_download", half_download)
+    monkeypatch.setattr(dataset_files, "_download", half_download)
     with pytest.raises(DatasetUnavailableError, match="RuntimeError: File not found or corrupted"):
         load_dataset("mnist", tmp_path)
     assert not list((tmp_path / "MNIST" / "raw").iterdir())
@@ -344,7 +344,7 @@ def test_download_fetches_only_missing_idx_files_falling_back_to_the_next_mirror
             raise URLError("first mirror down")
         (Path(directory) / filename).write_bytes(served[filename])
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(dataset_files, "_download", fake_download)
     dataset = load_dataset("mnist", tmp_path)
     assert dataset.y_test.tolist() == arrays["t10k-labels-idx1-ubyte"].tolist()
     md5s = dict(MNIST.resources)
@@ -360,7 +360,7 @@ def test_cifar10_downloads_the_binary_archive(tmp_path, monkeypatch):
         calls.append((url, Path(directory), filename, md5))
         write_cifar_batches(Path(directory) / "cifar-10-batches-bin")
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(dataset_files, "_download", fake_download)
     assert load_dataset("cifar10", tmp_path).x_train.shape == (20, 3, 32, 32)
     assert calls == [("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", tmp_path,
                       "cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")]
@@ -419,3 +419,18 @@ def test_corrupt_cifar_batch_raises_error_naming_the_file(corruption, transform,
         load_dataset("cifar10", tmp_path, download=False)
     message = str(raised.value)
     assert str(batch_dir / "data_batch_3.bin") in message and fragment in message and "\n" not in message
+
+
+def test_each_dataset_is_described_in_one_place_and_the_rest_reads_it_from_there():
+    from lossdemo import models, protocol, reproduce
+
+    assert tuple(data.DATASET_INFO) == data.DATASETS
+    for name, info in data.DATASET_INFO.items():
+        assert info.default_model in models.MODELS and models.default_model_for(name) == info.default_model
+        assert reproduce.CPU_SECONDS_PER_EPOCH[name] == info.cpu_seconds_per_epoch
+        assert reproduce.TRAINING_SPLIT_SIZES[name] == info.training_samples
+        assert data.class_names_of(name) == info.class_names and len(info.class_names) == 10
+        assert protocol.converged_epochs(name, "ce") == (info.converged_epochs or protocol.DEFAULT_CONVERGED_EPOCHS)
+    for name in data.EMBEDDED_DATASETS:
+        loaded = data.load_dataset(name)
+        assert len(loaded.y_train) == data.DATASET_INFO[name].training_samples

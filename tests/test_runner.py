@@ -12,7 +12,7 @@ import time
 import pytest
 from support import lock_held_by_an_interrupted_process, tiny_dataset
 
-import lossdemo.data as data_module
+import lossdemo.dataset_files as dataset_files
 from lossdemo.checkpoints import checkpoint_path, load_checkpoint
 from lossdemo.data import DatasetUnavailableError
 from lossdemo.results import RUNS_SUBDIR, load_run, load_runs, run_path, save_run
@@ -145,7 +145,7 @@ def test_a_missing_dataset_fails_before_any_run_is_trained(tmp_path, monkeypatch
     def offline(url, directory, filename, md5):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data_module, "_download", offline)
+    monkeypatch.setattr(dataset_files, "_download", offline)
     configs = plan(losses=("ce",), seeds=(0,)) + [RunConfig(dataset="cifar10", epochs=1)]
     started = time.perf_counter()
     with pytest.raises(DatasetUnavailableError, match="cifar10"):
