@@ -100,47 +100,45 @@ def test_the_report_package_imports_no_training_code():
 # ----------------------------------------------------------------------------- adding a loss (the walk-through)
 
 @pytest.fixture()
-def poly1_registered(monkeypatch):
-    """Poly-1 registered as docs/architecture.md "Adding a loss" says; the registry restored afterwards."""
-    import math
-
+def brier_registered(monkeypatch):
+    """The Brier score registered as docs/architecture.md "Adding a loss" says; the registry restored afterwards."""
     import torch
+    import torch.nn.functional as F
 
-    from lossdemo.losses import functions, registry
+    from lossdemo.losses import registry
 
-    def poly1_loss(logits, targets, epsilon=1.0, reduction="mean", *, validate=True):
-        ce = functions.cross_entropy_loss(logits, targets, reduction="none", validate=validate)
-        p_true = torch.exp(-ce)
-        return functions._reduce(ce + epsilon * (1 - p_true), reduction)
+    def brier_loss(logits, targets, reduction="mean", *, validate=True):
+        one_hot = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
+        per_sample = (torch.softmax(logits, dim=1) - one_hot).pow(2).sum(dim=1)
+        return per_sample.mean() if reduction == "mean" else per_sample.sum() if reduction == "sum" else per_sample
 
     monkeypatch.setattr(registry, "KINDS_BY_NAME", dict(registry.KINDS_BY_NAME))
     monkeypatch.setattr(registry, "LOSS_COLOURS", dict(registry.LOSS_COLOURS))
     from lossdemo.report import style
     monkeypatch.setattr(style, "FIXED_LOSS_COLOURS", registry.LOSS_COLOURS)
-    kind = registry.LossKind("poly", poly1_loss, "Poly-1",
-                             registry.LossParameter("epsilon", "poly-1 epsilon", {"low": -1.0, "high": math.inf}),
-                             colours={"poly:1": "#7F7F7F"})
+    kind = registry.LossKind("brier", brier_loss, "Brier score", colours={"brier": "#7F7F7F"})
     registry.register_loss(kind)
     return kind
 
 
-def test_a_loss_registered_as_the_walkthrough_says_trains_draws_and_has_its_own_colour(poly1_registered):
-    import numpy as np
+def test_a_loss_registered_as_the_walkthrough_says_trains_draws_and_has_its_own_colour(brier_registered):
     from support import tiny_dataset
 
     from lossdemo.losses import get_loss, loss_spec_forms, parse_loss_spec
-    from lossdemo.report.loss_shapes import push_on_true_logit
+    from lossdemo.report.loss_shapes import NUM_CLASSES, push_on_true_logit
     from lossdemo.report.style import loss_colour
     from lossdemo.train import train_run
 
-    assert parse_loss_spec("poly:1").kind is poly1_registered and "poly:<epsilon>" in loss_spec_forms()
-    outcome = train_run(RunConfig(loss="poly:1", epochs=3, batch_size=64, lr=0.1), tiny_dataset())
+    assert parse_loss_spec("brier").kind is brier_registered and "brier" in loss_spec_forms().split(", ")
+    outcome = train_run(RunConfig(loss="brier", epochs=3, batch_size=64, lr=0.1), tiny_dataset())
     assert outcome.status == "complete" and outcome.history["train_loss"][-1] < outcome.history["train_loss"][0]
-    for p in (0.05, 0.5, 0.9):  # −∂ℓ/∂z_y of CE + ε(1 − p_y) is (1 − p_y)(1 + ε p_y)
-        assert push_on_true_logit("poly:1", p) == pytest.approx((1 - p) * (1 + p), rel=1e-6)
-    assert loss_colour("poly:1") == "#7F7F7F"
-    assert loss_colour("poly:2") not in {loss_colour(name) for name in ("ce", "mae", "l1-logits", "focal:0.5", "focal:2")}
-    assert np.isfinite(float(get_loss("poly:0")(*_batch())))
+    classes = NUM_CLASSES
+    for p in (0.05, 0.5, 0.9):  # −∂ℓ/∂z_y of Σ_k (p_k − 1[k=y])², the other classes sharing 1 − p_y equally
+        assert push_on_true_logit("brier", p) == pytest.approx(2 * p * (1 - p) ** 2 * classes / (classes - 1), rel=1e-6)
+    assert loss_colour("brier") == "#7F7F7F"
+    unregistered_colour = loss_colour("focal:3")
+    assert unregistered_colour not in {loss_colour(name) for name in ("ce", "mae", "l1-logits", "focal:0.5", "focal:2")}
+    assert get_loss("brier")(*_batch()).item() > 0
 
 
 def _batch():
@@ -150,11 +148,11 @@ def _batch():
     return torch.randn(8, 10, generator=generator), torch.randint(0, 10, (8,), generator=generator)
 
 
-def test_registering_a_loss_under_a_taken_or_bad_name_is_a_one_line_error(poly1_registered):
+def test_registering_a_loss_under_a_taken_or_bad_name_is_a_one_line_error(brier_registered):
     from lossdemo.losses import LossKind, register_loss
 
-    for name in ("ce", "poly", "a:b", ""):
+    for name in ("ce", "brier", "a:b", ""):
         with pytest.raises(ValueError, match=f"loss kind name {name!r} is invalid; allowed: a new name"):
-            register_loss(LossKind(name, poly1_registered.function, "x"))
+            register_loss(LossKind(name, brier_registered.function, "x"))
     with pytest.raises(TypeError, match="allowed: a LossKind"):
-        register_loss("poly")
+        register_loss("brier")
