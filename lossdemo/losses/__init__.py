@@ -15,8 +15,6 @@ can name, and the spec text that names one, in :mod:`lossdemo.losses.registry`.
 
 from .functions import (
     DEFAULT_CB_BETA,
-    ClassWeights,
-    Reduction,
     class_balanced_weights,
     cross_entropy_loss,
     focal_loss,
@@ -27,6 +25,7 @@ from .functions import (
     mae_loss,
     nce_mae_loss,
 )
+from .inputs import ClassWeights, Reduction
 from .registry import (
     KINDS_BY_NAME,
     LOSS_COLOURS,

@@ -10,70 +10,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Reduction = Literal["mean", "sum", "none"]
+from .inputs import (
+    ClassWeights,
+    Reduction,
+    as_rows,
+    at_least_float32,
+    check_parameter,
+    check_reduction,
+    class_weights,
+    reduced,
+)
+
 # Cui et al. (2019)'s β of the effective number of samples when a cb-* spec names none.
 DEFAULT_CB_BETA = 0.999
-ClassWeights = Sequence[float] | Tensor | None
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}")
-
-
-def _check_inputs(logits: Tensor, targets: Tensor) -> None:
-    """Raise ValueError naming the first bad input; the target range check costs one sync."""
-    if not (isinstance(logits, Tensor) and logits.is_floating_point() and logits.dim() == 2):
-        got = type(logits).__name__
-        if isinstance(logits, Tensor):
-            got = f"{logits.dtype} {tuple(logits.shape)}"
-        raise ValueError(f"logits must be a floating-point tensor of shape [N, C]; got {got}")
-    num_samples, num_classes = logits.shape
-    if num_samples == 0 or num_classes < 2:
-        raise ValueError(f"logits need N >= 1 rows and C >= 2 classes; got {tuple(logits.shape)}")
-    if not (isinstance(targets, Tensor) and targets.dtype == torch.int64):
-        got = targets.dtype if isinstance(targets, Tensor) else type(targets).__name__
-        raise ValueError(f"targets must be an int64 tensor of class indices; got {got}")
-    if targets.shape != (num_samples,):
-        raise ValueError(f"targets must have shape ({num_samples},) to match logits "
-                         f"{tuple(logits.shape)}; got {tuple(targets.shape)}")
-    for value in torch.stack(torch.aminmax(targets)).tolist():
-        if not 0 <= value < num_classes:
-            raise ValueError(f"targets contain {value} but logits have {num_classes} classes; "
-                             f"targets must be in [0, {num_classes - 1}]")
-
-
-def _class_weights(alpha: ClassWeights, logits: Tensor, validate: bool) -> Tensor | None:
-    """``alpha`` as a [C] tensor on the logits' device and dtype; None stays None."""
-    if alpha is None:
-        return None
-    weights = torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)
-    if weights.shape != (logits.shape[1],):
-        raise ValueError(f"alpha must hold one weight per class ({logits.shape[1]}); "
-                         f"got shape {tuple(weights.shape)}")
-    if validate and not bool(torch.all(torch.isfinite(weights) & (weights >= 0))):
-        raise ValueError(f"alpha must be finite and >= 0; got {weights.tolist()}")
-    return weights
-
-
-def _at_least_float32(logits: Tensor) -> Tensor:
-    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
-
-
-def _reduce(per_sample: Tensor, reduction: str) -> Tensor:
-    if reduction == "none":
-        return per_sample
-    return per_sample.mean() if reduction == "mean" else per_sample.sum()
 
 
 def mae_loss(logits: Tensor, targets: Tensor, reduction: Reduction = "mean", *,
-             validate: bool = True) -> Tensor:
+             validate: bool = True, ignore_index: int | None = None) -> Tensor:
     """Mean absolute error between the softmax and the one-hot target.
 
     ℓ = Σ_k |p_k − 1[k=y]| = 2 (1 − p_y), p = softmax(z), computed as −2·expm1(log p_y).
@@ -83,24 +41,26 @@ def mae_loss(logits: Tensor, targets: Tensor, reduction: Reduction = "mean", *,
     noise for deep neural networks", AAAI 2017).
 
     Args:
-        logits: Unnormalised scores, shape [N, C].
-        targets: Class indices, int64, shape [N].
-        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets\' shape).
         validate: Check shapes, dtypes and target range (one device sync); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
 
     Returns:
         The reduced loss (float32 for half-precision logits).
     """
-    _check_reduction(reduction)
-    if validate:
-        _check_inputs(logits, targets)
-    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
+    check_reduction(reduction)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    logits, targets = rows.logits, rows.targets
+    log_probs = F.log_softmax(at_least_float32(logits), dim=1)  # (N, C)
     log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
-    return _reduce(-2.0 * torch.expm1(log_p_true), reduction)
+    return reduced(-2.0 * torch.expm1(log_p_true), reduction, rows)
 
 
 def l1_logits_loss(logits: Tensor, targets: Tensor, reduction: Reduction = "mean", *,
-                   validate: bool = True) -> Tensor:
+                   validate: bool = True, ignore_index: int | None = None) -> Tensor:
     """Naive L1 on raw logits: ℓ = (1/C) Σ_k |z_k − 1[k=y]|, i.e. MAE without the softmax.
 
     With reduction "mean" this is bit-identical to ``nn.L1Loss()(logits, one_hot)``, the
@@ -108,17 +68,17 @@ def l1_logits_loss(logits: Tensor, targets: Tensor, reduction: Reduction = "mean
     toward the one-hot vector that ignores how the classes compare (contrast ``mae_loss``).
     Computed in the logits' own dtype, like nn.L1Loss. Args and Returns as in ``mae_loss``.
     """
-    _check_reduction(reduction)
-    if validate:
-        _check_inputs(logits, targets)
+    check_reduction(reduction)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    logits, targets = rows.logits, rows.targets
     one_hot = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
-    if reduction == "mean":  # the mean over all N·C elements is the batch mean of class means
+    if reduction == "mean" and rows.plain:  # the mean over all N·C elements is the batch mean of class means
         return F.l1_loss(logits, one_hot, reduction="mean")
-    return _reduce((logits - one_hot).abs().mean(dim=1), reduction)
+    return reduced((logits - one_hot).abs().mean(dim=1), reduction, rows)
 
 
 def cross_entropy_loss(logits: Tensor, targets: Tensor, alpha: ClassWeights = None,
-                       reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
+                       reduction: Reduction = "mean", *, validate: bool = True, ignore_index: int | None = None) -> Tensor:
     """Softmax cross-entropy with optional per-class weights.
 
     ℓ = −α_y log p_y, p = softmax(z); gradient ∂ℓ/∂z_k = α_y (p_k − 1[k=y]). Without ``alpha``
@@ -127,28 +87,32 @@ def cross_entropy_loss(logits: Tensor, targets: Tensor, alpha: ClassWeights = No
     classes happen to be in the batch.
 
     Args:
-        logits: Unnormalised scores, shape [N, C].
-        targets: Class indices, int64, shape [N].
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
         alpha: None, or one finite non-negative weight per class (length C).
-        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets\' shape).
         validate: Check inputs and alpha values (device syncs); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
 
     Returns:
         The reduced loss (float32 for half-precision logits).
     """
-    _check_reduction(reduction)
-    if validate:
-        _check_inputs(logits, targets)
-    logits = _at_least_float32(logits)
-    weights = _class_weights(alpha, logits, validate)
-    if weights is None:
+    check_reduction(reduction)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    logits, targets = rows.logits, rows.targets
+    logits = at_least_float32(logits)
+    weights = class_weights(alpha, logits, validate)
+    if weights is None and rows.plain:
         return F.cross_entropy(logits, targets, reduction=reduction)
-    per_sample = F.cross_entropy(logits, targets, reduction="none") * weights[targets]
-    return _reduce(per_sample, reduction)
+    per_sample = F.cross_entropy(logits, targets, reduction="none")
+    if weights is not None:
+        per_sample = per_sample * weights[targets]
+    return reduced(per_sample, reduction, rows)
 
 
 def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: ClassWeights = None,
-               reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
+               reduction: Reduction = "mean", *, validate: bool = True, ignore_index: int | None = None) -> Tensor:
     """Softmax focal loss (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017).
 
     ℓ = −α_y (1 − p_y)^γ log p_y. With w = (1 − p_y)^γ the gradient is
@@ -162,37 +126,39 @@ def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: Class
     ``sigmoid_focal_loss`` averages over all N·C elements, others divide by Σ_i α_{y_i}).
 
     Args:
-        logits: Unnormalised scores, shape [N, C].
-        targets: Class indices, int64, shape [N].
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
         gamma: Focusing parameter γ, finite and >= 0; larger γ down-weights easy examples more.
         alpha: None, or one finite non-negative weight per class (length C).
-        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets\' shape).
         validate: Check inputs and alpha values (device syncs); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
 
     Returns:
         The reduced loss (float32 for half-precision logits).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if not (math.isfinite(gamma) and gamma >= 0):
         raise ValueError(f"focal gamma must be finite and >= 0; got {gamma!r}")
     if gamma == 0:
-        return cross_entropy_loss(logits, targets, alpha, reduction, validate=validate)
-    if validate:
-        _check_inputs(logits, targets)
-    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
+        return cross_entropy_loss(logits, targets, alpha, reduction, validate=validate, ignore_index=ignore_index)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    logits, targets = rows.logits, rows.targets
+    log_probs = F.log_softmax(at_least_float32(logits), dim=1)  # (N, C)
     is_true_class = F.one_hot(targets, log_probs.shape[1]).bool()  # (N, C)
     log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
     log_p_others = log_probs.masked_fill(is_true_class, -math.inf)  # C >= 2, so rows stay finite
     log_p_rest = torch.logsumexp(log_p_others, dim=1)  # log(1 - p_y), (N,)
     per_sample = -torch.exp(gamma * log_p_rest) * log_p_true
-    weights = _class_weights(alpha, log_probs, validate)
+    weights = class_weights(alpha, log_probs, validate)
     if weights is not None:
         per_sample = per_sample * weights[targets]
-    return _reduce(per_sample, reduction)
+    return reduced(per_sample, reduction, rows)
 
 
 def label_smoothing_loss(logits: Tensor, targets: Tensor, epsilon: float = 0.1, reduction: Reduction = "mean", *,
-                         validate: bool = True) -> Tensor:
+                         validate: bool = True, ignore_index: int | None = None) -> Tensor:
     """Cross-entropy against a smoothed target (Szegedy et al. 2016; Müller, Kornblith & Hinton 2019).
 
     The target puts 1 − ε on the true class and ε/C on every class: ℓ = −Σ_k q_k log p_k with
@@ -201,27 +167,29 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, epsilon: float = 0.1, 
     loss no longer rewards certainty, which tempers over-confidence. ε = 0 is cross-entropy.
 
     Args:
-        logits: Unnormalised scores, shape [N, C].
-        targets: Class indices, int64, shape [N].
-        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets\' shape).
         validate: Check inputs (one device sync); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
         epsilon: Smoothing ε in [0, 1).
 
     Returns:
         The reduced loss (float32 for half-precision logits).
     """
-    _check_reduction(reduction)
-    _check_parameter("label smoothing epsilon", epsilon, low=0.0, high=1.0, high_open=True)
-    if validate:
-        _check_inputs(logits, targets)
-    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
+    check_reduction(reduction)
+    check_parameter("label smoothing epsilon", epsilon, low=0.0, high=1.0, high_open=True)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    logits, targets = rows.logits, rows.targets
+    log_probs = F.log_softmax(at_least_float32(logits), dim=1)  # (N, C)
     true_term = -log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
     uniform_term = -log_probs.mean(dim=1)  # (N,)
-    return _reduce((1 - epsilon) * true_term + epsilon * uniform_term, reduction)
+    return reduced((1 - epsilon) * true_term + epsilon * uniform_term, reduction, rows)
 
 
 def generalized_cross_entropy_loss(logits: Tensor, targets: Tensor, q: float = 0.7, reduction: Reduction = "mean",
-                                   *, validate: bool = True) -> Tensor:
+                                   *, validate: bool = True, ignore_index: int | None = None) -> Tensor:
     """Generalized cross-entropy (Zhang & Sabuncu, "Generalized Cross Entropy Loss for Training Deep
     Neural Networks with Noisy Labels", NeurIPS 2018).
 
@@ -231,25 +199,27 @@ def generalized_cross_entropy_loss(logits: Tensor, targets: Tensor, q: float = 0
     damps it on the ones it gets badly wrong (often the mislabelled ones).
 
     Args:
-        logits: Unnormalised scores, shape [N, C].
-        targets: Class indices, int64, shape [N].
-        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets\' shape).
         validate: Check inputs (one device sync); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
         q: In (0, 1].
 
     Returns:
         The reduced loss (float32 for half-precision logits).
     """
-    _check_reduction(reduction)
-    _check_parameter("generalized cross-entropy q", q, low=0.0, high=1.0, low_open=True)
-    if validate:
-        _check_inputs(logits, targets)
-    log_p_true = F.log_softmax(_at_least_float32(logits), dim=1).gather(1, targets[:, None]).squeeze(1)
-    return _reduce(-torch.expm1(q * log_p_true) / q, reduction)
+    check_reduction(reduction)
+    check_parameter("generalized cross-entropy q", q, low=0.0, high=1.0, low_open=True)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    logits, targets = rows.logits, rows.targets
+    log_p_true = F.log_softmax(at_least_float32(logits), dim=1).gather(1, targets[:, None]).squeeze(1)
+    return reduced(-torch.expm1(q * log_p_true) / q, reduction, rows)
 
 
 def nce_mae_loss(logits: Tensor, targets: Tensor, alpha: float = 1.0, beta: float = 1.0,
-                 reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
+                 reduction: Reduction = "mean", *, validate: bool = True, ignore_index: int | None = None) -> Tensor:
     """Active-passive loss NCE + MAE (Ma et al., "Normalized Loss Functions for Deep Learning with
     Noisy Labels", ICML 2020).
 
@@ -259,29 +229,31 @@ def nce_mae_loss(logits: Tensor, targets: Tensor, alpha: float = 1.0, beta: floa
     expression (the quotient rule on NCE plus 2 p_y (p_k − 1[k=y]) from MAE).
 
     Args:
-        logits: Unnormalised scores, shape [N, C].
-        targets: Class indices, int64, shape [N].
-        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets\' shape).
         validate: Check inputs (one device sync); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
         alpha: Weight of the NCE term, finite and >= 0.
         beta: Weight of the MAE term, finite and >= 0.
 
     Returns:
         The reduced loss (float32 for half-precision logits).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     for name, value in (("NCE weight alpha", alpha), ("MAE weight beta", beta)):
-        _check_parameter(name, value, low=0.0, high=math.inf)
-    if validate:
-        _check_inputs(logits, targets)
-    log_probs = F.log_softmax(_at_least_float32(logits), dim=1)  # (N, C)
+        check_parameter(name, value, low=0.0, high=math.inf)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    logits, targets = rows.logits, rows.targets
+    log_probs = F.log_softmax(at_least_float32(logits), dim=1)  # (N, C)
     log_p_true = log_probs.gather(1, targets[:, None]).squeeze(1)  # (N,)
     normalised_ce = log_p_true / log_probs.sum(dim=1)  # both negative: the ratio is in [0, 1]
-    return _reduce(alpha * normalised_ce + beta * (-2.0 * torch.expm1(log_p_true)), reduction)
+    return reduced(alpha * normalised_ce + beta * (-2.0 * torch.expm1(log_p_true)), reduction, rows)
 
 
 def logit_adjusted_loss(logits: Tensor, targets: Tensor, class_counts: Sequence[int], tau: float = 1.0,
-                        reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
+                        reduction: Reduction = "mean", *, validate: bool = True, ignore_index: int | None = None) -> Tensor:
     """Logit-adjusted cross-entropy (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021).
 
     ℓ = −log softmax(z + τ log π)_y with π the training class priors (counts / total). Gradient:
@@ -290,39 +262,31 @@ def logit_adjusted_loss(logits: Tensor, targets: Tensor, class_counts: Sequence[
     towards the balanced-error optimum. τ = 0 is cross-entropy.
 
     Args:
-        logits: Unnormalised scores, shape [N, C].
-        targets: Class indices, int64, shape [N].
-        reduction: "mean" (batch mean), "sum", or "none" (shape [N]).
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets\' shape).
         validate: Check inputs (one device sync); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
         class_counts: Training samples per class, each > 0.
         tau: Adjustment strength, finite and >= 0.
 
     Returns:
         The reduced loss (float32 for half-precision logits).
     """
-    _check_reduction(reduction)
-    _check_parameter("logit adjustment tau", tau, low=0.0, high=math.inf)
-    if validate:
-        _check_inputs(logits, targets)
-    logits = _at_least_float32(logits)
+    check_reduction(reduction)
+    check_parameter("logit adjustment tau", tau, low=0.0, high=math.inf)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    logits, targets = rows.logits, rows.targets
+    logits = at_least_float32(logits)
     counts = torch.as_tensor([float(count) for count in class_counts], dtype=logits.dtype, device=logits.device)
     if counts.shape != (logits.shape[1],) or (validate and not bool(torch.all(counts > 0))):
         raise ValueError(f"class_counts {list(class_counts)!r} is invalid; allowed: one count > 0 per class "
                          f"({logits.shape[1]})")
     log_prior = torch.log(counts / counts.sum())
-    return F.cross_entropy(logits + tau * log_prior, targets, reduction=reduction)
-
-
-def _check_parameter(name: str, value: float, low: float, high: float, low_open: bool = False,
-                     high_open: bool = False) -> None:
-    """One-line error for a loss parameter outside its range, in the project's "allowed" form."""
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-          and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-          and (math.isfinite(value) or high == math.inf and value != math.inf))
-    if not ok:
-        left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
-        upper = "∞" if high == math.inf else f"{high:g}"
-        raise ValueError(f"{name} {value!r} is invalid; allowed: a number in {left}{low:g}, {upper}{right}")
+    if rows.plain:
+        return F.cross_entropy(logits + tau * log_prior, targets, reduction=reduction)
+    return reduced(F.cross_entropy(logits + tau * log_prior, targets, reduction="none"), reduction, rows)
 
 
 def class_balanced_weights(class_counts: Sequence[int], beta: float = DEFAULT_CB_BETA) -> list[float]:

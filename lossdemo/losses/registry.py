@@ -20,9 +20,6 @@ from torch import Tensor
 
 from .functions import (
     DEFAULT_CB_BETA,
-    Reduction,
-    _at_least_float32,
-    _check_parameter,
     class_balanced_weights,
     cross_entropy_loss,
     focal_loss,
@@ -33,6 +30,7 @@ from .functions import (
     mae_loss,
     nce_mae_loss,
 )
+from .inputs import Reduction, at_least_float32, check_parameter
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class LossParameter:
 
     keyword: str  # the function's keyword argument, also the spec form's placeholder ("gamma")
     label: str  # how errors name it ("focal gamma")
-    limits: Mapping = field(default_factory=dict)  # _check_parameter's range: low, high, low_open, high_open
+    limits: Mapping = field(default_factory=dict)  # inputs.check_parameter's range: low, high, low_open, high_open
 
 
 @dataclass(frozen=True)
@@ -187,7 +185,7 @@ def parse_loss_spec(spec: str) -> LossSpec:
     except ValueError:
         value = math.nan
     try:
-        _check_parameter(label, value, **limits)
+        check_parameter(label, value, **limits)
     except ValueError:
         if base_name == "focal":
             raise ValueError(f"bad focal gamma {text!r} in loss {spec!r} (need a finite number >= 0); "
@@ -224,7 +222,7 @@ def get_loss(spec: str, class_counts: Sequence[int] | None = None) -> Callable[.
 
     def loss_fn(logits: Tensor, targets: Tensor, *, validate: bool = True, reduction: Reduction = "mean") -> Tensor:
         if class_weights is not None:
-            place = (logits.device, _at_least_float32(logits).dtype)
+            place = (logits.device, at_least_float32(logits).dtype)
             if place not in weights_by_place:
                 weights_by_place[place] = torch.tensor(class_weights, dtype=place[1],
                                                        device=place[0])
