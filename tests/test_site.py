@@ -395,7 +395,8 @@ def _docstrings(module_name: str) -> list[tuple[str, str]]:
             found.append((f"{module_name}.{name}", inspect.getdoc(member) or ""))
             if inspect.isclass(member):
                 found += [(f"{module_name}.{name}.{method_name}", inspect.getdoc(method) or "")
-                          for method_name, method in inspect.getmembers(member, inspect.isfunction)]
+                          for method_name, method in inspect.getmembers(member, inspect.isfunction)
+                          if method_name in vars(member)]  # inherited methods (nn.Module's) are not rendered
     return found
 
 

@@ -9,8 +9,10 @@ for log-probabilities) and return float32; gradients still flow back to the half
     loss = loss_fn(logits, targets)               # validates inputs (one device sync)
     loss = loss_fn(logits, targets, validate=False)  # hot loop, after checking the dataset once
 
-The functions live in :mod:`lossdemo.losses.functions`; the table of every loss the experiments
-can name, and the spec text that names one, in :mod:`lossdemo.losses.registry`.
+The functions live in :mod:`lossdemo.losses.functions` (softmax losses) and
+:mod:`lossdemo.losses.multilabel` (sigmoid focal loss), the same losses as ``nn.Module``s in
+:mod:`lossdemo.losses.modules`, and the table of every loss the experiments can name, with the
+spec text that names one, in :mod:`lossdemo.losses.registry`.
 """
 
 from .functions import (
@@ -24,8 +26,23 @@ from .functions import (
     logit_adjusted_loss,
     mae_loss,
     nce_mae_loss,
+    poly1_loss,
+    symmetric_cross_entropy_loss,
 )
 from .inputs import ClassWeights, Reduction
+from .modules import (
+    ClassBalancedLoss,
+    FocalLoss,
+    GeneralizedCrossEntropyLoss,
+    LabelSmoothingLoss,
+    LogitAdjustedLoss,
+    MAELoss,
+    NCEMAELoss,
+    Poly1Loss,
+    SigmoidFocalLoss,
+    SymmetricCrossEntropyLoss,
+)
+from .multilabel import sigmoid_focal_loss
 from .registry import (
     KINDS_BY_NAME,
     LOSS_COLOURS,
@@ -41,6 +58,9 @@ from .registry import (
 )
 
 __all__ = [
+    "ClassBalancedLoss", "FocalLoss", "GeneralizedCrossEntropyLoss", "LabelSmoothingLoss", "LogitAdjustedLoss",
+    "MAELoss", "NCEMAELoss", "Poly1Loss", "SigmoidFocalLoss", "SymmetricCrossEntropyLoss", "poly1_loss",
+    "sigmoid_focal_loss", "symmetric_cross_entropy_loss",
     "DEFAULT_CB_BETA", "KINDS_BY_NAME", "LOSS_COLOURS", "LOSS_KINDS", "LOSS_SPEC_FORMS", "ClassWeights", "LossKind",
     "LossParameter", "LossSpec", "Reduction", "class_balanced_weights", "cross_entropy_loss", "focal_loss",
     "generalized_cross_entropy_loss", "get_loss", "l1_logits_loss", "label_smoothing_loss", "logit_adjusted_loss",

@@ -289,6 +289,75 @@ def logit_adjusted_loss(logits: Tensor, targets: Tensor, class_counts: Sequence[
     return reduced(F.cross_entropy(logits + tau * log_prior, targets, reduction="none"), reduction, rows)
 
 
+def poly1_loss(logits: Tensor, targets: Tensor, epsilon: float = 1.0, reduction: Reduction = "mean", *,
+               validate: bool = True, ignore_index: int | None = None) -> Tensor:
+    """Poly-1 (Leng et al., "PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+    Functions", ICLR 2022): cross-entropy with its first polynomial term re-weighted.
+
+    CE = −log p_y = Σ_j (1 − p_y)^j / j; Poly-1 adds ε to the first coefficient:
+    ℓ = −log p_y + ε (1 − p_y). Gradient on the true logit: ∂ℓ/∂z_y = −(1 − p_y)(1 + ε p_y), so
+    ε > 0 pushes harder where p_y is already large and ε < 0 softer; ε = 0 is cross-entropy, and
+    ε ≥ −1 keeps the push non-negative.
+
+    Args:
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
+        epsilon: The first term's extra weight ε, finite and >= −1.
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets' shape).
+        validate: Check inputs (one device sync); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
+    """
+    check_reduction(reduction)
+    check_parameter("poly-1 epsilon", epsilon, low=-1.0, high=math.inf)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    log_p_true = F.log_softmax(at_least_float32(rows.logits), dim=1).gather(1, rows.targets[:, None]).squeeze(1)
+    return reduced(-log_p_true - epsilon * torch.expm1(log_p_true), reduction, rows)
+
+
+# The authors' reference code clips the one-hot target at 1e-4 before its logarithm, so log 0 reads log 1e-4.
+SCE_LOG_ZERO = math.log(1e-4)
+
+
+def symmetric_cross_entropy_loss(logits: Tensor, targets: Tensor, alpha: float = 1.0, beta: float = 1.0,
+                                 log_zero: float = SCE_LOG_ZERO, reduction: Reduction = "mean", *,
+                                 validate: bool = True, ignore_index: int | None = None) -> Tensor:
+    """Symmetric cross-entropy (Wang et al., "Symmetric Cross Entropy for Robust Learning with Noisy
+    Labels", ICCV 2019): cross-entropy plus reverse cross-entropy.
+
+    The reverse term swaps the roles of the prediction and the label, −Σ_k p_k log q_k with q the
+    one-hot target, whose log 0 is replaced by a constant A (``log_zero``, negative): it equals
+    −A (1 − p_y), a multiple of MAE, bounded and robust to wrong labels, while CE keeps learning
+    the hard classes. ℓ = α CE + β RCE = −α log p_y − β A (1 − p_y); gradient on the true logit:
+    ∂ℓ/∂z_y = −(1 − p_y)(α − β A p_y). The paper tunes α and β per dataset; the defaults here weigh
+    the two terms equally, the symmetric form its name describes.
+
+    Args:
+        logits: Unnormalised scores, shape [N, C] or [N, C, d1, ...] (the class axis second).
+        targets: Class indices, int64, shape [N] or [N, d1, ...].
+        alpha: Weight of cross-entropy, finite and >= 0.
+        beta: Weight of reverse cross-entropy, finite and >= 0.
+        log_zero: A, the value log 0 takes in the reverse term; finite and < 0.
+        reduction: "mean" (over the targets that count), "sum", or "none" (the targets' shape).
+        validate: Check inputs (one device sync); False in hot loops.
+        ignore_index: A target value that counts for nothing (unlabelled pixels, padding), as in
+            ``F.cross_entropy``; None: every target is a class.
+
+    Returns:
+        The reduced loss (float32 for half-precision logits).
+    """
+    check_reduction(reduction)
+    for name, value in (("symmetric cross-entropy alpha", alpha), ("symmetric cross-entropy beta", beta)):
+        check_parameter(name, value, low=0.0, high=math.inf)
+    check_parameter("symmetric cross-entropy log_zero", log_zero, low=-math.inf, high=0.0, high_open=True)
+    rows = as_rows(logits, targets, ignore_index, validate)
+    log_p_true = F.log_softmax(at_least_float32(rows.logits), dim=1).gather(1, rows.targets[:, None]).squeeze(1)
+    return reduced(-alpha * log_p_true + beta * log_zero * torch.expm1(log_p_true), reduction, rows)
+
+
 def class_balanced_weights(class_counts: Sequence[int], beta: float = DEFAULT_CB_BETA) -> list[float]:
     """Per-class weights from the effective number of samples (Cui et al., CVPR 2019).
 

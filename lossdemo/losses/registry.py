@@ -29,6 +29,8 @@ from .functions import (
     logit_adjusted_loss,
     mae_loss,
     nce_mae_loss,
+    poly1_loss,
+    symmetric_cross_entropy_loss,
 )
 from .inputs import Reduction, at_least_float32, check_parameter
 
@@ -73,6 +75,9 @@ LOSS_KINDS: tuple[LossKind, ...] = (
     LossKind("la-ce", logit_adjusted_loss, "logit-adjusted cross-entropy",
              LossParameter("tau", "logit adjustment tau", {"low": 0.0, "high": math.inf}), needs_class_counts=True,
              colours={"la-ce:1": "#E69F00"}),
+    LossKind("sce", symmetric_cross_entropy_loss, "symmetric cross-entropy", colours={"sce": "#882255"}),
+    LossKind("poly", poly1_loss, "Poly-1",
+             LossParameter("epsilon", "poly-1 epsilon", {"low": -1.0, "high": math.inf}), colours={"poly:1": "#999933"}),
 )
 KINDS_BY_NAME: dict[str, LossKind] = {kind.name: kind for kind in LOSS_KINDS}
 
