@@ -249,3 +249,32 @@ def test_the_use_the_losses_page_runs_as_written():
     assert torch.isfinite(namespace["loss"]) and namespace["logits"].grad is not None
     for name in re.findall(r"\| `(\w+Loss)`", page) + re.findall(r", `(\w+Loss)`", page):
         assert name == "CrossEntropyLoss" or hasattr(lossdemo, name), name
+
+
+def test_what_a_user_review_found_stays_fixed():
+    """Bad parameters fail when a module is built, with one line; NumPy and tensor counts work."""
+    import numpy as np
+
+    logits, targets = _inputs((6,))
+    counts = torch.bincount(targets, minlength=CLASSES) + 1
+    expected = logit_adjusted_loss(logits, targets, counts.tolist(), 1.0)
+    for given in (counts, counts.numpy(), list(counts.numpy())):
+        torch.testing.assert_close(LogitAdjustedLoss(given)(logits, targets), expected)
+    assert "class_counts" in LogitAdjustedLoss(counts).state_dict()
+    for build, message in ((lambda: LogitAdjustedLoss([10, float("inf"), 1, 2, 3]), "one finite count > 0"),
+                           (lambda: LogitAdjustedLoss(5), "class_counts 5 is invalid"),
+                           (lambda: FocalLoss(alpha=0.25), "alpha 0.25 is invalid; allowed: None, or one finite weight"),
+                           (lambda: FocalLoss(alpha=[1, -1, 1]), r"alpha \[1, -1, 1\] is invalid"),
+                           (lambda: FocalLoss(alpha=["a", "b"]), "alpha .* is invalid"),
+                           (lambda: ClassBalancedLoss([10, 5, 1], beta="0.9"), "class-balanced beta '0.9' is invalid"),
+                           (lambda: SymmetricCrossEntropyLoss(log_zero=float("-inf")), r"allowed: a number in \(-∞, 0\)")):
+        with pytest.raises(ValueError, match=message):
+            build()
+    assert FocalLoss(gamma=np.float32(2), ignore_index=np.int64(255)).ignore_index == 255
+    assert "gamma=2, alpha=[1.0, 2.0]" in repr(FocalLoss(gamma=2, alpha=[1, 2]))
+    for bad in (2.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="allowed: values in \\[0, 1\\]"):
+            SigmoidFocalLoss()(torch.randn(4, 3), torch.full((4, 3), bad))
+    teacher = torch.tensor([[30.0, -2.0, 0.0]], requires_grad=True)
+    sigmoid_focal_loss(torch.randn(1, 3), teacher.sigmoid(), gamma=0.5).backward()
+    assert torch.isfinite(teacher.grad).all(), "a teacher's probability of exactly 1 has a finite slope"

@@ -1,7 +1,9 @@
-"""Classification losses as pure functions of ``(logits [N, C], targets [N] int64)``.
+"""Classification losses as pure functions of logits and int64 class indices, and as ``nn.Module``s.
 
-Every loss takes ``reduction`` in ``{"mean", "sum", "none"}``; "mean" is always the plain batch
-mean (sum / N), even with class weights, so losses stay comparable across specs. Losses built on
+Logits are (N, C) or (N, C, d1, ...) with targets (N,) or (N, d1, ...); ``ignore_index`` marks
+targets that count for nothing. Every loss takes ``reduction`` in ``{"mean", "sum", "none"}``;
+"mean" is always the plain mean over the targets that count, even with class weights, so losses
+stay comparable across specs. Losses built on
 the softmax run in float32 for half-precision logits (bf16 keeps ~3 significant digits, too few
 for log-probabilities) and return float32; gradients still flow back to the half-precision logits.
 

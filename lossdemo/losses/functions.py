@@ -1,7 +1,9 @@
-"""The losses as pure functions of ``(logits [N, C], targets [N] int64)``, in plain PyTorch.
+"""The softmax losses as pure functions of logits and class indices, in plain PyTorch.
 
-Every loss takes ``reduction`` in ``{"mean", "sum", "none"}``; "mean" is always the plain batch
-mean (sum / N), even with class weights, so losses stay comparable across specs. Losses built on
+Logits are (N, C) or (N, C, d1, ...), targets (N,) or (N, d1, ...), and ``ignore_index`` marks
+targets that count for nothing (:mod:`lossdemo.losses.inputs`). Every loss takes ``reduction`` in
+``{"mean", "sum", "none"}``; "mean" is always the plain mean over the targets that count, even with
+class weights, so losses stay comparable across specs. Losses built on
 the softmax run in float32 for half-precision logits (bf16 keeps ~3 significant digits, too few
 for log-probabilities) and return float32; gradients still flow back to the half-precision logits.
 """
@@ -280,8 +282,8 @@ def logit_adjusted_loss(logits: Tensor, targets: Tensor, class_counts: Sequence[
     logits, targets = rows.logits, rows.targets
     logits = at_least_float32(logits)
     counts = torch.as_tensor([float(count) for count in class_counts], dtype=logits.dtype, device=logits.device)
-    if counts.shape != (logits.shape[1],) or (validate and not bool(torch.all(counts > 0))):
-        raise ValueError(f"class_counts {list(class_counts)!r} is invalid; allowed: one count > 0 per class "
+    if counts.shape != (logits.shape[1],) or (validate and not bool(torch.all((counts > 0) & torch.isfinite(counts)))):
+        raise ValueError(f"class_counts {list(class_counts)!r} is invalid; allowed: one finite count > 0 per class "
                          f"({logits.shape[1]})")
     log_prior = torch.log(counts / counts.sum())
     if rows.plain:

@@ -12,6 +12,7 @@ are all ignored gives 0 with a gradient of zeros rather than 0/0. Plain (N, C) i
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -123,11 +124,30 @@ def at_least_float32(logits: Tensor) -> Tensor:
 
 def check_parameter(name: str, value: float, low: float, high: float, low_open: bool = False,
                     high_open: bool = False) -> None:
-    """One-line error for a loss parameter outside its range, in the project's "allowed" form."""
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    """One-line error for a loss parameter outside its range, in the project's "allowed" form.
+
+    Any real number counts (Python's, NumPy's); a bool does not.
+    """
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
           and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
           and (math.isfinite(value) or high == math.inf and value != math.inf))
     if not ok:
-        left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+        left = "(" if low_open or low == -math.inf else "["
+        right = ")" if high_open or high == math.inf else "]"
+        lower = "-∞" if low == -math.inf else f"{low:g}"
         upper = "∞" if high == math.inf else f"{high:g}"
-        raise ValueError(f"{name} {value!r} is invalid; allowed: a number in {left}{low:g}, {upper}{right}")
+        raise ValueError(f"{name} {value!r} is invalid; allowed: a number in {left}{lower}, {upper}{right}")
+
+
+def check_class_counts(class_counts, num_classes: int | None = None) -> list[float]:
+    """``class_counts`` (a list, tuple, NumPy array or tensor) as floats, each finite and > 0."""
+    try:
+        counts = [float(count) for count in class_counts]
+    except (TypeError, ValueError):
+        counts = []
+    if not counts or not all(0 < count < math.inf for count in counts) \
+            or (num_classes is not None and len(counts) != num_classes):
+        shown = class_counts.tolist() if hasattr(class_counts, "tolist") else class_counts
+        per_class = "" if num_classes is None else f" ({num_classes})"
+        raise ValueError(f"class_counts {shown!r} is invalid; allowed: one finite count > 0 per class{per_class}")
+    return counts

@@ -3,12 +3,20 @@
 Each class holds its parameters and calls its function in :mod:`lossdemo.losses.functions` (or
 :mod:`~lossdemo.losses.multilabel`), so module and function compute the same numbers. Parameters
 are checked when the module is built, so a bad value fails at construction, not at the first step.
-Every softmax loss accepts (N, C) or (N, C, d1, ...) logits and ``ignore_index``.
+
+Every softmax loss takes (N, C) or (N, C, d1, ...) logits with (N,) or (N, d1, ...) targets, and
+these keyword options besides its own parameters:
+
+* ``reduction`` — "mean" (over the targets that count), "sum", or "none";
+* ``ignore_index`` — a target value that counts for nothing; None (the default) counts every
+  target, unlike ``nn.CrossEntropyLoss``, whose default ignores -100;
+* ``validate`` — check the targets on every call (one device sync); False in a hot loop.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -16,7 +24,7 @@ from torch import Tensor, nn
 
 from . import functions
 from .functions import DEFAULT_CB_BETA, SCE_LOG_ZERO
-from .inputs import check_parameter, check_reduction
+from .inputs import check_class_counts, check_parameter, check_reduction
 from .multilabel import sigmoid_focal_loss
 
 
@@ -26,15 +34,20 @@ class _SoftmaxLoss(nn.Module):
     def __init__(self, reduction: str = "mean", ignore_index: int | None = None, validate: bool = True):
         super().__init__()
         check_reduction(reduction)
-        if ignore_index is not None and not (isinstance(ignore_index, int) and not isinstance(ignore_index, bool)):
+        if ignore_index is not None and not (isinstance(ignore_index, numbers.Integral) and not isinstance(ignore_index, bool)):
             raise ValueError(f"ignore_index {ignore_index!r} is invalid; allowed: an integer or None")
-        self.reduction, self.ignore_index, self.validate = reduction, ignore_index, validate
+        self.reduction, self.validate = reduction, validate
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
 
     def _options(self) -> dict:
         return {"reduction": self.reduction, "validate": self.validate, "ignore_index": self.ignore_index}
 
+    def _parameters_repr(self) -> str:
+        return ""
+
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, ignore_index={self.ignore_index!r}"
+        own = self._parameters_repr()
+        return (own + ", " if own else "") + f"reduction={self.reduction!r}, ignore_index={self.ignore_index!r}"
 
 
 class MAELoss(_SoftmaxLoss):
@@ -52,11 +65,28 @@ class FocalLoss(_SoftmaxLoss):
     def __init__(self, gamma: float = 2.0, alpha: Sequence[float] | Tensor | None = None, **options):
         super().__init__(**options)
         check_parameter("focal gamma", gamma, low=0.0, high=math.inf)
-        self.gamma = gamma
-        self.register_buffer("alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32))
+        self.gamma = float(gamma)
+        self.register_buffer("alpha", None if alpha is None else _class_weight_vector(alpha))
+
+    def _parameters_repr(self) -> str:
+        alpha = None if self.alpha is None else [round(value, 4) for value in self.alpha.tolist()]
+        return f"gamma={self.gamma:g}, alpha={alpha}"
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return functions.focal_loss(logits, targets, self.gamma, self.alpha, **self._options())
+
+
+def _class_weight_vector(alpha) -> Tensor:
+    """``alpha`` as a 1-D float64 tensor of finite weights >= 0 (its length is checked at the first call)."""
+    try:
+        weights = torch.as_tensor(alpha, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        weights = None
+    if weights is None or weights.dim() != 1 or not bool(torch.all(torch.isfinite(weights) & (weights >= 0))):
+        shown = alpha.tolist() if hasattr(alpha, "tolist") else alpha
+        raise ValueError(f"alpha {shown!r} is invalid; allowed: None, or one finite weight >= 0 per class "
+                         f"(a single weight for the positive label is SigmoidFocalLoss's alpha)")
+    return weights
 
 
 class ClassBalancedLoss(FocalLoss):
@@ -64,8 +94,13 @@ class ClassBalancedLoss(FocalLoss):
     CVPR 2019): :func:`~lossdemo.losses.functions.class_balanced_weights` of ``class_counts``."""
 
     def __init__(self, class_counts: Sequence[int], beta: float = DEFAULT_CB_BETA, gamma: float = 0.0, **options):
-        super().__init__(gamma=gamma, alpha=functions.class_balanced_weights(class_counts, beta), **options)
-        self.beta = beta
+        check_parameter("class-balanced beta", beta, low=0.0, high=1.0, high_open=True)
+        counts = check_class_counts(class_counts)
+        super().__init__(gamma=gamma, alpha=functions.class_balanced_weights(counts, float(beta)), **options)
+        self.beta = float(beta)
+
+    def _parameters_repr(self) -> str:
+        return f"beta={self.beta:g}, " + super()._parameters_repr()
 
 
 class LabelSmoothingLoss(_SoftmaxLoss):
@@ -75,7 +110,10 @@ class LabelSmoothingLoss(_SoftmaxLoss):
     def __init__(self, epsilon: float = 0.1, **options):
         super().__init__(**options)
         check_parameter("label smoothing epsilon", epsilon, low=0.0, high=1.0, high_open=True)
-        self.epsilon = epsilon
+        self.epsilon = float(epsilon)
+
+    def _parameters_repr(self) -> str:
+        return f"epsilon={self.epsilon:g}"
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return functions.label_smoothing_loss(logits, targets, self.epsilon, **self._options())
@@ -88,7 +126,10 @@ class GeneralizedCrossEntropyLoss(_SoftmaxLoss):
     def __init__(self, q: float = 0.7, **options):
         super().__init__(**options)
         check_parameter("generalized cross-entropy q", q, low=0.0, high=1.0, low_open=True)
-        self.q = q
+        self.q = float(q)
+
+    def _parameters_repr(self) -> str:
+        return f"q={self.q:g}"
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return functions.generalized_cross_entropy_loss(logits, targets, self.q, **self._options())
@@ -102,7 +143,10 @@ class NCEMAELoss(_SoftmaxLoss):
         super().__init__(**options)
         for name, value in (("NCE weight alpha", alpha), ("MAE weight beta", beta)):
             check_parameter(name, value, low=0.0, high=math.inf)
-        self.alpha, self.beta = alpha, beta
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def _parameters_repr(self) -> str:
+        return f"alpha={self.alpha:g}, beta={self.beta:g}"
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return functions.nce_mae_loss(logits, targets, self.alpha, self.beta, **self._options())
@@ -115,12 +159,14 @@ class LogitAdjustedLoss(_SoftmaxLoss):
     def __init__(self, class_counts: Sequence[int], tau: float = 1.0, **options):
         super().__init__(**options)
         check_parameter("logit adjustment tau", tau, low=0.0, high=math.inf)
-        if not class_counts or any(not (isinstance(c, (int, float)) and c > 0) for c in class_counts):
-            raise ValueError(f"class_counts {list(class_counts)!r} is invalid; allowed: one count > 0 per class")
-        self.class_counts, self.tau = list(class_counts), tau
+        self.register_buffer("class_counts", torch.tensor(check_class_counts(class_counts), dtype=torch.float64))
+        self.tau = float(tau)
+
+    def _parameters_repr(self) -> str:
+        return f"tau={self.tau:g}, classes={len(self.class_counts)}"
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
-        return functions.logit_adjusted_loss(logits, targets, self.class_counts, self.tau, **self._options())
+        return functions.logit_adjusted_loss(logits, targets, self.class_counts.tolist(), self.tau, **self._options())
 
 
 class SymmetricCrossEntropyLoss(_SoftmaxLoss):
@@ -132,7 +178,10 @@ class SymmetricCrossEntropyLoss(_SoftmaxLoss):
         for name, value in (("symmetric cross-entropy alpha", alpha), ("symmetric cross-entropy beta", beta)):
             check_parameter(name, value, low=0.0, high=math.inf)
         check_parameter("symmetric cross-entropy log_zero", log_zero, low=-math.inf, high=0.0, high_open=True)
-        self.alpha, self.beta, self.log_zero = alpha, beta, log_zero
+        self.alpha, self.beta, self.log_zero = float(alpha), float(beta), float(log_zero)
+
+    def _parameters_repr(self) -> str:
+        return f"alpha={self.alpha:g}, beta={self.beta:g}, log_zero={self.log_zero:g}"
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return functions.symmetric_cross_entropy_loss(logits, targets, self.alpha, self.beta, self.log_zero,
@@ -145,7 +194,10 @@ class Poly1Loss(_SoftmaxLoss):
     def __init__(self, epsilon: float = 1.0, **options):
         super().__init__(**options)
         check_parameter("poly-1 epsilon", epsilon, low=-1.0, high=math.inf)
-        self.epsilon = epsilon
+        self.epsilon = float(epsilon)
+
+    def _parameters_repr(self) -> str:
+        return f"epsilon={self.epsilon:g}"
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return functions.poly1_loss(logits, targets, self.epsilon, **self._options())
@@ -155,13 +207,17 @@ class SigmoidFocalLoss(nn.Module):
     """Focal loss over independent sigmoids, for multi-label targets (Lin et al., ICCV 2017):
     :func:`~lossdemo.losses.multilabel.sigmoid_focal_loss`."""
 
-    def __init__(self, gamma: float = 2.0, alpha: float | None = 0.25, reduction: str = "mean"):
+    def __init__(self, gamma: float = 2.0, alpha: float | None = 0.25, reduction: str = "mean", validate: bool = True):
         super().__init__()
         check_reduction(reduction)
         check_parameter("sigmoid focal gamma", gamma, low=0.0, high=math.inf)
         if alpha is not None:
             check_parameter("sigmoid focal alpha", alpha, low=0.0, high=1.0)
-        self.gamma, self.alpha, self.reduction = gamma, alpha, reduction
+        self.gamma, self.alpha = float(gamma), None if alpha is None else float(alpha)
+        self.reduction, self.validate = reduction, validate
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma:g}, alpha={self.alpha}, reduction={self.reduction!r}"
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
-        return sigmoid_focal_loss(logits, targets, self.gamma, self.alpha, self.reduction)
+        return sigmoid_focal_loss(logits, targets, self.gamma, self.alpha, self.reduction, validate=self.validate)
