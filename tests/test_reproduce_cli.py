@@ -128,6 +128,21 @@ def test_version_prints_the_package_version_and_exits_0(tmp_path):
     assert completed.stdout.strip() == f"lossdemo {lossdemo.__version__}"
 
 
+def test_python_m_lossdemo_and_the_lossdemo_command_are_the_same_command_line(tmp_path):
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-m", "lossdemo", "--version"], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=120)
+    assert completed.returncode == 0 and completed.stdout.strip() == f"lossdemo {lossdemo.__version__}"
+    wrong = subprocess.run([sys.executable, "-m", "lossdemo", "--epochs", "0"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, "the same one-line usage error"
+    [script] = [entry for entry in importlib.metadata.entry_points(group="console_scripts") if entry.name == "lossdemo"]
+    assert script.value == "lossdemo.reproduce:main"
+
+
 def test_every_example_in_the_help_is_a_valid_command_line():
     commands = [shlex.split(line.strip())[3:] for line in EXAMPLES.splitlines()
                 if line.strip().startswith(PROG)]

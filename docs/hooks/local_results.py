@@ -3,16 +3,22 @@
 ``python -m lossdemo.reproduce`` draws a local run's files into ``docs/local/`` (git-ignored), never
 into ``docs/generated/``, which holds the published site drawn from ``results/``. When a page
 includes a generated file that also exists in ``docs/local/``, this hook swaps in the local one and
-puts a note at the top of the page saying which files come from the reader's runs. Without
-``docs/local/`` (a fresh clone, CI, the deployed site) pages are built exactly as written.
+puts a note at the top of the page saying which files come from the reader's runs.
+
+It does so under ``mkdocs serve`` only (or with ``LOSSDEMO_SHOW_LOCAL_RESULTS=1`` set): ``mkdocs
+build`` and ``gh-deploy`` publish the site drawn from ``results/``, exactly as written, and leave
+``docs/local/`` out of the built site even where it exists.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 LOCAL_DIR = "local"
+SHOW_LOCAL_ENV = "LOSSDEMO_SHOW_LOCAL_RESULTS"
+_command: str | None = None  # the mkdocs command of this process ("serve", "build", "gh-deploy")
 # `--8<-- "generated/NAME"` snippet lines and `](generated/NAME)` / `](../generated/NAME)` links.
 _REFERENCE = re.compile(r'(?P<lead>--8<-- "|\]\((?:\.\./)*)generated/(?P<name>[A-Za-z0-9_.\-]+)')
 
@@ -43,9 +49,26 @@ def local_note(names: list[str]) -> str:
             f"delete `docs/local/` to see them here again.\n\n")
 
 
+def on_startup(command, dirty):
+    global _command
+    _command = command
+
+
+def shows_local_files() -> bool:
+    """Whether this build may show a reader's own files: under ``mkdocs serve``, or when asked."""
+    return _command == "serve" or os.environ.get(SHOW_LOCAL_ENV) == "1"
+
+
+def on_files(files, config):
+    """Leave ``docs/local/`` out of a site that does not show it (a published build)."""
+    if shows_local_files():
+        return files
+    return type(files)([file for file in files if not file.src_uri.startswith(f"{LOCAL_DIR}/")])
+
+
 def on_page_markdown(markdown, page, config, files):
     local_dir = Path(config["docs_dir"]) / LOCAL_DIR
-    if not local_dir.is_dir():
+    if not (shows_local_files() and local_dir.is_dir()):
         return markdown
     markdown, swapped = swap_in_local_files(markdown, local_dir)
     return local_note(swapped) + markdown if swapped else markdown
