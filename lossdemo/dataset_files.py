@@ -90,7 +90,8 @@ def _download_from_mirrors(urls: list[str], directory: Path, filename: str, md5:
 def _unavailable(name: str, directory: Path, files: tuple[str, ...], reason: str,
                  source: str) -> DatasetUnavailableError:
     message = (f"dataset {name!r} is not available ({reason}): put {', '.join(files)} in {directory}{os.sep}"
-               f" ({source}), or load it with download=True where the network is reachable")
+               f" ({source}), or load it again where the network is reachable (the command line and"
+               f" load_dataset download a missing dataset unless told not to)")
     return DatasetUnavailableError(" ".join(message.split()))  # one line, whatever the reason held
 
 

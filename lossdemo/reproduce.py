@@ -184,6 +184,9 @@ def _train(plan: Plan, options: Options, log) -> int:
                           cost=_run_cost, engine=options.engine)
     finally:
         bar.close()
+    if summary.resumed:
+        log(f"resumed {len(summary.resumed)} run(s) from the checkpoints an interrupted reproduce left in "
+            f"{options.results_dir / 'checkpoints'}")
     for path in summary.removed_temp_files:
         log(f"removed a temp file left by a killed process: {path}")
     for problem in summary.skipped_files:
@@ -277,10 +280,17 @@ def _compare_published(plan: Plan, options: Options, stored: dict, published: di
         f"judged at, as in the tables: the best validation epoch, or the last without a validation split; "
         f"\"agrees\" when the mean here lies within the 95 % range that the published seeds' spread predicts for "
         f"the mean of this many new seeds):")
+    unpublished = []
     for condition, runs in group_runs(plan.runs_of(stored), key=lambda run: key(run.config)).items():
         label = condition_label(condition)
-        for line in compare_with_published({label: runs}, {label: published_by_condition.get(condition, [])}):
+        if not published_by_condition.get(condition):
+            unpublished.append(f"{condition.dataset} {label}")
+            continue
+        for line in compare_with_published({label: runs}, {label: published_by_condition[condition]}):
             log(f"  {condition.dataset} {line}")
+    if unpublished:  # e.g. --quick's short runs: one line, not one per condition
+        shown = "; ".join(unpublished[:3]) + (f"; and {len(unpublished) - 3} more" if len(unpublished) > 3 else "")
+        log(f"  {len(unpublished)} condition(s) here have no published runs to compare with: {shown}")
 
 
 def condition_label(config: RunConfig) -> str:

@@ -59,6 +59,7 @@ class ExecutionSummary:
     skipped_files: list[str] = field(default_factory=list)  # corrupt or foreign files, one line each
     by_other_process: list[str] = field(default_factory=list)  # stored meanwhile by a concurrent reproduce
     removed_temp_files: list[str] = field(default_factory=list)  # leftovers of killed writers
+    resumed: list[str] = field(default_factory=list)  # runs that continue from a checkpoint an earlier process saved
 
 
 def shard(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
@@ -120,6 +121,9 @@ def run_lock(results_dir: Path, run_id: str, blocking: bool = False) -> Iterator
         except BlockingIOError:
             yield False
             return
+        except OSError as error:  # e.g. Lustre or NFS mounted without lock support
+            raise OSError(error.errno, f"cannot lock {path} ({error.strerror}): this file system does not support "
+                                       f"flock; mount it with -o flock, or give --results-dir on a local disk") from None
         try:
             yield True
         finally:
@@ -362,6 +366,8 @@ def execute(
     # Load every dataset once, up front: a missing one fails now, not after an hour of other runs.
     datasets = dict(datasets or {})
     datasets.update(load_datasets([c for c in todo if c.dataset not in datasets], data_dir))
+    summary.resumed = [config.run_id for config in todo if wants_checkpoints(config, checkpoint)
+                       and checkpoint_path(job.results_dir, config.run_id).is_file()]
     units = work_units(todo, datasets, device, 1 if checkpoint else stack, engine)  # checkpointed runs train alone
     if cost is not None and workers > 1:
         units = longest_first(units, cost)

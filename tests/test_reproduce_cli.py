@@ -183,6 +183,8 @@ def test_quick_reproduce_end_to_end_in_a_temp_dir(quick_results):
     assert {run.config.loss for run in runs.values()} == {"ce", "focal:0.5"}
     figures = {path.name for path in (work / "figures").iterdir()}
     assert {"compare_mnist1d.png", "compare_mnist1d_table.md", "manifest.json"} <= figures
+    output = completed.stdout + completed.stderr
+    assert output.count("no published runs to compare with") <= 1, "one line for every condition without published runs"
     assert set(os.listdir(work)) == {"results", "figures"}, "nothing may be written outside the given directories"
     assert not (REPO_ROOT / "results" / "figures").exists()
 

@@ -126,6 +126,7 @@ def test_execute_resumes_from_a_checkpoint_and_removes_it(tmp_path):
     epochs_seen = []
     summary = run_execute([config], tmp_path, checkpoint=True, on_epoch=lambda c, epoch: epochs_seen.append(epoch))
     assert summary.trained == [config.run_id] and epochs_seen == [3, 4]
+    assert summary.resumed == [config.run_id], "the CLI says it resumed"
     assert load_run(run_path(tmp_path, config)).history == uninterrupted.history
     assert not checkpoint.exists(), "a finished run's checkpoint is removed"
 
@@ -153,3 +154,17 @@ def test_a_missing_dataset_fails_before_any_run_is_trained(tmp_path, monkeypatch
                 datasets={"mnist1d": tiny_dataset()})
     assert time.perf_counter() - started < 30
     assert not list((tmp_path / "results").glob(f"{RUNS_SUBDIR}/*.json"))
+
+
+def test_a_file_system_without_flock_is_a_one_line_error_that_says_what_to_do(tmp_path, monkeypatch):
+    import errno
+
+    import lossdemo.runner as runner_module
+
+    def unsupported(handle, operation):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(runner_module.fcntl, "flock", unsupported)
+    expected = r"cannot lock .*mount it with -o flock, or give --results-dir on a local disk"
+    with pytest.raises(OSError, match=expected), run_lock(tmp_path, "some-run"):
+        pass
