@@ -9,8 +9,8 @@ for history, those of one unsharded run of the same plan.
 
 from __future__ import annotations
 
+import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -27,13 +27,6 @@ from lossdemo.runner import shard
 CLUSTER_DIR = DOCS_DIR / "cluster"
 # The recipes train everything on a GPU; here the same commands train a small plan on the CPU.
 SMALL_PLAN = ["--quick", "--seeds", "3", "--workers", "1"]
-
-
-def _shell_command(script: Path) -> list[str]:
-    """The ``python -m lossdemo.reproduce`` command of a batch script, continuation lines joined."""
-    text = script.read_text().replace("\\\n", " ")
-    (line,) = [line for line in text.splitlines() if line.strip().startswith("python -m lossdemo.reproduce")]
-    return shlex.split(line)
 
 
 def _small(command: list[str], results_dir: Path) -> list[str]:
@@ -88,43 +81,100 @@ def serial(tmp_path_factory) -> dict:
     return _histories(work / "runs")
 
 
-def _merge(results_dir: Path, work: Path) -> None:
-    command = _small(_shell_command(CLUSTER_DIR / "lossdemo-merge.sh"), results_dir)
-    merged = subprocess.run([*command, "--figures-dir", str(work / "figures")], cwd=work, env=cli_env(),
+def _script_env(work: Path, **extra: str) -> dict[str, str]:
+    """The environment a Slurm task would see, on a cluster without $SCRATCH: this test's Python
+    environment as LOSSDEMO_VENV, a home directory of its own, the small CPU plan."""
+    env = cli_env(LOSSDEMO_VENV=sys.prefix, HOME=str(work), LOSSDEMO_PLAN=" ".join(SMALL_PLAN),
+                  LOSSDEMO_DEVICE="cpu", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra)
+    for name in ("SCRATCH", "LOSSDEMO_RUNS", "LOSSDEMO_FIGURES"):
+        if name not in extra:
+            env.pop(name, None)
+    return env
+
+
+def _merge(work: Path, **extra: str) -> None:
+    merged = subprocess.run(["bash", str(CLUSTER_DIR / "lossdemo-merge.sh")], cwd=work, env=_script_env(work, **extra),
                             capture_output=True, text=True, timeout=600)
     assert merged.returncode == 0, merged.stderr
-    assert (work / "figures" / "compare_mnist1d.png").is_file()
+    assert (work / "docs" / "local" / "compare_mnist1d.png").is_file(), "the merge draws under where it was submitted"
 
 
 @pytest.mark.slow
-def test_the_slurm_array_script_and_its_merge_store_what_one_unsharded_run_stores(serial, tmp_path):
+def test_the_slurm_array_script_and_its_merge_run_as_written_and_store_what_one_unsharded_run_stores(serial, tmp_path):
     script = CLUSTER_DIR / "lossdemo-array.sh"
-    (first, last), = [tuple(map(int, match)) for match in re.findall(r"#SBATCH --array=(\d+)-(\d+)", script.read_text())]
+    text = script.read_text()
+    (first, last), = [tuple(map(int, match)) for match in re.findall(r"#SBATCH --array=(\d+)-(\d+)", text)]
+    assert re.search(r"#SBATCH --time=\d", text) and re.search(r"#SBATCH --mem=\d", text), "a partition's default limits"
+    assert "#SBATCH --gres=gpu:1" in text and "--shard auto" in text, "one GPU per task, and no arithmetic"
     tasks = range(first, last + 1)
-    command = _small(_shell_command(script), tmp_path / "runs")
-    assert "--shard" in command and command[command.index("--shard") + 1] == "auto", "the script needs no arithmetic"
-    environments = [cli_env(SLURM_ARRAY_TASK_ID=str(task), SLURM_ARRAY_TASK_MIN=str(first),
-                            SLURM_ARRAY_TASK_MAX=str(last), SLURM_ARRAY_TASK_COUNT=str(len(tasks))) for task in tasks]
-    shards = _run_all_at_once([(command, env) for env in environments], cwd=tmp_path)
+    environments = [_script_env(tmp_path, SLURM_ARRAY_TASK_ID=str(task), SLURM_ARRAY_TASK_MIN=str(first),
+                                SLURM_ARRAY_TASK_MAX=str(last), SLURM_ARRAY_TASK_COUNT=str(len(tasks))) for task in tasks]
+    shards = _run_all_at_once([(["bash", str(script)], env) for env in environments], cwd=tmp_path)
     assert all(done.returncode == 0 for done in shards), [done.stderr for done in shards]
     assert sum("is empty" in done.stderr for done in shards) == max(0, len(tasks) - len(serial)), \
         "more tasks than runs: the extra ones say so and succeed, so afterok still starts the merge"
-    _merge(tmp_path / "runs", tmp_path)
-    _assert_same_runs(serial, _histories(tmp_path / "runs"))
+    runs = tmp_path / "lossdemo-runs"  # no $SCRATCH: the default under $HOME
+    _merge(tmp_path)
+    _assert_same_runs(serial, _histories(runs))
+
+
+def test_the_slurm_scripts_say_in_one_line_when_lossdemo_is_not_installed(tmp_path):
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "python").write_text("#!/bin/sh\nexit 1\n")  # a python without lossdemo
+    (fake_bin / "python").chmod(0o755)
+    env = dict(_script_env(tmp_path), LOSSDEMO_VENV=str(tmp_path / "no-venv"), PATH=f"{fake_bin}{os.pathsep}/usr/bin:/bin")
+    for script in ("lossdemo-array.sh", "lossdemo-merge.sh"):
+        done = subprocess.run(["bash", str(CLUSTER_DIR / script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 1 and done.stderr.strip().endswith("set LOSSDEMO_VENV to the environment that has it")
+        assert len(done.stderr.strip().splitlines()) == 1 and "unbound variable" not in done.stderr
+
+
+def _manifests() -> dict[str, dict]:
+    """Every Kubernetes object the recipes define, by kind and name."""
+    objects = {}
+    for name in ("lossdemo-job.yaml", "lossdemo-merge-job.yaml"):
+        for document in yaml.safe_load_all((CLUSTER_DIR / name).read_text()):
+            objects[f"{document['kind']}/{document['metadata']['name']}"] = document
+    return objects
+
+
+def test_the_kubernetes_manifests_define_their_claim_and_merge_and_name_the_image_the_dockerfile_builds():
+    objects = _manifests()
+    claim, job, merge = objects["PersistentVolumeClaim/lossdemo-runs"], objects["Job/lossdemo"], objects["Job/lossdemo-merge"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "every pod writes to the same volume"
+    (shard,) = job["spec"]["template"]["spec"]["containers"]
+    (merger,) = merge["spec"]["template"]["spec"]["containers"]
+    for pod in (job, merge):
+        (volume,) = pod["spec"]["template"]["spec"]["volumes"]
+        assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert shard["image"] == merger["image"]
+    dockerfile = (CLUSTER_DIR / "Dockerfile").read_text()
+    assert f"-t {shard['image']} " in dockerfile, "the image the Jobs name is the one the Dockerfile's comment builds"
+    assert "COPY lossdemo ./lossdemo" in dockerfile and "pip install --no-cache-dir ." in dockerfile
+    plan = [flag for flag in shard["command"][3:] if flag.startswith("--full")]
+    assert plan == [flag for flag in merger["command"][3:] if flag.startswith("--full")], "the merge plans the same runs"
+    assert "--plots-only" in merger["command"] and "--shard" not in merger["command"]
 
 
 @pytest.mark.slow
-def test_the_kubernetes_indexed_job_stores_what_one_unsharded_run_stores(serial, tmp_path):
-    manifest = yaml.safe_load((CLUSTER_DIR / "lossdemo-job.yaml").read_text())
-    spec = manifest["spec"]
-    assert manifest["kind"] == "Job" and spec["completionMode"] == "Indexed"
+def test_the_kubernetes_indexed_job_and_its_merge_job_store_what_one_unsharded_run_stores(serial, tmp_path):
+    objects = _manifests()
+    spec = objects["Job/lossdemo"]["spec"]
+    assert spec["completionMode"] == "Indexed"
     (container,) = spec["template"]["spec"]["containers"]
     command = _small(container["command"], tmp_path / "runs")
     assert command[command.index("--shard-count") + 1] == str(spec["completions"]), "--shard-count is the completions"
     environments = [cli_env(JOB_COMPLETION_INDEX=str(index)) for index in range(spec["completions"])]
     shards = _run_all_at_once([(command, env) for env in environments], cwd=tmp_path)
     assert all(done.returncode == 0 for done in shards), [done.stderr for done in shards]
-    _merge(tmp_path / "runs", tmp_path)
+    (merger,) = objects["Job/lossdemo-merge"]["spec"]["template"]["spec"]["containers"]
+    merge = _small(merger["command"], tmp_path / "runs")
+    merge[merge.index("--figures-dir") + 1] = str(tmp_path / "figures")  # /runs/figures in the pod
+    merged = subprocess.run(merge, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert merged.returncode == 0, merged.stderr
+    assert (tmp_path / "figures" / "compare_mnist1d.png").is_file()
     _assert_same_runs(serial, _histories(tmp_path / "runs"))
 
 
