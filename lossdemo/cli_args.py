@@ -102,11 +102,14 @@ def positive_int(name: str, maximum: int | None = None):
     return parse
 
 
-def _one_of(kind: str, names: tuple[str, ...]):
-    """A parser of one of ``names``; its error is the one ``resolve_device`` / ``resolve_engine`` raise."""
+def _one_of(kind: str, names: tuple[str, ...], indexed: str | None = None):
+    """A parser of one of ``names`` (or ``indexed:N``); its error is the one ``resolve_device`` /
+    ``resolve_engine`` raise."""
     def parse(text: str) -> str:
-        if text not in names:
-            raise argparse.ArgumentTypeError(f"unknown {kind} {text!r}; allowed: {', '.join(names)}")
+        prefix, _, index = text.partition(":")
+        if text not in names and not (indexed and prefix == indexed and index.isdigit()):
+            more = f", or {indexed}:N for GPU N" if indexed else ""
+            raise argparse.ArgumentTypeError(f"unknown {kind} {text!r}; allowed: {', '.join(names)}{more}")
         return text
 
     return parse
@@ -198,11 +201,14 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
                         help="number of seeds, 0..N-1, and 2N in the conditions whose verdicts need more "
                              "(default: the profile's)")
     parser.add_argument("--epochs", type=positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
-    parser.add_argument("--device", default="cpu", type=_one_of("device", choices.devices) if choices else str, metavar="DEVICE",
-                        help="where to train (default: cpu)" + allowed(choices and choices.devices))
+    parser.add_argument("--device", default="cpu", metavar="DEVICE",
+                        type=_one_of("device", choices.devices, "cuda") if choices else str,
+                        help="where to train; cuda:N for one GPU of several, and cuda with --workers N spreads "
+                             "the workers over the visible GPUs, one each (default: cpu)"
+                             + allowed(choices and choices.devices))
     parser.add_argument("--workers", type=positive_int("workers"), metavar="N",
                         help="train N runs at once in separate processes, one thread each "
-                             "(default: one per CPU core on cpu, 1 on a GPU)")
+                             "(default: one per CPU core on cpu, one per visible GPU with cuda, 1 on cuda:N)")
     parser.add_argument("--stack", type=positive_int("stack"), default=None, metavar="N",
                         help="train up to N compatible runs (same recipe; loss, seed, label noise and the "
                              "learning rate may differ) at once as one stacked model, to fill a GPU that one small "
@@ -366,13 +372,13 @@ def resolve_shard(args: argparse.Namespace, environment: Mapping[str, str] | Non
 
 
 def options_from_args(args: argparse.Namespace, all_experiments: tuple[str, ...], device_type: str,
-                      cpu_count: int, figures_dir: Path) -> Options:
+                      cpu_count: int, figures_dir: Path, gpu_count: int = 1) -> Options:
     """Resolve the parsed flags (already through :func:`check_flags`) into :class:`Options`."""
     profile = "quick" if args.quick else "full" if args.full else "default"
     experiments = tuple(dict.fromkeys(args.experiments or (all_experiments if args.full else ("compare",))))
     workers = args.workers
     if workers is None:  # runs train on one thread each, so one process per core fills the CPU
-        workers = cpu_count if device_type == "cpu" else 1
+        workers = cpu_count if device_type == "cpu" else gpu_count if args.device == "cuda" else 1
     return Options(
         profile=profile, experiments=experiments, datasets=tuple(args.datasets) if args.datasets else None,
         losses=tuple(args.losses) if args.losses else None, seeds=args.seeds, epochs=args.epochs,

@@ -15,20 +15,35 @@ CPU_THREADS_PER_RUN = 1
 
 
 def resolve_device(device: str) -> torch.device:
-    """Map ``auto|cpu|cuda|mps`` to an available device; asking for an absent GPU is an error."""
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)}")
+    """Map ``auto|cpu|cuda|cuda:N|mps`` to an available device; asking for an absent GPU is an error,
+    never a silent run on the CPU."""
+    kind, _, index = device.partition(":") if isinstance(device, str) else ("", "", "")
+    if kind not in DEVICES or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)}, or cuda:N for GPU N")
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but no CUDA GPU is available; allowed here: auto, cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA GPU works here (none is visible, or its driver is "
+                         f"too old for this torch); allowed here: auto, cpu")
+    if index and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"device {device!r} requested but {count} CUDA GPU(s) are visible; allowed: cuda:0 to "
+                         f"cuda:{count - 1}")
     if device == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' requested but Apple's MPS backend is not available; allowed here: auto, cpu")
     return torch.device(device)
+
+
+def device_for_worker(device: str, worker: int, gpu_count: int) -> str:
+    """The device worker ``worker`` (0-based) of a pool trains on: with ``cuda`` and several visible
+    GPUs, one GPU each in turn; any other device (``cuda:N`` included) as given."""
+    if device == "cuda" and gpu_count > 1:
+        return f"cuda:{worker % gpu_count}"
+    return device
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -35,6 +35,7 @@ from .cli_args import DEFAULT_RESULTS_DIR, PUBLISHED_DIR, Choices, Options, Usag
 if __name__ == "__main__":  # a mistyped flag fails now, before torch is imported (seconds)
     cli_args.precheck(sys.argv[1:])
 
+import torch
 from tqdm.auto import tqdm
 
 from .atomic_files import write_atomic
@@ -373,7 +374,9 @@ def _validated(argv: list[str]) -> tuple[Options, Plan]:
     # --device auto means the device it resolves to; --plots-only trains nothing, anywhere.
     device_type = "cpu" if args.plots_only else resolve_device(args.device).type
     # The plan does not depend on the figures directory; it is resolved once the plan is known.
-    options = cli_args.options_from_args(args, tuple(EXPERIMENTS), device_type, os.cpu_count() or 1, Path("."))
+    gpu_count = torch.cuda.device_count() if device_type == "cuda" else 0
+    options = cli_args.options_from_args(args, tuple(EXPERIMENTS), device_type, os.cpu_count() or 1, Path("."),
+                                         gpu_count=gpu_count)
     plan = make_plan(options)
     figures_dir = cli_args.choose_figures_dir(args, draws_the_published_site(options, plan))
     return dataclasses.replace(options, figures_dir=figures_dir), plan

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import contextlib
+import dataclasses
 import datetime as _dt
 import multiprocessing
 import time
@@ -31,10 +32,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from .atomic_files import clean_stale_temp_files
 from .checkpoints import CHECKPOINTS_SUBDIR, checkpoint_path
 from .data import EMBEDDED_DATASETS, Dataset, load_dataset
-from .devices import resolve_device
+from .devices import device_for_worker, resolve_device
 from .engines import ENGINES, default_stack_size, plan_stacks
 from .models import resolve_model_name
 from .results import RUNS_SUBDIR, ResultsFileError, load_run, load_runs, run_path, save_run
@@ -204,7 +207,20 @@ def train_unit(job: Job, unit: Unit, dataset: Dataset | None, on_epoch=None,
     return [(config, statuses[config.run_id]) for config in unit.runs]
 
 
+_worker_device: str | None = None  # set in each worker process by _start_worker
+
+
+def _start_worker(devices: list[str], taken) -> None:
+    """A pool worker's start: take the next device of ``devices`` (one GPU each, in turn)."""
+    global _worker_device
+    with taken.get_lock():
+        _worker_device = devices[taken.value % len(devices)]
+        taken.value += 1
+
+
 def _train_unit_in_worker(job: Job, unit: Unit) -> list[tuple[RunConfig, RunStatus]]:
+    if _worker_device is not None:
+        job = dataclasses.replace(job, device=_worker_device)
     return train_unit(job, unit, None)
 
 
@@ -283,8 +299,12 @@ def _run_serially(job: Job, units: list[Unit], datasets: dict[str, Dataset], pro
 def _run_in_workers(job: Job, units: list[Unit], workers: int, progress: Progress) -> None:
     context = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
     other_children = set(multiprocessing.active_children())  # the caller's own, left alone
-    # No per-worker thread setting: every run and stack trains on CPU_THREADS_PER_RUN threads.
-    with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # No per-worker thread setting: every run and stack trains on CPU_THREADS_PER_RUN threads. With
+    # --device cuda and several GPUs, each worker takes one (device_for_worker).
+    gpu_count = torch.cuda.device_count() if job.device == "cuda" else 0
+    devices = [device_for_worker(job.device, worker, gpu_count) for worker in range(workers)]
+    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                     initargs=(devices, context.Value("i", 0))) as pool:
         pending = [pool.submit(_train_unit_in_worker, job, unit) for unit in units]
         try:
             for done in futures.as_completed(pending):

@@ -572,3 +572,32 @@ def test_units_start_longest_first_and_equal_ones_keep_their_order():
     units = [Unit((short,), False), Unit((long_,), False), Unit((other, short), True), Unit((other,), False)]
     ordered = longest_first(units, cost=lambda config: config.epochs)
     assert [unit.runs for unit in ordered] == [(long_,), (other, short), (short,), (other,)]
+
+
+def test_cuda_n_names_one_gpu_and_cuda_with_workers_spreads_them_one_gpu_each():
+    from lossdemo.devices import device_for_worker, resolve_device
+
+    assert [device_for_worker("cuda", worker, 3) for worker in range(5)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:0",
+                                                                             "cuda:1"]
+    assert device_for_worker("cuda", 4, 1) == "cuda" and device_for_worker("cuda:1", 0, 4) == "cuda:1"
+    assert device_for_worker("cpu", 3, 0) == "cpu"
+    for bad in ("cuda:x", "cuda:-1", "cpu:0", "gpu"):
+        with pytest.raises(ValueError, match=f"unknown device '{bad}'; allowed: auto, cpu, cuda, mps, or cuda:N"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda:1' requested but no CUDA GPU works here"):
+            resolve_device("cuda:1")
+
+
+def test_each_pool_worker_takes_the_next_device_at_its_start(monkeypatch):
+    import multiprocessing
+
+    import lossdemo.runner as runner_module
+
+    taken = multiprocessing.get_context("spawn").Value("i", 0)
+    seen = []
+    for _ in range(3):
+        runner_module._start_worker(["cuda:0", "cuda:1"], taken)
+        seen.append(runner_module._worker_device)
+    monkeypatch.setattr(runner_module, "_worker_device", None)
+    assert seen == ["cuda:0", "cuda:1", "cuda:0"]
