@@ -91,9 +91,11 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
 
-def test_ci_runs_tests_notebooks_and_strict_build_once_on_every_push_and_pull_request():
+def test_ci_runs_tests_notebooks_and_strict_build_once_per_change():
     ci = _load("ci.yml")
-    assert {"push", "pull_request"} <= set(_triggers(ci))
+    triggers = _triggers(ci)
+    assert {"push", "pull_request"} <= set(triggers)
+    assert triggers["push"]["branches"] == ["main"], "a pull request's branch is tested by the pull request's run only"
     runs = _runs(ci)
     assert 'pip install -e ".[test,docs]"' in runs
     assert runs.index('pip install -e ".[test,docs]"') < runs.index("pytest"), "install before testing"
@@ -103,7 +105,7 @@ def test_ci_runs_tests_notebooks_and_strict_build_once_on_every_push_and_pull_re
     assert (REPO_ROOT / "tests" / "test_site.py").read_text(encoding="utf-8").count('"--strict"') >= 1
     repeated = [run for run in runs if "pytest" in run and run != "pytest" or "mkdocs build" in run]
     assert repeated == [], f"each check runs once, in the one pytest step; these repeat one: {repeated}"
-    (job,) = ci["jobs"].values()
+    job = ci["jobs"]["test"]
     upload = _step_using(job, "actions/upload-artifact")
     assert upload.get("if") == "always()", "keep the screenshot especially when a test failed"
     assert job["env"]["LOSSDEMO_ARTIFACTS_DIR"].endswith("artifacts")
@@ -126,19 +128,37 @@ def test_ci_tests_every_python_version_the_package_claims():
     assert [_version(v) for v in claimed] == [(3, minor) for minor in range(_version(claimed[0])[1],
                                                                           _version(claimed[-1])[1] + 1)], \
         f"classifiers {claimed} skip a version"
-    (job,) = _load("ci.yml")["jobs"].values()
+    job = _load("ci.yml")["jobs"]["test"]
     assert job["strategy"]["matrix"]["python-version"] == claimed, "ci.yml's matrix is pyproject's classifiers"
     assert job["strategy"].get("fail-fast") is False, "a failure on one version should not cancel the others"
     assert _step_using(job, "actions/setup-python")["with"]["python-version"] == "${{ matrix.python-version }}"
 
 
-def test_docs_deploys_from_main_with_least_privilege():
+def test_ci_runs_ruff_with_the_projects_rules():
+    lint = _load("ci.yml")["jobs"]["lint"]
+    runs = [step["run"] for step in lint["steps"] if "run" in step]
+    assert any(run.startswith("pip install") and "ruff" in run for run in runs)
+    assert "ruff check ." in runs
+    assert "ruff" in _pyproject()["tool"], "the rules it checks live in pyproject.toml"
+
+
+def test_checkouts_keep_no_credentials(workflow):
+    for step in _steps(workflow):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, "no job pushes, so none keeps the token"
+
+
+def test_docs_deploy_from_main_only_after_ci_passed_with_least_privilege():
     docs = _load("docs.yml")
     triggers = _triggers(docs)
-    assert set(triggers) == {"push", "workflow_dispatch"}
-    assert triggers["push"]["branches"] == ["main"]
+    assert set(triggers) == {"workflow_run", "workflow_dispatch"}
+    assert triggers["workflow_run"] == {"workflows": [_load("ci.yml")["name"]], "types": ["completed"], "branches": ["main"]}
 
     build, deploy = docs["jobs"]["build"], docs["jobs"]["deploy"]
+    assert "github.event.workflow_run.conclusion == 'success'" in build["if"]
+    assert "github.event.workflow_run.event == 'push'" in build["if"], "not a pull request's run"
+    assert _step_using(build, "actions/checkout")["with"]["ref"].startswith("${{ github.event.workflow_run.head_sha"), \
+        "the commit CI tested is the commit deployed"
     build_runs = [step["run"] for step in build["steps"] if "run" in step]
     assert 'pip install -e ".[docs]"' in build_runs, "the site needs the docs extra, and only that"
     assert not [run for run in build_runs if "[test" in run or ",test" in run]
@@ -167,19 +187,34 @@ def test_reproduce_is_manual_on_chosen_runners_fans_out_over_shards_and_merges()
     assert reproduce["env"]["DEVICE"] == "${{ inputs.device }}"
     assert reproduce["env"]["SHARDS"] == "${{ inputs.shards }}"
 
-    train, merge = reproduce["jobs"]["train"], reproduce["jobs"]["merge"]
+    plan, train, merge = reproduce["jobs"]["plan"], reproduce["jobs"]["train"], reproduce["jobs"]["merge"]
     assert train["runs-on"] == "${{ inputs.runner }}"
-    shards = train["strategy"]["matrix"]["shard"]
-    assert shards == list(range(1, len(shards) + 1))
-    assert max(int(option) for option in inputs["shards"]["options"]) <= len(shards), "every chosen shard has a job"
+    assert train["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.plan.outputs.shards) }}", "sized from the input"
+    (sizing,) = [step["run"] for step in plan["steps"]]
+    for count in (int(option) for option in inputs["shards"]["options"]):
+        import subprocess
+
+        output = subprocess.run(["bash", "-c", sizing.replace('"$GITHUB_OUTPUT"', "/dev/stdout")], capture_output=True,
+                                text=True, env={"SHARDS": str(count), "PATH": "/usr/bin:/bin"}, check=True).stdout
+        assert json.loads(output.strip().removeprefix("shards=")) == list(range(1, count + 1))
+    assert train["timeout-minutes"] <= 360, "GitHub-hosted runners stop a job at six hours"
+    assert not [step for step in train["steps"] if "if" in step], "no shard job skips its work"
+    device_check = next(step["run"] for step in train["steps"] if "nvidia-smi" in step.get("run", ""))
+    assert "torch.cuda.is_available()" in device_check and "exit 1" in device_check
     command = next(step["run"] for step in train["steps"] if "lossdemo.reproduce" in step.get("run", ""))
     assert '--device "$DEVICE"' in command and '--shard "$SHARD/$SHARDS"' in command
     assert "--plots-only" not in command and "--quick" not in command
-    assert _step_using(train, "actions/upload-artifact")["with"]["name"] == "runs-shard-${{ matrix.shard }}"
+    shard_upload = _step_using(train, "actions/upload-artifact")["with"]
+    assert shard_upload["name"] == "runs-shard-${{ matrix.shard }}"
+    assert 'touch "runs/shard-$SHARD.done"' in command and "runs/shard-${{ matrix.shard }}.done" in shard_upload["path"]
 
-    assert merge["needs"] == "train"
+    assert merge["needs"] == ["plan", "train"] and merge["if"].startswith("always()"), "it merges what finished"
     download = _step_using(merge, "actions/download-artifact")["with"]
-    assert download["pattern"] == "runs-shard-*" and download["merge-multiple"] is True
+    assert download["pattern"] == "runs-shard-*" and "merge-multiple" not in download
+    collect = next(step["run"] for step in merge["steps"] if "missing" in step.get("run", ""))
+    assert "::warning::shards" in collect, "the merge says which shards are missing"
+    merge_runs = [step["run"] for step in merge["steps"] if "run" in step]
+    assert any("download.pytorch.org/whl/cpu" in run for run in merge_runs), "drawing installs the CPU build"
     drawing = next(step["run"] for step in merge["steps"] if "lossdemo.reproduce" in step.get("run", ""))
     assert "--plots-only" in drawing and "--shard" not in drawing
     profile_lines = [line for line in command.splitlines() if "flag=" in line]
