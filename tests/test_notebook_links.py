@@ -41,11 +41,15 @@ def test_an_address_that_is_not_a_github_repository_is_refused(url):
         hook.github_repository(url)
 
 
-def test_the_repository_token_is_filled_in_as_rendered():
-    rendered = ("<code>!pip install git+https://github.com/&lt;owner&gt;/&lt;name&gt;</code> "
-                "where <code>&lt;owner&gt;/&lt;name&gt;</code>")
-    assert hook.fill_repository(rendered, REPO_URL) == (
-        "<code>!pip install git+https://github.com/someone/something</code> where <code>someone/something</code>")
+def test_binder_opens_the_notebook_in_jupyterlab_from_the_environment_in_binder():
+    assert hook.binder_url(REPO_URL, "docs/notebooks/a.ipynb") == (
+        "https://mybinder.org/v2/gh/someone/something/main?labpath=docs/notebooks/a.ipynb")
+    bar = hook.notebook_links_html("a.ipynb", "https://colab/x", "https://binder/y")
+    assert 'href="a.ipynb" download' in bar and 'href="https://colab/x"' in bar and 'href="https://binder/y"' in bar
+    binder = Path(__file__).resolve().parents[1] / "binder"
+    assert "torch" in (binder / "requirements.txt").read_text().split()
+    assert 'pip install --no-cache-dir ".[docs]"' in (binder / "postBuild").read_text()
+    assert (binder / "postBuild").stat().st_mode & 0o111, "repo2docker runs postBuild as a program"
 
 
 def test_links_to_markdown_sources_become_page_urls(tmp_path):

@@ -31,7 +31,10 @@ else:  # pragma: no cover - Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 # The only files that may spell out the repository's or the site's address.
-NAMES_THE_ADDRESSES = {"mkdocs.yml", "pyproject.toml", "CITATION.cff"}
+# The notebooks' install cells name the repository because Colab opens the repository's own copy;
+# tests/test_notebooks_meta.py keeps them equal to repo_url, like the other two copies here.
+NAMES_THE_ADDRESSES = {"mkdocs.yml", "pyproject.toml", "CITATION.cff",
+                       *(f"docs/notebooks/{path.name}" for path in (REPO_ROOT / "docs" / "notebooks").glob("*.ipynb"))}
 # Not searched: git's store, the published runs, and what builds and tools leave behind.
 SKIPPED_ANYWHERE = {".git", "__pycache__", ".cache", ".venv", ".pytest_cache", ".hypothesis", "node_modules",
                     ".ipynb_checkpoints"}
@@ -129,8 +132,8 @@ def test_no_other_file_names_the_repository_or_the_site():
     addresses = {_bare(config["repo_url"]), _bare(config["site_url"])}
     elsewhere = [path for path in files_naming(REPO_ROOT, addresses) if path not in NAMES_THE_ADDRESSES]
     assert elsewhere == [], (
-        f"{elsewhere} spell out {sorted(addresses)}; derive it from mkdocs.yml instead (notebooks: write "
-        "<owner>/<name>, or link pages as ../page.md, and docs/hooks/notebook_links.py fills them in)")
+        f"{elsewhere} spell out {sorted(addresses)}; derive it from mkdocs.yml instead (link pages as ../page.md, "
+        "which docs/hooks/notebook_links.py turns into their URLs)")
 
 
 def test_the_address_search_finds_a_copy(tmp_path):

@@ -116,13 +116,15 @@ def test_nav_lists_the_three_notebooks():
 
 
 def test_notebook_pages_name_the_repository_of_mkdocs_yml(built_site):
-    """The notebooks write <owner>/<name>; docs/hooks/notebook_links.py fills in repo_url's."""
+    """The notebooks' install cells name repo_url's repository, and the link bar opens it on Colab and Binder."""
     repo_url = _mkdocs_config()["repo_url"].rstrip("/")
+    owner_and_name = repo_url.removeprefix("https://github.com/")
     for source in _nav_pages(_mkdocs_config()["nav"]):
         if source.endswith(".ipynb"):
             page = (built_site / _page_url_path(source) / "index.html").read_text(encoding="utf-8")
-            assert "&lt;owner&gt;" not in page, f"{source}: the <owner>/<name> token was left unfilled"
-            assert f"pip install git+{repo_url}<" in page, f"{source}: no install line for {repo_url}"
+            assert f"git+{repo_url}" in page, f"{source}: no install line for {repo_url}"
+            assert f"colab.research.google.com/github/{owner_and_name}/" in page
+            assert f"mybinder.org/v2/gh/{owner_and_name}/" in page
 
 
 def test_api_signatures_are_wrapped_at_the_configured_line_length(built_site):

@@ -1,15 +1,16 @@
 """MkDocs hook: link bar, repository name and page links on notebook pages.
 
 mkdocs-jupyter (with ``include_source: true``) copies each ``.ipynb`` next to its rendered page,
-so the download link is just the file name. The Colab link opens the notebook from GitHub; it is
-built from ``repo_url`` in mkdocs.yml, the one place that names the repository.
+so the download link is just the file name. The Colab and Binder links open the notebook from
+GitHub; they are built from ``repo_url`` in mkdocs.yml, the one place that names the repository.
 
-The notebooks themselves do not name the repository, so that renaming it is one edit in
-mkdocs.yml. They write ``<owner>/<name>`` (for instance in their ``pip install git+...`` line),
-which reads as a template in Colab and is filled in from ``repo_url`` on the site. They link
-other pages of the site as relative ``.md`` files (``../experiment.md``), which GitHub's notebook
-view follows as they are and which this hook turns into the pages' URLs, checked like any
-Markdown link: a missing page is a warning, so it fails the strict build.
+The notebooks' first code cell installs the package from that repository when it is missing (on
+Colab, Binder or a downloaded copy), so it names the address itself: Colab opens the repository's
+own file, which must hold the real one. ``tests/test_notebooks_meta.py`` keeps it equal to
+``repo_url``. The notebooks link other pages of the site as relative ``.md`` files
+(``../experiment.md``), which GitHub's notebook view follows as they are and which this hook turns
+into the pages' URLs, checked like any Markdown link: a missing page is a warning, so it fails the
+strict build.
 Registered under ``hooks:`` in mkdocs.yml.
 """
 
@@ -24,8 +25,8 @@ from urllib.parse import urlparse
 from mkdocs.utils import get_relative_url
 
 COLAB_PREFIX = "https://colab.research.google.com/github"
-BRANCH = "main"  # the branch whose notebooks Colab opens
-REPOSITORY_TOKEN = "<owner>/<name>"  # what notebooks write where the repository's name goes
+BINDER_PREFIX = "https://mybinder.org/v2/gh"
+BRANCH = "main"  # the branch whose notebooks Colab and Binder open
 # A relative link to a Markdown page, as nbconvert renders it: href="../experiment.md#anchor".
 PAGE_LINK = re.compile(r'href="(?![a-z][a-z0-9+.-]*:|/|#)([^"#?]+\.md)(#[^"]*)?"')
 
@@ -52,21 +53,22 @@ def colab_url(repo_url: str, notebook_path: str, branch: str = BRANCH) -> str:
     return f"{COLAB_PREFIX}/{github_repository(repo_url)}/blob/{branch}/{notebook_path}"
 
 
-def notebook_links_html(notebook_name: str, colab_link: str) -> str:
-    """The link bar: a download of the copied notebook and a Colab link that opens in a new tab."""
+def binder_url(repo_url: str, notebook_path: str, branch: str = BRANCH) -> str:
+    """Binder link that opens ``notebook_path`` in JupyterLab, in the environment ``binder/`` describes."""
+    return f"{BINDER_PREFIX}/{github_repository(repo_url)}/{branch}?labpath={notebook_path}"
+
+
+def notebook_links_html(notebook_name: str, colab_link: str, binder_link: str) -> str:
+    """The link bar: a download of the copied notebook, and Colab and Binder links that open in a new tab."""
     name = html.escape(notebook_name, quote=True)
-    colab = html.escape(colab_link, quote=True)
+    colab, binder = html.escape(colab_link, quote=True), html.escape(binder_link, quote=True)
     return (
         '<p class="lossdemo-notebook-links">'
         f'<a class="md-button" href="{name}" download>Download notebook</a> '
-        f'<a class="md-button" href="{colab}" target="_blank" rel="noopener">Open in Colab</a>'
+        f'<a class="md-button" href="{colab}" target="_blank" rel="noopener">Open in Colab</a> '
+        f'<a class="md-button" href="{binder}" target="_blank" rel="noopener">Open in Binder</a>'
         "</p>\n"
     )
-
-
-def fill_repository(html_content: str, repo_url: str) -> str:
-    """Replace the ``<owner>/<name>`` token, as rendered HTML escapes it, with the repository."""
-    return html_content.replace(html.escape(REPOSITORY_TOKEN), github_repository(repo_url))
 
 
 def link_pages(html_content: str, page, files) -> str:
@@ -86,12 +88,13 @@ def link_pages(html_content: str, page, files) -> str:
 
 
 def on_page_content(html_content: str, page, config, files) -> str:
-    """On pages rendered from a notebook: fill in the repository, link the site's pages, and
-    prepend the link bar. Other pages are left alone."""
+    """On pages rendered from a notebook: link the site's pages, and prepend the link bar. Other
+    pages are left alone."""
     source = page.file.src_uri  # relative to docs_dir, "/"-separated
     if not source.endswith(".ipynb"):
         return html_content
-    html_content = link_pages(fill_repository(html_content, config["repo_url"]), page, files)
+    html_content = link_pages(html_content, page, files)
     docs_dir_in_repo = posixpath.basename(config["docs_dir"].rstrip("/\\")) or "docs"
-    link = colab_url(config["repo_url"], f"{docs_dir_in_repo}/{source}")
-    return notebook_links_html(posixpath.basename(source), link) + html_content
+    path_in_repo = f"{docs_dir_in_repo}/{source}"
+    return notebook_links_html(posixpath.basename(source), colab_url(config["repo_url"], path_in_repo),
+                               binder_url(config["repo_url"], path_in_repo)) + html_content
