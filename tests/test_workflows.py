@@ -21,7 +21,8 @@ else:  # pragma: no cover - Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 PYTHON_CLASSIFIER = re.compile(r"^Programming Language :: Python :: (3\.\d+)$")
-PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")  # a commit: a tag can be moved, a commit cannot
+PINNED_LINE = re.compile(r"uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40})  # v\d+\.\d+\.\d+$")
 
 
 def _load(name: str) -> dict:
@@ -67,10 +68,22 @@ def test_every_workflow_has_a_name_triggers_and_jobs_with_steps(workflow):
         assert "timeout-minutes" in job, f"{job_name}: a stuck job should not run for six hours"
 
 
-def test_actions_are_pinned_to_a_version(workflow):
+def test_actions_are_pinned_to_a_commit_with_its_version_beside_it(workflow):
     for step in _steps(workflow):
         if "uses" in step:
-            assert PINNED.match(step["uses"]), f"{step['uses']} is not pinned to a version tag or commit"
+            assert PINNED.match(step["uses"]), f"{step['uses']} is not pinned to a commit"
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in WORKFLOWS_DIR.glob("*.yml")))
+def test_each_pinned_commit_says_which_release_it_is_and_one_action_has_one_commit(name):
+    lines = [line.strip().removeprefix("- ") for line in (WORKFLOWS_DIR / name).read_text(encoding="utf-8").splitlines()
+             if "uses:" in line]
+    commits: dict[str, set[str]] = {}
+    for line in lines:
+        match = PINNED_LINE.fullmatch(line)
+        assert match, f"{name}: {line!r} needs '@<commit>  # vX.Y.Z' (Dependabot keeps both current)"
+        commits.setdefault(match.group(1), set()).add(match.group(2))
+    assert all(len(shas) == 1 for shas in commits.values()), commits
 
 
 def test_workflows_only_read_the_repository_by_default(workflow):
