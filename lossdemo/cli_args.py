@@ -289,6 +289,9 @@ def check_flags(args: argparse.Namespace) -> None:
         raise UsageError(f"--shard-count {args.shard_count} is only for --shard auto; allowed: --shard K/N alone, "
                          f"or --shard auto --shard-count N")
     check_directory(args.results_dir, "--results-dir", writable=not args.plots_only)
+    if args.plots_only and not any(Path(args.results_dir, "runs").glob("*.json")):
+        # Checked before torch is imported: an empty directory fails at once, not after seconds of loading.
+        raise UsageError(f"no stored runs in {str(args.results_dir)!r}; run without --plots-only to train them")
     if args.figures_dir is not None:
         check_directory(args.figures_dir, "--figures-dir")
     if args.data_dir is not None:

@@ -140,7 +140,12 @@ def test_python_m_lossdemo_and_the_lossdemo_command_are_the_same_command_line(tm
                            text=True, timeout=120)
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, "the same one-line usage error"
     [script] = [entry for entry in importlib.metadata.entry_points(group="console_scripts") if entry.name == "lossdemo"]
-    assert script.value == "lossdemo.reproduce:main"
+    assert script.value == "lossdemo.__main__:main"
+    probe = ("import sys\nimport lossdemo.__main__ as command\nsys.argv = ['lossdemo', '--plots-only', '--results-dir', '.']\n"
+             "try:\n    command.main()\nexcept SystemExit as exit_:\n    print(exit_.code, 'torch' in sys.modules)")
+    empty = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert empty.stdout.split() == ["2", "False"], "an empty results directory fails before torch is imported"
+    assert "no stored runs in '.'" in empty.stderr
 
 
 def test_every_example_in_the_help_is_a_valid_command_line():
