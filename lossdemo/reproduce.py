@@ -150,7 +150,8 @@ def _train(plan: Plan, options: Options, log) -> int:
     what = "; ".join(f"{name} on {', '.join(sorted({c.dataset for c in configs}))}"
                      for name, configs in plan.by_experiment.items())
     log(f"plan: {unique} runs ({what}), {unique - len(todo)} already stored in {options.results_dir}, "
-        f"{len(todo)} to train; {estimate_text} (with every core free; a busy machine takes longer)")
+        f"{len(todo)} to train; {estimate_text} (with every core free; a busy machine takes longer; drawing the "
+        f"figures comes after, and with workers each first loads torch and the data)")
     fallback = untuned([config for name, configs in plan.by_experiment.items() if name != "tune" for config in configs])
     if fallback:
         names = ", ".join(f"{loss} on {dataset}" + (f" (imbalance ratio {ratio:g})" if ratio != 1 else "")
@@ -167,6 +168,8 @@ def _train(plan: Plan, options: Options, log) -> int:
         if options.checkpoint is None and any(wants_checkpoints(config, None) for config in todo):
             log(f"note: with --stack {options.stack} runs are not checkpointed; an interruption loses the stacks in flight")
     bar = tqdm(total=epochs, unit="epoch", disable=options.no_progress or not todo, dynamic_ncols=True)
+    if options.workers > 1:  # workers report whole runs, so the bar says why it waits before the first one
+        bar.set_postfix_str(f"{options.workers} workers loading torch and the data; the bar moves as runs finish")
 
     def on_epoch(config, epoch):
         bar.set_postfix_str(f"{config.dataset} {config.loss} seed {config.seed} epoch {epoch}/{config.epochs}", refresh=False)
@@ -174,6 +177,7 @@ def _train(plan: Plan, options: Options, log) -> int:
 
     def on_run_done(config, status):
         if options.workers > 1:
+            bar.set_postfix_str(f"last finished: {config.dataset} {config.loss} seed {config.seed}", refresh=False)
             bar.update(config.epochs)
         if status == RunStatus.DIVERGED:
             bar.write(f"diverged: {config.dataset} {config.loss} seed {config.seed} (recorded as diverged)")
