@@ -322,7 +322,16 @@ def _publish(plan: Plan, options: Options, stored: dict, log) -> None:
 
 
 def _raise_keyboard_interrupt(signum, frame):
+    """SIGTERM stops the run like Ctrl-C, once: a second signal while the first unwinds (a scheduler
+    that repeats it, a process group's kill) would raise again inside clean-up code and print a
+    traceback after the clean message."""
+    _ignore_further_interrupts()
     raise KeyboardInterrupt
+
+
+def _ignore_further_interrupts() -> None:
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, signal.SIG_IGN)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -356,6 +365,7 @@ def run(argv: list[str] | None = None) -> int:
     except (OSError, ResultsFileError) as error:  # a full disk, a file that went bad mid-run: one line, no traceback
         return _fail(log, error, EXIT_FAILURE)
     except KeyboardInterrupt:
+        _ignore_further_interrupts()  # Ctrl-C pressed twice: the second one must not interrupt this message
         command = shlex.join(["python", "-m", "lossdemo.reproduce", *argv])
         log(f"interrupted: finished runs are stored, runs in flight are not; to resume, run the same command "
             f"again: {command}")

@@ -131,3 +131,19 @@ def test_two_reproduces_on_one_results_dir_store_every_run_once(tmp_path):
     assert len(trained) == 2 and sum(trained) == 12, f"each run trained exactly once: {outputs}"
     for run in runs.values():
         json.loads(run.path.read_text())  # every file is whole
+
+
+def test_the_first_sigterm_interrupts_and_later_ones_are_ignored_while_it_unwinds():
+    import signal as signals
+
+    from lossdemo import reproduce
+
+    previous = {number: signals.getsignal(number) for number in (signals.SIGTERM, signals.SIGINT)}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            reproduce._raise_keyboard_interrupt(signals.SIGTERM, None)
+        assert signals.getsignal(signals.SIGTERM) == signals.SIG_IGN
+        assert signals.getsignal(signals.SIGINT) == signals.SIG_IGN
+    finally:
+        for number, handler in previous.items():
+            signals.signal(number, handler)
