@@ -228,7 +228,7 @@ def _render(plan: Plan, options: Options, stored: dict, published: dict, problem
     from .report.guide import GUIDE_FILE, guide_markdown
     from .report.output import runs_fingerprint, update_manifest
     from .report.render import render_experiment
-    from .report.site_files import update_readme_table, write_site_files
+    from .report.site_files import update_readme_links, update_readme_table, write_site_files
     from .report.tune import picks_by_condition
 
     runs = plan.runs_of(stored)
@@ -263,6 +263,7 @@ def _render(plan: Plan, options: Options, stored: dict, published: dict, problem
     headline = options.figures_dir / HEADLINE_TABLE
     if options.writes_the_site and headline.is_file():
         update_readme_table(Path("README.md"), headline.read_text())
+        update_readme_links(Path("README.md"), Path("mkdocs.yml"))
     return [options.figures_dir / name for name in written]
 
 

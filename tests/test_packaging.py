@@ -32,8 +32,10 @@ else:  # pragma: no cover - Python 3.10
 
 # The only files that may spell out the repository's or the site's address.
 # The notebooks' install cells name the repository because Colab opens the repository's own copy;
-# tests/test_notebooks_meta.py keeps them equal to repo_url, like the other two copies here.
-NAMES_THE_ADDRESSES = {"mkdocs.yml", "pyproject.toml", "CITATION.cff",
+# tests/test_notebooks_meta.py keeps them equal to repo_url, like the other two copies here. The
+# README's links are absolute so that it reads the same as the package's description on PyPI;
+# reproduce writes them from mkdocs.yml, and a test below keeps them current.
+NAMES_THE_ADDRESSES = {"mkdocs.yml", "pyproject.toml", "CITATION.cff", "README.md",
                        *(f"docs/notebooks/{path.name}" for path in (REPO_ROOT / "docs" / "notebooks").glob("*.ipynb"))}
 # Not searched: git's store, the published runs, and what builds and tools leave behind.
 SKIPPED_ANYWHERE = {".git", "__pycache__", ".cache", ".venv", ".pytest_cache", ".hypothesis", "node_modules",
@@ -202,3 +204,25 @@ def test_the_api_page_lists_exactly_the_public_names_and_each_imports_from_the_p
         assert getattr(lossdemo, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'fast_forward'"):
         lossdemo.fast_forward  # noqa: B018 - speed code stays behind lossdemo.engines
+
+
+def test_the_readmes_links_are_absolute_and_written_from_mkdocs_yml():
+    """So the README renders as the package's description on PyPI, where relative links break."""
+    from lossdemo.report.site_files import (
+        README_LINKS_END,
+        README_LINKS_START,
+        absolute_readme_links,
+        readme_links_block,
+        site_addresses,
+    )
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    repo_url, site_url = site_addresses(REPO_ROOT / "mkdocs.yml")
+    assert (repo_url, site_url) == (_mkdocs()["repo_url"].rstrip("/"), _mkdocs()["site_url"].rstrip("/") + "/")
+    assert absolute_readme_links(readme, repo_url, site_url) == readme, "a relative link: redraw the site"
+    block = readme[readme.index(README_LINKS_START) + len(README_LINKS_START): readme.index(README_LINKS_END)].strip()
+    assert block == readme_links_block(repo_url, site_url)
+    rewritten = absolute_readme_links("[a](docs/guide.md#x) [b](docs/generated/t.md) ![c](docs/f.png) [d](#top) "
+                                      "[e](https://x.org/y)", "https://github.com/o/n", "https://o.github.io/n/")
+    assert rewritten == ("[a](https://o.github.io/n/guide/#x) [b](https://github.com/o/n/blob/main/docs/generated/t.md) "
+                         "![c](https://raw.githubusercontent.com/o/n/main/docs/f.png) [d](#top) [e](https://x.org/y)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,66 @@ def update_readme_table(readme: Path, table_markdown: str) -> bool:
     if start < 0 or end < start:
         return False
     updated = text[: start + len(README_TABLE_START)] + "\n" + table_markdown.rstrip() + "\n" + text[end:]
+    if updated != text:
+        readme.write_text(updated)
+    return True
+
+
+README_LINKS_START = "<!-- links:start (generated from mkdocs.yml by python -m lossdemo.reproduce; do not edit) -->"
+README_LINKS_END = "<!-- links:end -->"
+_MARKDOWN_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+
+
+def site_addresses(mkdocs_yml: Path) -> tuple[str, str]:
+    """``(repo_url, site_url)`` from mkdocs.yml, the one file that names them (read without a YAML parser,
+    which the package does not depend on)."""
+    found = dict(re.findall(r"^(repo_url|site_url):\s*(\S+)\s*$", mkdocs_yml.read_text(), flags=re.MULTILINE))
+    return found["repo_url"].rstrip("/"), found["site_url"].rstrip("/") + "/"
+
+
+def absolute_readme_links(text: str, repo_url: str, site_url: str, branch: str = "main") -> str:
+    """The README with every relative link absolute, so it reads the same on GitHub and as the package's
+    description on PyPI: a site page (``docs/<page>.md``) links to the site, an image to the raw file,
+    any other file to the repository. Absolute links and anchors stay as they are."""
+    owner_and_name = repo_url.removeprefix("https://github.com/")
+
+    def absolute(match: re.Match) -> str:
+        bang, label, target = match.groups()
+        if _SCHEME.match(target) or target.startswith("#"):
+            return match[0]
+        path, _, anchor = target.partition("#")
+        if bang:
+            url = f"https://raw.githubusercontent.com/{owner_and_name}/{branch}/{path}"
+        elif path.startswith("docs/") and path.endswith(".md") and not path.startswith("docs/generated/"):
+            page = path.removeprefix("docs/").removesuffix(".md")
+            url = site_url + ("" if page == "index" else page.removesuffix("/index") + "/")
+        else:
+            url = f"{repo_url}/blob/{branch}/{path}"
+        return f"{bang}[{label}]({url}{'#' + anchor if anchor else ''})"
+
+    return _MARKDOWN_LINK.sub(absolute, text)
+
+
+def readme_links_block(repo_url: str, site_url: str, branch: str = "main") -> str:
+    """The README's line of links: the site, the quickstart on Colab, the repository."""
+    owner_and_name = repo_url.removeprefix("https://github.com/")
+    colab = f"https://colab.research.google.com/github/{owner_and_name}/blob/{branch}/docs/notebooks/quickstart.ipynb"
+    return f"**[Read the site]({site_url})** · [Open the quickstart in Colab]({colab}) · [Repository]({repo_url})"
+
+
+def update_readme_links(readme: Path, mkdocs_yml: Path) -> bool:
+    """Make the README's links absolute and refresh its line of links; False without the markers."""
+    if not (readme.is_file() and mkdocs_yml.is_file()):
+        return False
+    text = readme.read_text()
+    start, end = text.find(README_LINKS_START), text.find(README_LINKS_END)
+    if start < 0 or end < start:
+        return False
+    repo_url, site_url = site_addresses(mkdocs_yml)
+    block = readme_links_block(repo_url, site_url)
+    updated = absolute_readme_links(text[: start + len(README_LINKS_START)] + "\n" + block + "\n" + text[end:],
+                                    repo_url, site_url)
     if updated != text:
         readme.write_text(updated)
     return True
