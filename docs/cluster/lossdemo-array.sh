@@ -22,7 +22,7 @@ runs="${LOSSDEMO_RUNS:-${SCRATCH:-$HOME}/lossdemo-runs}"
 if [ -f "$venv/bin/activate" ]; then
     source "$venv/bin/activate"
 fi
-if ! python -c "import lossdemo" 2>/dev/null; then
+if ! python -c "import lossdemo, torch" 2>/dev/null; then
     echo "lossdemo is not installed for $(command -v python); set LOSSDEMO_VENV to the environment that has it" >&2
     exit 1
 fi
