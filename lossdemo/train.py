@@ -29,8 +29,7 @@ import torch
 from .checkpoints import Resumed, restore_checkpoint, save_checkpoint
 from .data import Dataset, load_dataset
 from .devices import CPU_THREADS_PER_RUN, resolve_device, resolve_precision
-from .engines import Engine, StackSpec, build_engine, engine_settings, resolve_engine, stack_key
-from .engines.stacks import PER_RUN_FIELDS
+from .engines import PER_RUN_FIELDS, Engine, StackSpec, build_engine, engine_settings, resolve_engine, stack_key
 from .epoch_record import EpochLayout, record_epoch
 from .losses import get_loss
 from .metrics import temperature_scaled

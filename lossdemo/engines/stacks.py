@@ -147,8 +147,6 @@ class StackEngine(Engine):
     def __init__(self, spec: StackSpec):
         self.spec = spec
         configs, training_sets, dataset, device = spec.configs, spec.training_sets, spec.dataset, spec.device
-        if len({len(training_set.y) for training_set in training_sets}) != 1:
-            raise ValueError("the runs' training sets differ in size; allowed: runs of one imbalance ratio")
         self.loss_groups = _loss_groups(list(configs), training_sets, list(spec.loss_fns))
         memory_format = memory_format_for(resolve_model_name(spec.recipe.model, dataset.input_shape), device)
         self._place_data(memory_format)

@@ -51,10 +51,6 @@ def accuracy_by_seed(runs: Runs) -> dict[int, float]:
     return m.by_seed(runs, m.selected_accuracy)
 
 
-def _best_accuracy(runs: Runs) -> list[float]:
-    return list(m.by_seed(runs, m.best_accuracy).values())
-
-
 def _convergence_epochs(runs: Runs) -> list[float]:
     return list(m.by_seed(runs, m.convergence_epoch).values())
 
