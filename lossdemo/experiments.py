@@ -37,9 +37,23 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .data import DATASETS, class_names_of
+from .data import DATASET_INFO, DATASETS, class_names_of
 from .losses import parse_loss_spec
-from .protocol import FAIR, LONG_TAIL_TUNING_RATIO, SHARED_RECIPE, SHORT_BUDGET, TRAIN_METRICS_SAMPLES, epochs_of, learning_rate
+from .protocol import (
+    FAIR,
+    LONG_TAIL_TUNING_RATIO,
+    SEEDS_PER_CONDITION,
+    SHARED_RECIPE,
+    SHORT_BUDGET,
+    TRAIN_METRICS_SAMPLES,
+    VALIDATION_FRACTION,
+    epochs_of,
+    grad_clip_norm,
+    learning_rate,
+    long_tail_pool,
+    pool_validation_fraction,
+    tuning_seeds,
+)
 from .run_config import RunConfig
 
 REPORT_LOSSES = ("mae", "l1-logits", "ce", "focal:0.5", "focal:2")
@@ -62,16 +76,18 @@ PROFILES = {
     "default": Profile(
         "default", ("mnist1d", "mnist5k"), seeds=3, epochs=None,
         reason="the report's four losses (plus nn.L1Loss on logits) on both embedded datasets, the first 3 of the "
-               "published 5 seeds: a check of the published comparison that fits 10 minutes on a 2-core laptop",
+               f"published {SEEDS_PER_CONDITION} seeds: a check of the published comparison that fits 10 minutes on a "
+               "2-core laptop",
     ),
     "quick": Profile(
         "quick", ("mnist1d",), seeds=2, epochs=3,
         reason="a smoke test for CI and the test suite: every stage runs, nothing is meant to be learned",
     ),
     "full": Profile(
-        "full", ("mnist1d", "mnist5k"), seeds=5, epochs=None,
+        "full", ("mnist1d", "mnist5k"), seeds=SEEDS_PER_CONDITION, epochs=None,
         reason="every experiment: compare on both embedded datasets, the four claims experiments on "
-               "their own default (mnist1d), 5 seeds; the CLI prints its time estimate before training",
+               f"their own default (mnist1d), the protocol's {SEEDS_PER_CONDITION} seeds per condition; the CLI "
+               "prints its time estimate before training",
     ),
 }
 
@@ -101,14 +117,15 @@ class Experiment:
     seeds: int | None = None
 
 
-def _fair_config(dataset, loss, seed, epochs, recipe=FAIR, tuning_ratio=None, **fields) -> RunConfig:
+def _fair_config(dataset, loss, seed, epochs, recipe=FAIR, tuning_ratio=None, length=None, **fields) -> RunConfig:
     """A run at the loss's tuned rate with the validation split: the fair protocol's length, or the
     short budget's with ``recipe=SHORT_BUDGET``. ``tuning_ratio``: the imbalance ratio whose pick
-    applies (default: the run's own)."""
+    applies (default: the run's own); ``length``: the run's epochs when the caller computed them."""
     ratio = fields.get("imbalance_ratio", 1.0) if tuning_ratio is None else tuning_ratio
-    return RunConfig(dataset=dataset, loss=loss, seed=seed, epochs=epochs_of(recipe, dataset, loss, epochs),
-                     lr=learning_rate(FAIR, dataset, loss, ratio), validation_fraction=recipe.validation_fraction,
-                     train_metrics_samples=TRAIN_METRICS_SAMPLES, **fields)
+    fields.setdefault("validation_fraction", recipe.validation_fraction)
+    return RunConfig(dataset=dataset, loss=loss, seed=seed, lr=learning_rate(FAIR, dataset, loss, ratio),
+                     epochs=length or epochs_of(recipe, dataset, loss, epochs),
+                     train_metrics_samples=TRAIN_METRICS_SAMPLES, grad_clip_norm=grad_clip_norm(loss), **fields)
 
 
 def _short_budget_config(dataset, loss, seed, epochs) -> RunConfig:
@@ -123,13 +140,27 @@ def _shared_recipe_config(dataset, loss, seed, epochs, **fields) -> RunConfig:
 
 
 def _compare_grid(datasets, losses, seeds, epochs, recipes=None) -> list[RunConfig]:
-    return [
+    grid = [
         make(dataset, loss, seed, epochs)
         for dataset in datasets
         for make in recipes or (_fair_config, _short_budget_config, _shared_recipe_config)
         for loss in losses or REPORT_LOSSES
         for seed in range(seeds)
     ]
+    return grid if recipes else grid + _longer_grid(datasets, losses, seeds, epochs)
+
+
+# The report's recipe run twice as long, for the losses of its convergence claim ("converged after
+# about 25 epochs"): only the length differs from the shared recipe's runs. On both embedded datasets,
+# as part of compare, so that the claim is judged per dataset.
+LONGER_EPOCHS = 2 * SHARED_RECIPE.epochs
+CONVERGENCE_LOSSES = ("ce", "focal:0.5", "focal:2")
+
+
+def _longer_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
+    return [_shared_recipe_config(dataset, loss, seed, 2 * epochs if epochs else LONGER_EPOCHS)
+            for dataset in datasets for loss in losses or REPORT_LOSSES if loss in CONVERGENCE_LOSSES
+            for seed in range(seeds)]
 
 
 # (rate, kind) of label noise on the training labels. Floats, so a config's hash never depends on
@@ -139,14 +170,14 @@ NOISE_CONDITIONS = ((0.0, "symmetric"), (0.2, "symmetric"), (0.4, "symmetric"), 
 NOISE_LOSSES = REPORT_FOUR + ("gce:0.7", "nce+mae", "ls:0.1")
 
 
-# The conditions whose verdicts compare effects small next to the spread between seeds train
-# VERDICT_SEED_FACTOR times the seeds, so that a verdict can separate a smaller effect: label noise's
-# clean and 40 % symmetric conditions (the robust losses' accuracy under noise varies widely between
-# seeds), the imbalance ratio the long-tail verdicts read, and the γ sweep's fair runs (the report's
-# ranking claims). Each costs little: short runs, or small training sets.
-VERDICT_SEED_FACTOR = 2
+# The noise conditions the verdicts read (clean labels and 40 % symmetric noise) train every seed;
+# the others, which only the figures read, the first half (lossdemo.protocol.SEEDS_PER_CONDITION).
 VERDICT_NOISE_CONDITIONS = ((0.0, "symmetric"), (0.4, "symmetric"))
-VERDICT_IMBALANCE_RATIOS = (100.0,)
+
+
+def noise_condition_seeds(rate: float, kind: str, seeds: int) -> int:
+    """How many seeds a noise condition trains: all of ``seeds`` where a verdict reads it, else half."""
+    return seeds if (rate, kind) in VERDICT_NOISE_CONDITIONS else max(1, seeds // 2)
 
 
 def _label_noise_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
@@ -155,7 +186,7 @@ def _label_noise_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
         for dataset in datasets
         for rate, kind in NOISE_CONDITIONS
         for loss in losses or NOISE_LOSSES
-        for seed in range(seeds * (VERDICT_SEED_FACTOR if (rate, kind) in VERDICT_NOISE_CONDITIONS else 1))
+        for seed in range(noise_condition_seeds(rate, kind, seeds))
     ]
 
 
@@ -173,20 +204,28 @@ def long_tail_fraction(ratio: float, num_classes: int) -> float:
     return sum(ratio ** (-i / (num_classes - 1)) for i in range(num_classes)) / num_classes
 
 
-def epochs_for_ratio(epochs: int, ratio: float, num_classes: int) -> int:
-    """Epochs that give a long-tailed run as many SGD steps as ``epochs`` on the balanced set.
+def long_tail_epochs(dataset: str, epochs: int, ratio: float) -> int:
+    """Epochs that give a long tail drawn from ``dataset``'s pool as many SGD steps as ``epochs`` on
+    ``dataset``'s own balanced training split under the fair protocol.
 
-    At ratio 100 only a quarter of mnist1d's training set is left; with a fixed epoch count the
-    long-tailed runs would also be four times shorter, and "the tail is not learned" would mix
-    imbalance with under-training.
+    The pool's long-tailed sets differ in size by ratio (at ratio 1 the whole pool); with a fixed epoch
+    count the runs would differ in training steps too, and "the tail is not learned" would mix
+    imbalance with under-training. Sizes come from ``DATASET_INFO`` (class sizes taken as equal).
     """
-    return max(1, round(epochs / long_tail_fraction(ratio, num_classes)))
+    pool = long_tail_pool(dataset)
+    classes = len(class_names_of(pool))
+    per_class = DATASET_INFO[pool].training_samples / classes * (1 - pool_validation_fraction(pool))
+    trained = per_class * classes * long_tail_fraction(ratio, classes)
+    reference = DATASET_INFO[dataset].training_samples * (1 - VALIDATION_FRACTION)
+    return max(1, round(epochs * reference / trained))
 
 
 def _long_tail_config(dataset, loss, seed, epochs, ratio, tuning_ratio) -> RunConfig:
+    pool = long_tail_pool(dataset)
     balanced_epochs = epochs_of(FAIR, dataset, loss, epochs)
-    return _fair_config(dataset, loss, seed, epochs_for_ratio(balanced_epochs, ratio, len(class_names_of(dataset))),
-                        imbalance_ratio=ratio, tuning_ratio=tuning_ratio)
+    return _fair_config(pool, loss, seed, None, imbalance_ratio=ratio, tuning_ratio=tuning_ratio,
+                        length=long_tail_epochs(dataset, balanced_epochs, ratio),
+                        validation_fraction=pool_validation_fraction(pool))
 
 
 def _imbalance_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
@@ -195,7 +234,7 @@ def _imbalance_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
         for dataset in datasets
         for ratio in IMBALANCE_RATIOS
         for loss in losses or IMBALANCE_LOSSES
-        for seed in range(seeds * (VERDICT_SEED_FACTOR if ratio in VERDICT_IMBALANCE_RATIOS else 1))
+        for seed in range(seeds)
     ]
 
 
@@ -222,17 +261,9 @@ def is_gamma_spec(spec: str) -> bool:
 GAMMA_LOSSES = tuple(gamma_spec(gamma) for gamma in FOCAL_GAMMAS)
 
 
-# The report's recipe run four times as long, for the losses of its convergence claim: only the
-# length differs from the shared recipe's runs.
-LONGER_EPOCHS = 4 * SHARED_RECIPE.epochs
-CONVERGENCE_LOSSES = ("ce", "focal:0.5", "focal:2")
-
-
 def _gamma_sweep_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
-    longer = [_shared_recipe_config(dataset, loss, seed, 4 * epochs if epochs else LONGER_EPOCHS)
-              for dataset in datasets for loss in losses if loss in CONVERGENCE_LOSSES for seed in range(seeds)]
-    return (_compare_grid(datasets, losses, seeds * VERDICT_SEED_FACTOR, epochs, (_fair_config,))
-            + _compare_grid(datasets, losses, seeds, epochs, (_shared_recipe_config,)) + longer)
+    return (_compare_grid(datasets, losses, seeds, epochs, (_fair_config, _shared_recipe_config))
+            + _longer_grid(datasets, losses, seeds, epochs))
 
 
 # (optimizer, learning rate, weight decay, epochs as a multiple of the experiment's): the report's
@@ -263,9 +294,10 @@ def _mae_anatomy_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
 # and for Adam one from an eighth of its customary 1e-3 up to 128 times it (without weight decay,
 # CE with Adam kept improving up to 32 times the customary rate on mnist1d).
 TUNING_LEARNING_RATES = (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
-# Where a dataset's grid stops lower: on mnist5k every loss already fails at 0.4 (the tune page's
-# table), so 0.8 would only add failed runs. A grid must bracket every pick (tests/test_tune.py).
-TUNING_LEARNING_RATES_BY_DATASET = {"mnist5k": TUNING_LEARNING_RATES[:-1]}
+# Where a dataset's grid stops lower: on mnist5k every loss already failed at 0.4 in the runs of the
+# first published protocol, so 0.4 and 0.8 would only add failed runs. A grid must bracket every pick
+# (tests/test_tune.py).
+TUNING_LEARNING_RATES_BY_DATASET = {"mnist5k": TUNING_LEARNING_RATES[:-2]}
 ADAM_TUNING_LEARNING_RATES = (0.000125, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128)
 # Every loss some experiment trains under the fair protocol on mnist1d; on the other datasets only
 # the report's losses are tuned (the claims experiments run on mnist1d).
@@ -279,28 +311,36 @@ def tuning_rates(dataset: str) -> tuple[float, ...]:
 
 def _tune_grid(datasets, losses, seeds, epochs) -> list[RunConfig]:
     """Every loss at every rate on the balanced training split; without ``--losses``, the imbalance
-    experiment's losses also at ``LONG_TAIL_TUNING_RATIO`` on the imbalance experiment's datasets, and
-    the MAE page's losses with Adam (no weight decay, as there) on its datasets."""
+    experiment's losses also at ``LONG_TAIL_TUNING_RATIO`` on the long tail the imbalance experiment
+    draws (from the dataset's pool), and the MAE page's losses with Adam (no weight decay, as there).
+
+    The seeds are the tuning seeds (``lossdemo.protocol.tuning_seeds``), never a verdict's.
+    """
     everything = not losses or tuple(losses) == EXPERIMENTS["tune"].losses  # no --losses given
-    conditions = []  # (dataset, imbalance ratio, losses, optimizer)
-    for dataset in datasets:
-        if not everything:
-            conditions.append((dataset, 1.0, losses, "sgd"))
-            continue
-        balanced = TUNED_LOSSES if dataset in EXPERIMENTS["label-noise"].datasets else REPORT_LOSSES
-        conditions.append((dataset, 1.0, balanced, "sgd"))
-        if dataset in EXPERIMENTS["imbalance"].datasets:
-            conditions.append((dataset, LONG_TAIL_TUNING_RATIO, IMBALANCE_LOSSES, "sgd"))
-        if dataset in EXPERIMENTS["mae-anatomy"].datasets:
-            conditions.append((dataset, 1.0, MAE_ANATOMY_LOSSES, "adam"))
+    conditions = []  # (dataset, losses, make config, rates, optimizer fields)
     adam = {"optimizer": "adam", "weight_decay": 0.0}
+    for dataset in datasets:
+        def balanced(loss, seed, dataset=dataset):
+            return _fair_config(dataset, loss, seed, epochs)
+
+        def long_tailed(loss, seed, dataset=dataset):
+            return _long_tail_config(dataset, loss, seed, epochs, LONG_TAIL_TUNING_RATIO, LONG_TAIL_TUNING_RATIO)
+
+        if not everything:
+            conditions.append((losses, balanced, tuning_rates(dataset), {}))
+            continue
+        tuned = TUNED_LOSSES if dataset in EXPERIMENTS["label-noise"].datasets else REPORT_LOSSES
+        conditions.append((tuned, balanced, tuning_rates(dataset), {}))
+        if dataset in EXPERIMENTS["imbalance"].datasets:
+            conditions.append((IMBALANCE_LOSSES, long_tailed, tuning_rates(dataset), {}))
+        if dataset in EXPERIMENTS["mae-anatomy"].datasets:
+            conditions.append((MAE_ANATOMY_LOSSES, balanced, ADAM_TUNING_LEARNING_RATES, adam))
     return [
-        dataclasses.replace(_long_tail_config(dataset, loss, seed, epochs, ratio, ratio),
-                            lr=lr, **(adam if optimizer == "adam" else {}))
-        for dataset, ratio, condition_losses, optimizer in conditions
+        dataclasses.replace(make(loss, seed), lr=lr, **fields)
+        for condition_losses, make, rates, fields in conditions
         for loss in condition_losses
-        for lr in (tuning_rates(dataset) if optimizer == "sgd" else ADAM_TUNING_LEARNING_RATES)
-        for seed in range(seeds)
+        for lr in rates
+        for seed in tuning_seeds(seeds)
     ]
 
 

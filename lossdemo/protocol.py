@@ -17,6 +17,11 @@ converge, and everything called "best" is chosen without looking at the test spl
 The report's own recipe (one learning rate for every loss, 25 epochs, no validation split) stays
 as a labelled condition, ``SHARED_RECIPE``: it is what the report ran, and the pages show what
 changes between the two.
+
+The protocol is pre-registered: the seeds of every condition (:data:`SEEDS_PER_CONDITION`, with
+:data:`TUNING_SEEDS` apart from them), the tuning rule (``lossdemo.report.tune.picks``), the
+margins (:data:`MARGINS`) and the verdict rules (``lossdemo.report.inference``) were fixed in code
+before the published runs were trained, and the site's protocol page is generated from them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,23 @@ TRAIN_METRICS_SAMPLES = 1000
 # Epochs per dataset under the fair protocol (lossdemo.data.DATASET_INFO); others use DEFAULT_CONVERGED_EPOCHS.
 CONVERGED_EPOCHS = {name: info.converged_epochs for name, info in DATASET_INFO.items() if info.converged_epochs}
 DEFAULT_CONVERGED_EPOCHS = 50
+# Every condition a verdict reads trains this many seeds, 0 .. n-1, whatever its verdict turns out to
+# be (the full profile's count); seeds are never added after a verdict is seen. The label-noise
+# conditions that only figures read (20 % and 60 % symmetric, 40 % class-pair) train the first half.
+SEEDS_PER_CONDITION = 10
+# The tuning runs' seeds: disjoint from every seed a verdict reads, so no verdict is scored on the
+# seeds its learning rates were chosen on.
+TUNING_SEED_BASE = 1000
+TUNING_SEED_COUNT = 2
+# The smallest difference each metric's verdicts count as mattering, in the metric's own units (a
+# fraction): a difference inside ±margin is "no practical difference". About one to two test-set
+# standard errors of a single run's metric (accuracy near 90 % on 1,000 samples: 0.9 points; balanced
+# accuracy near 50 % on about 100 samples per class: 1.6 points); ECE is a few points at most, so
+# half a point. The protocol page states each margin and its reason.
+MARGINS = {"accuracy": 0.01, "balanced accuracy": 0.02, "ece": 0.005}
+# NCE+MAE trains as Ma et al.'s reference code trains it: the gradient's norm clipped at 5
+# (github.com/HanxunH/Active-Passive-Losses, trainer.py and configs/mnist/sym/nce+mae.yaml).
+GRAD_CLIP_NORM = {"nce+mae": 5.0}
 # (dataset, loss) -> epochs for losses that need longer than the dataset's length. MAE's push on the
 # true logit, 2 p_y (1 - p_y), is CE's (1 - p_y) times 2 p_y, so it learns slowly while p_y is small,
 # and NCE+MAE has the same term. The compare page's convergence table checks every loss's length.
@@ -45,6 +67,11 @@ SLOW_LOSS_EPOCHS = {("mnist1d", "mae"): 200, ("mnist1d", "nce+mae"): 200}
 # The imbalance experiment's losses are tuned on the most long-tailed set it trains on, and every
 # ratio uses that rate, so its curves over the ratio vary the data only.
 LONG_TAIL_TUNING_RATIO = 100.0
+# Long tails are drawn from a larger pool of the same data where there is one, so that the rarest
+# class keeps dozens of samples at ratio 100 (CIFAR-10-LT keeps 50), and their balanced validation
+# split is a small share of the pool: about 50 samples per class, much smaller than the training set.
+LONG_TAIL_POOLS = {"mnist1d": "mnist1d-40k"}
+POOL_VALIDATION_FRACTION = {"mnist1d-40k": 0.0125}
 
 PICKS_FILE = Path(__file__).parent / "package_data" / "learning_rates.json"
 
@@ -69,6 +96,26 @@ SHORT_BUDGET = Recipe("short budget", lr=None, epochs=None, validation_fraction=
 SHARED_RECIPE = Recipe("shared recipe", lr=0.05, epochs=25, validation_fraction=0.0)
 # Adam's customary rate (Kingma & Ba 2015), the fallback where no Adam rate was tuned.
 ADAM_DEFAULT_LR = 1e-3
+
+
+def long_tail_pool(dataset: str) -> str:
+    """The dataset a long tail of ``dataset`` is drawn from: its larger pool, or itself."""
+    return LONG_TAIL_POOLS.get(dataset, dataset)
+
+
+def pool_validation_fraction(dataset: str) -> float:
+    """The validation share of a long-tail pool (the fair protocol's share elsewhere)."""
+    return POOL_VALIDATION_FRACTION.get(dataset, VALIDATION_FRACTION)
+
+
+def grad_clip_norm(loss: str) -> float:
+    """The gradient-norm clip ``loss`` trains with (0: none)."""
+    return GRAD_CLIP_NORM.get(str(parse_loss_spec(loss)), 0.0)
+
+
+def tuning_seeds(count: int = TUNING_SEED_COUNT) -> range:
+    """The seeds of the tuning runs, disjoint from the verdicts' 0 .. SEEDS_PER_CONDITION - 1."""
+    return range(TUNING_SEED_BASE, TUNING_SEED_BASE + count)
 
 
 def converged_epochs(dataset: str, loss: str) -> int:

@@ -40,7 +40,7 @@ class RunStatus(str, Enum):
 
 STORED_STATUSES = (RunStatus.COMPLETE.value, RunStatus.DIVERGED.value)
 # Fields added to RunConfig after runs were published, with the value every earlier run had.
-_ADDED_FIELDS = {"validation_fraction": 0.0, "train_metrics_samples": 0}
+_ADDED_FIELDS = {"validation_fraction": 0.0, "train_metrics_samples": 0, "grad_clip_norm": 0.0}
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ class RunConfig:
     # changes what the run trains on), or all when the split is smaller. The memorisation fits under
     # label noise read the same subset.
     train_metrics_samples: int = 0
+    # Before each update, rescale the run's gradient so that its norm over all weights is at most this
+    # (torch.nn.utils.clip_grad_norm_); 0: no clipping, the recipe of every run but NCE+MAE's
+    # (lossdemo.protocol.GRAD_CLIP_NORM).
+    grad_clip_norm: float = 0.0
 
     def __post_init__(self):
         _require(isinstance(self.loss, str), f"loss spec {self.loss!r} must be a string")
@@ -84,7 +88,7 @@ class RunConfig:
         _require(_is_int(self.train_metrics_samples) and self.train_metrics_samples >= 0,
                  f"train_metrics_samples {self.train_metrics_samples!r} is invalid; allowed: an integer >= 0 (0: all)")
         _require(_is_int(self.seed) and self.seed >= 0, f"seed {self.seed!r} is invalid; allowed: an integer >= 0")
-        for name in ("lr", "momentum", "weight_decay"):
+        for name in ("lr", "momentum", "weight_decay", "grad_clip_norm"):
             value = getattr(self, name)
             _require(_is_finite_number(value) and value >= 0, f"{name} {value!r} is invalid; allowed: a finite number >= 0")
         _require(self.lr > 0, f"lr {self.lr!r} is invalid; allowed: a finite number > 0")

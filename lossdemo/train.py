@@ -154,8 +154,9 @@ def _train(engine: Engine, spec: StackSpec, on_epoch, checkpoint_path) -> list[R
     generators = [torch.Generator().manual_seed(config.seed) for config in configs]
     fit_indices = [noise_indices(training_set.metrics_part()[2], device) for training_set in spec.training_sets]
     has_validation = spec.training_sets[0].x_val is not None  # validation_fraction is part of the shared recipe
-    layouts = [EpochLayout(spec.dataset.num_classes, noisy=indices[0] is not None, validation=has_validation)
-               for indices in fit_indices]
+    test_labels = spec.dataset.y_test.tolist()
+    layouts = [EpochLayout(spec.dataset.num_classes, noisy=indices[0] is not None, validation=has_validation,
+                           test_samples=len(test_labels)) for indices in fit_indices]
     resumed = _resume(engine, checkpoint_path, configs[0], generators[0], outcomes[0])
     started = time.perf_counter()
     training = list(range(len(configs)))  # runs not yet diverged
@@ -176,7 +177,7 @@ def _train(engine: Engine, spec: StackSpec, on_epoch, checkpoint_path) -> list[R
                                   logits["val"][k] if has_validation else None,
                                   labels["val"][k] if has_validation else None)
                 for k in training]).tolist()  # the epoch's one host sync, for all runs
-        training = _record(outcomes, training, layouts, values, epoch, on_epoch)
+        training = _record(outcomes, training, layouts, values, epoch, on_epoch, test_labels)
         if not training:
             break
         if checkpoint_path and epoch < spec.recipe.epochs:
@@ -207,7 +208,7 @@ def _resume(engine: Engine, checkpoint_path, config: RunConfig, generator: torch
 
 
 def _record(outcomes: list[RunOutcome], training: list[int], layouts: list[EpochLayout], values: list[float],
-            epoch: int, on_epoch) -> list[int]:
+            epoch: int, on_epoch, test_labels: list[int]) -> list[int]:
     """Decode each training run's share of ``values`` into its history; the runs still training after it.
 
     A diverged run stops being recorded; on a stack its weights keep being updated (NaNs stay in
@@ -217,7 +218,7 @@ def _record(outcomes: list[RunOutcome], training: list[int], layouts: list[Epoch
     for k in training:
         record = layouts[k].decode(values[offset : offset + layouts[k].width])
         offset += layouts[k].width
-        if record_epoch(outcomes[k], epoch, record):
+        if record_epoch(outcomes[k], epoch, record, test_labels):
             still.append(k)
         if on_epoch is not None:
             on_epoch(outcomes[k].config, epoch, record.metrics)

@@ -16,7 +16,7 @@ import torch
 
 from ..devices import autocast_for, place_inputs, place_model
 from ..models import build_model, memory_format_for, resolve_model_name
-from ..recipe import build_optimizer, build_scheduler
+from ..recipe import build_optimizer, build_scheduler, clip_gradient
 from .base import Engine, StackSpec
 from .cpu import cpu_micro_batch_for, eval_batch_size, fast_forward
 from .row_softmax import RowSoftmaxMode
@@ -90,6 +90,7 @@ class ModuleEngine(Engine):
                 if len(part) < len(indices):  # the batch mean, as a sum of the parts' weighted means
                     loss = loss * (len(part) / len(indices))
                 loss.backward()
+            clip_gradient(self.spec.recipe, run.model.parameters())
             run.optimizer.step()
             run.scheduler.step()
 

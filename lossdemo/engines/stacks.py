@@ -35,7 +35,7 @@ from ..data import Dataset
 from ..devices import autocast_for, place_inputs, place_model
 from ..losses import parse_loss_spec
 from ..models import build_model, memory_format_for, resolve_model_name
-from ..recipe import learning_rate_factor
+from ..recipe import clip_stacked_gradients, learning_rate_factor
 from ..run_config import RunConfig
 from . import cnn1d_gemm
 from .base import Engine, StackSpec
@@ -208,6 +208,7 @@ class StackEngine(Engine):
             loss = _stack_loss(self.loss_groups, logits, labels)
         self.optimizer.zero_grad()
         loss.backward()
+        clip_stacked_gradients(self.spec.recipe.grad_clip_norm, self.optimizer.tensors)
         self.optimizer.step(learning_rate_factor(self.spec.recipe, step, self.spec.steps_per_epoch))
 
     def predict(self, split: str) -> torch.Tensor:

@@ -136,10 +136,10 @@ class GeneralizedCrossEntropyLoss(_SoftmaxLoss):
 
 
 class NCEMAELoss(_SoftmaxLoss):
-    """α·NCE + β·MAE, the active-passive loss (Ma et al., ICML 2020):
+    """α·NCE + β·(1 − p_y), the active-passive loss (Ma et al., ICML 2020):
     :func:`~lossdemo.losses.functions.nce_mae_loss`."""
 
-    def __init__(self, alpha: float = 1.0, beta: float = 1.0, **options):
+    def __init__(self, alpha: float = functions.NCE_MAE_ALPHA, beta: float = functions.NCE_MAE_BETA, **options):
         super().__init__(**options)
         for name, value in (("NCE weight alpha", alpha), ("MAE weight beta", beta)):
             check_parameter(name, value, low=0.0, high=math.inf)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..experiments import EXPERIMENTS, IMBALANCE_LOSSES, NOISE_LOSSES, REPORT_LOSSES
-from ..protocol import FAIR, SHORT_BUDGET, Recipe, epochs_of
+from ..protocol import FAIR, SHORT_BUDGET, Recipe, epochs_of, long_tail_pool, pool_validation_fraction
 from ..run_config import RunConfig
 from . import measures as m
 from .inference import ALPHA, EQUIVALENCE_MARGIN, Comparison, equivalence_p, holm_one_test_per_statement, one_sided_p
@@ -74,9 +74,11 @@ SITUATIONS = (
     Situation("40 % of labels wrong, a clean validation set to stop on", "label-noise", _NOISY, NOISE_LOSSES,
               m.selected_validation_accuracy, m.selected_accuracy, "test accuracy at the best validation epoch",
               "claims/label-noise.md"),
-    Situation("Long tail (imbalance ratio 100)", "imbalance", {**_FAIR, "imbalance_ratio": 100.0}, IMBALANCE_LOSSES,
-              m.selected_validation_balanced_accuracy, m.selected_balanced_accuracy,
-              "balanced test accuracy at the epoch validation chose", "claims/imbalance.md"),
+    Situation("Long tail (imbalance ratio 100)", "imbalance",
+              {"validation_fraction": pool_validation_fraction(long_tail_pool("mnist1d")), "imbalance_ratio": 100.0},
+              IMBALANCE_LOSSES, m.selected_validation_balanced_accuracy, m.selected_balanced_accuracy,
+              "balanced test accuracy at the epoch validation chose", "claims/imbalance.md",
+              dataset=long_tail_pool("mnist1d")),
     Situation("A short budget (a fifth of the epochs)", "compare",
               _FAIR, REPORT_LOSSES, m.selected_validation_accuracy,
               m.selected_accuracy, "test accuracy at the epoch validation chose", "experiment.md", recipe=SHORT_BUDGET),

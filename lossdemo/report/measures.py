@@ -71,23 +71,29 @@ def key(config: RunConfig) -> RunConfig:
 
 
 class RunIndex:
-    """Complete runs grouped by condition (config minus seed); diverged runs are counted apart."""
+    """The runs the verdicts read, grouped by condition (config minus seed).
+
+    A run that diverged counts where it has a validation split: it is read at its best validation
+    epoch before diverging, as early stopping would have kept it, so a condition keeps every seed the
+    protocol gave it. A diverged run without a validation split has no such epoch; it is counted
+    apart (``diverged``), never averaged.
+    """
 
     def __init__(self, runs: Iterable[StoredRun]):
         self.by_key: dict[RunConfig, dict[int, StoredRun]] = defaultdict(dict)
         self.diverged: dict[RunConfig, list[int]] = defaultdict(list)
         for run in runs:
-            if run.status == RunStatus.COMPLETE:
+            if run.status == RunStatus.COMPLETE or has_validation(run):
                 self.by_key[key(run.config)][run.config.seed] = run
-            else:
+            if run.status != RunStatus.COMPLETE:
                 self.diverged[key(run.config)].append(run.config.seed)
 
     def seeds_of(self, reference: RunConfig) -> dict[int, StoredRun]:
-        """Complete runs of the condition ``reference`` describes (its seed is ignored), by seed."""
+        """The counted runs of the condition ``reference`` describes (its seed is ignored), by seed."""
         return dict(sorted(self.by_key.get(key(reference), {}).items()))
 
     def measure(self, reference: RunConfig, measure: Measure) -> dict[int, float]:
-        """``measure`` of every complete run of the condition, by seed."""
+        """``measure`` of every counted run of the condition, by seed."""
         return {seed: measure(run) for seed, run in self.seeds_of(reference).items()}
 
     def datasets(self) -> list[str]:

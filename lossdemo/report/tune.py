@@ -18,7 +18,6 @@ from ..experiments import EXPERIMENTS, is_gamma_spec
 from ..results import StoredRun
 from . import measures as m
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
-from .figures import point
 from .measures import group_runs
 from .output import save_figure
 from .stats import format_mean_range
@@ -36,8 +35,7 @@ def selected_validation_accuracy(run: StoredRun) -> float:
 
 
 # A run whose final training accuracy is within this of always predicting the most frequent class
-# (1/C on balanced data) has collapsed: it learned nothing, and an early validation peak must not
-# make its rate look usable.
+# (1/C on balanced data) has collapsed: the table marks it, next to the diverged runs.
 COLLAPSE_MARGIN = 0.05
 
 
@@ -48,30 +46,31 @@ def unstable(run: StoredRun) -> bool:
     return m.collapsed(run, COLLAPSE_MARGIN)
 
 
-def picks(by_loss_and_rate: dict[tuple[str, float], Runs]) -> dict[str, float]:
-    """Each loss's learning rate: the one with the best mean validation accuracy over its seeds, among
-    the stable rates whose next larger rate is stable too.
+def score(runs: Runs) -> float:
+    """A rate's score: the mean over the tuning seeds of the validation accuracy each run was read at.
+    A seed that diverged or collapsed counts at what it scored (a diverged run at its best validation
+    epoch before diverging, as early stopping would have kept it), so no seed is dropped."""
+    return float(np.mean([selected_validation_accuracy(run) for run in runs]))
 
-    A rate at which any seed diverged or collapsed is never picked: a rate that is unstable on some
-    seeds is not one to recommend. Nor is the rate just below it: the edge of stability moves from
-    seed to seed, and a pick right at it can fail on seeds the tuning never saw. A loss with no
-    eligible rate gets no pick.
+
+def picks(by_loss_and_rate: dict[tuple[str, float], Runs]) -> dict[str, float]:
+    """Each loss's learning rate: the argmax over the grid of :func:`score`, the smaller rate on a tie.
+
+    The same rule for every loss, and nothing else: no rate is excluded for being near one at which a
+    seed failed, because a back-off rule moves some losses off their best rate and not others, and
+    the loss comparisons would then compare learning rates. A loss whose every rate scores NaN (no
+    validation split) gets no pick.
     """
     best: dict[str, tuple[float, float]] = {}
-    for (loss, rate), runs in by_loss_and_rate.items():
-        if not runs or any(unstable(run) for run in runs) or _next_rate_unstable(by_loss_and_rate, loss, rate):
+    for (loss, rate), runs in sorted(by_loss_and_rate.items()):
+        if not runs:
             continue
-        score = float(np.mean([selected_validation_accuracy(run) for run in runs]))
-        if math.isnan(score):
+        value = score(runs)
+        if math.isnan(value):
             continue
-        if loss not in best or score > best[loss][1]:
-            best[loss] = (rate, score)
+        if loss not in best or value > best[loss][1]:
+            best[loss] = (rate, value)
     return {loss: rate for loss, (rate, _) in best.items()}
-
-
-def _next_rate_unstable(by_loss_and_rate: dict[tuple[str, float], Runs], loss: str, rate: float) -> bool:
-    larger = sorted(other for name, other in by_loss_and_rate if name == loss and other > rate)
-    return bool(larger) and any(unstable(run) for run in by_loss_and_rate[(loss, larger[0])])
 
 
 def picks_by_condition(runs: Runs) -> dict[tuple[str, float, str, str], float]:
@@ -89,7 +88,7 @@ def picks_by_condition(runs: Runs) -> dict[tuple[str, float, str, str], float]:
 def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[str], title: str, path: Path,
                 optimizer: str = "sgd") -> Path:
     """Validation accuracy (at each run's best validation epoch) against the learning rate: the mean
-    over seeds as a line, every seed as a dot (a few seeds give no useful interval), the pick ringed.
+    over the tuning seeds as a line, every seed as a dot (a few seeds give no useful interval), the pick ringed.
 
     When the focal γ sweep's extra values are among the losses, they get a second panel (with CE as
     γ = 0), so that neither panel has more lines than can be told apart.
@@ -105,14 +104,13 @@ def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[st
         for loss in panel:
             loss_rates = sorted(rate for name, rate in by_loss_and_rate if name == loss)
             colour = loss_colour_in(loss, panel)
-            means = [point(by_loss_and_rate[(loss, rate)], selected_validation_accuracy)[0] * 100 for rate in loss_rates]
+            means = [score(by_loss_and_rate[(loss, rate)]) * 100 for rate in loss_rates]
             axis.plot(loss_rates, means, color=colour, marker="o", label=loss)
             for rate in loss_rates:
-                seeds = [selected_validation_accuracy(run) * 100 for run in m.complete(by_loss_and_rate[(loss, rate)])]
+                seeds = [selected_validation_accuracy(run) * 100 for run in by_loss_and_rate[(loss, rate)]]
                 axis.plot([rate] * len(seeds), seeds, color=colour, marker=".", linestyle="none", alpha=0.5)
             if loss in chosen:
-                picked = point(by_loss_and_rate[(loss, chosen[loss])], selected_validation_accuracy)
-                axis.plot([chosen[loss]], [picked[0] * 100], marker="o", markersize=13, markerfacecolor="none",
+                axis.plot([chosen[loss]], [score(by_loss_and_rate[(loss, chosen[loss])]) * 100], marker="o", markersize=13, markerfacecolor="none",
                           markeredgecolor=colour, linestyle="none")
         axis.set_ylim(0, 100)
         axis.set_xscale("log", base=2)
@@ -146,12 +144,12 @@ def tuning_table(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[s
         else:
             lines.append(f"| `{loss}` | none: no rate trains it | — | — | {', '.join(f'{rate:g}' for rate in rates)} | "
                          f"{', '.join(diverged) or '—'} |")
-    lines += ["", "Mean (range) over seeds: with a few seeds per rate a t-interval says little, the range "
-              "shows the spread. The pick is the rate with the best mean validation accuracy, never a rate at which a "
-              "seed failed nor the rate just below one (the edge of stability moves between seeds). A seed fails when it "
-              "diverges, or ends with a training accuracy within "
-              f"{COLLAPSE_MARGIN * 100:g} points of always predicting the most frequent class (chance on balanced data). "
-              "The best epoch is chosen on validation too."]
+    lines += ["", "Mean (range) over the tuning seeds, which no verdict reads: with a few seeds per rate a "
+              "t-interval says little, the range shows the spread. The pick is the rate with the best mean validation "
+              "accuracy, the same rule for every loss; a seed that failed counts at what it scored (a diverged run at its "
+              "best validation epoch before diverging). The last column names the rates where a seed diverged or ended "
+              f"with a training accuracy within {COLLAPSE_MARGIN * 100:g} points of always predicting the most frequent "
+              "class (chance on balanced data). The best epoch is chosen on validation too."]
     return "\n".join(lines) + "\n"
 
 

@@ -339,9 +339,10 @@ def reference(experiment: str, dataset: str, **fields) -> RunConfig:
 def fair(experiment: str, dataset: str, **fields) -> RunConfig:
     """:func:`reference` among the experiment's fair-protocol runs (tuned rate, validation split); where
     the grid also has a short budget with the same split, the fair run is the longer one."""
-    fields = {"validation_fraction": FAIR.validation_fraction, **fields}
     matches = [config for config in _seed_zero_grid(experiment, dataset)
-               if all(getattr(config, name) == value for name, value in fields.items())]
+               if config.validation_fraction > 0 and all(getattr(config, name) == value for name, value in fields.items())]
+    if matches and "validation_fraction" not in fields:  # the fair share, or a long-tail pool's own
+        fields["validation_fraction"] = matches[0].validation_fraction
     if len(matches) > 1 and "epochs" not in fields:
         fields["epochs"] = max(config.epochs for config in matches)
     return reference(experiment, dataset, **fields)
