@@ -194,15 +194,18 @@ def temperature_scaled(val_logits: torch.Tensor, y_val: torch.Tensor, test_logit
                        y_test: torch.Tensor) -> dict:
     """Temperature fitted on validation, and the test split's calibration at that temperature.
 
-    Returns the history entries a run records at its last epoch: ``temperature``,
+    Returns the history entries a run records at its last epoch: ``temperature``, ``val_ce_scaled``
+    (the validation NLL the temperature reached, what a choice among scaled models ranks on),
     ``test_ece_scaled``, ``test_ce_scaled`` and ``test_reliability_scaled`` (a histogram as a dict).
     """
     temperature = fit_temperature(val_logits, y_val)
+    val_scaled = val_logits.detach().double().cpu() / temperature
     scaled = test_logits.detach().double().cpu() / temperature
     labels = y_test.detach().cpu()
     histogram = histogram_from_sums(reliability_sums(scaled.float(), labels).tolist())
     return {
         "temperature": temperature,
+        "val_ce_scaled": float(F.cross_entropy(val_scaled, y_val.detach().cpu())),
         "test_ece_scaled": expected_calibration_error(histogram),
         "test_ce_scaled": float(F.cross_entropy(scaled, labels)),
         "test_reliability_scaled": histogram.to_dict(),

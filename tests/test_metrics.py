@@ -125,10 +125,11 @@ def test_temperature_scaled_keeps_every_prediction_and_never_worsens_the_validat
     logits = torch.randn(500, 10, generator=generator) * 4
     labels = torch.randint(0, 10, (500,), generator=generator)
     record = temperature_scaled(logits, labels, logits, labels)
-    assert set(record) == {"temperature", "test_ece_scaled", "test_ce_scaled", "test_reliability_scaled"}
+    assert set(record) == {"temperature", "val_ce_scaled", "test_ece_scaled", "test_ce_scaled", "test_reliability_scaled"}
     assert torch.equal((logits / record["temperature"]).argmax(1), logits.argmax(1))
     raw = torch.nn.functional.cross_entropy(logits.double(), labels)
     assert record["test_ce_scaled"] <= float(raw) + 1e-9
+    assert record["val_ce_scaled"] == pytest.approx(record["test_ce_scaled"])  # the same split on both sides here
     with pytest.raises(ValueError, match="logits with non-finite values are invalid; allowed: finite logits"):
         fit_temperature(torch.full((3, 2), float("nan")), torch.zeros(3, dtype=torch.long))
 
