@@ -2,9 +2,9 @@
 
 An experiment is a pure function from (datasets, losses, seeds, epochs) to run configs; the runs
 themselves are shared between experiments through their config hash, so a run needed by two
-experiments is trained once: the fair ``compare`` runs of seeds 0 and 1 are ``tune`` runs at the
-picked rate; the ``ce``/``focal`` runs of ``compare`` are γ = 0, 0.5 and 2 of ``gamma-sweep``;
-the noise-free ``label-noise`` runs of the report's losses are fair ``compare`` runs.
+experiments is trained once: the ``ce``/``focal`` runs of ``compare`` are γ = 0, 0.5 and 2 of
+``gamma-sweep``; the noise-free ``label-noise`` runs of the report's losses are fair ``compare`` runs.
+The tuning runs have seeds of their own (``lossdemo.protocol.tuning_seeds``), which no verdict reads.
 
 ``compare`` is the report's own experiment, under two recipes (``lossdemo.protocol``): the fair
 protocol (each loss at its tuned learning rate, trained to convergence, read at its best validation
@@ -15,20 +15,23 @@ on a validation split (figures, tables and verdict rules are in ``lossdemo.repor
 =============  =================================================================  ===========
 experiment     grid (× seeds)                                                     epochs
 =============  =================================================================  ===========
-compare        5 losses × (fair protocol, short budget, shared recipe)            converged/÷5/25
+compare        5 losses × (fair protocol, short budget, shared recipe); ce and    converged/÷5/25;
+               focal (γ 0.5, 2) also under the shared recipe twice as long        50
 label-noise    7 losses × (symmetric 0, 0.2, 0.4, 0.6 + class-pair 0.4), fair;    converged
-               twice the seeds at symmetric 0 and 0.4
-imbalance      9 losses (cb-ce at 4 β) × ratio 1, 10, 100 (equal SGD steps), fair  converged+
-gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5} × (fair, shared); γ 0, 0.5, 2 also ×4 long  converged/25/100
+               half the seeds where only figures read the condition
+imbalance      9 losses (cb-ce at 4 β) × ratio 1, 10, 100 on the long-tail pool   equal steps
+gamma-sweep    γ ∈ {0, 0.25, 0.5, 1, 2, 3, 5} × (fair, shared)                     converged/25
 mae-anatomy    mae, ce × (SGD 0.05, Adam at its tuned rate) × (25, 100 epochs)     25/100
-tune           every loss above × 7 rates (2 seeds); mae, ce × 11 Adam rates         converged
+tune           every loss above × 7 rates; mae, ce × 11 Adam rates (tuning seeds)  converged
 =============  =================================================================  ===========
 
 "Converged" is ``lossdemo.protocol.converged_epochs``: per dataset (mnist1d 50, mnist5k 25), longer for
-the slow losses of ``SLOW_LOSS_EPOCHS`` (MAE and NCE+MAE on mnist1d). ``compare`` and
-``tune`` run on the profile's datasets; the others default to mnist1d only, where their grids fit a
-laptop CPU (``--datasets mnist5k`` runs them there too). The CLI prints the time a plan is estimated to take before it trains
-(``docs/generated/timings.md`` lists the measured times of the published runs).
+the slow losses of ``SLOW_LOSS_EPOCHS`` (MAE and NCE+MAE on mnist1d). ``compare`` and ``tune`` run on
+the profile's datasets; the others default to mnist1d only, where their grids fit a laptop CPU
+(``--datasets mnist5k`` runs them there too); the imbalance experiment draws its long tails from the
+dataset's larger pool (``lossdemo.protocol.LONG_TAIL_POOLS``). The CLI prints the time a plan is
+estimated to take before it trains (``docs/generated/timings.md`` lists the measured times of the
+published runs).
 """
 
 from __future__ import annotations

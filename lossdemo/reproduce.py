@@ -225,6 +225,7 @@ class _TrainClassCounts(Mapping):
 def _render(plan: Plan, options: Options, stored: dict, published: dict, problems: list[str], log) -> list[Path]:
     from .report.claims_pages import render_claims
     from .report.experiment_report import RenderContext
+    from .report.family import site_family
     from .report.guide import GUIDE_FILE, guide_markdown
     from .report.output import runs_fingerprint, update_manifest
     from .report.render import render_experiment
@@ -241,18 +242,19 @@ def _render(plan: Plan, options: Options, stored: dict, published: dict, problem
     if missing:
         log(f"warning: {missing} planned runs are not stored yet; figures show the {len(runs)} that are")
     options.figures_dir.mkdir(parents=True, exist_ok=True)
-    context = RenderContext(train_class_counts=_TrainClassCounts(list(DATASETS), options.data_dir))
+    # The claims table reads every stored run (published first, this run's results win): a verdict
+    # whose experiment was not run in this invocation still shows, and says where its data came from.
+    every_run = list({**published, **stored}.values())
+    family = site_family(every_run)  # the one family of tests every page reads
+    context = RenderContext(train_class_counts=_TrainClassCounts(list(DATASETS), options.data_dir), family=family)
     written = {}
     for name, experiment_configs in plan.by_experiment.items():
         wanted = {config.run_id for config in experiment_configs}
         experiment_runs = [run for run in runs if run.config.run_id in wanted]
         if experiment_runs:
             written.update(render_experiment(name, experiment_runs, options.figures_dir, context))
-    # The claims table reads every stored run (published first, this run's results win): a verdict
-    # whose experiment was not run in this invocation still shows, and says where its data came from.
-    every_run = list({**published, **stored}.values())
-    written.update(render_claims(every_run, options.figures_dir))
-    (options.figures_dir / GUIDE_FILE).write_text(guide_markdown(every_run))
+    written.update(render_claims(every_run, options.figures_dir, family))
+    (options.figures_dir / GUIDE_FILE).write_text(guide_markdown(every_run, family))
     written[GUIDE_FILE] = runs_fingerprint(every_run)
     if options.writes_the_site:  # the learning rates the next plan reads come from the published tuning runs
         write_picks(picks_by_condition([run for run in every_run if run.config.run_id in _tuning_ids()]))

@@ -41,9 +41,10 @@ def runs_by_experiment():
 
 EXPECTED = {
     "label-noise": {"label_noise_mnist1d_accuracy.png", "label_noise_mnist1d_memorisation.png",
-                    "label_noise_mnist1d_table.md", "label_noise_setup.md"},
-    "imbalance": {"imbalance_mnist1d_accuracy.png", "imbalance_mnist1d_per_class.png", "imbalance_mnist1d_table.md",
-                  "imbalance_mnist1d_counts.md", "imbalance_mnist1d_cb_beta.md", "imbalance_setup.md"},
+                    "label_noise_mnist1d_table.md", "label_noise_mnist1d_stability.md", "label_noise_setup.md"},
+    "imbalance": {"imbalance_mnist1d-40k_accuracy.png", "imbalance_mnist1d-40k_per_class.png", "imbalance_mnist1d-40k_table.md",
+                  "imbalance_mnist1d-40k_counts.md", "imbalance_mnist1d-40k_cb_beta.md", "imbalance_mnist1d-40k_stability.md",
+                  "imbalance_setup.md"},
     "gamma-sweep": {"gamma_sweep_mnist1d_accuracy_ece.png", "gamma_sweep_mnist1d_reliability.png",
                     "gamma_sweep_mnist1d_table.md", "gamma_sweep_setup.md"},
     "mae-anatomy": {"mae_anatomy_mnist1d_per_class.png", "mae_anatomy_mnist1d_recipes.png", "mae_anatomy_mnist1d_table.md",

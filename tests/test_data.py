@@ -49,7 +49,7 @@ def embedded_dir(tmp_path_factory):
 # ----------------------------------------------------------------------------- names and paths
 
 def test_unknown_name_raises_value_error_listing_allowed_names():
-    with pytest.raises(ValueError, match=r"unknown dataset 'foo'; allowed: mnist1d, mnist5k, mnist, "
+    with pytest.raises(ValueError, match=r"unknown dataset 'foo'; allowed: mnist1d, mnist1d-40k, mnist5k, mnist, "
                                          r"fashion-mnist, cifar10$"):
         load_dataset("foo")
 
@@ -434,3 +434,17 @@ def test_each_dataset_is_described_in_one_place_and_the_rest_reads_it_from_there
     for name in data.EMBEDDED_DATASETS:
         loaded = data.load_dataset(name)
         assert len(loaded.y_train) == data.DATASET_INFO[name].training_samples
+
+
+def test_the_long_tail_pool_is_a_larger_draw_of_the_same_generator(tmp_path):
+    from lossdemo.corruption import long_tail_counts
+    from lossdemo.protocol import LONG_TAIL_POOLS, LONG_TAIL_TUNING_RATIO, pool_validation_fraction
+
+    pool = load_dataset(LONG_TAIL_POOLS["mnist1d"], tmp_path)
+    small = load_dataset("mnist1d", tmp_path)
+    assert pool.input_shape == small.input_shape and pool.num_classes == small.num_classes
+    assert len(pool.y_train) == data.DATASET_INFO[pool.name].training_samples == 39000 and len(pool.y_test) == 1000
+    smallest = int(torch.bincount(pool.y_train).min())
+    kept = smallest - int(pool_validation_fraction(pool.name) * smallest)
+    assert long_tail_counts(kept, LONG_TAIL_TUNING_RATIO, 10)[-1] >= 30, "the rarest class keeps dozens of samples"
+    assert not torch.equal(pool.x_test[:5], small.x_test[:5]), "another draw, not a copy of mnist1d"

@@ -17,7 +17,7 @@ until a page words it:
 
 from __future__ import annotations
 
-from .inference import holm_one_test_per_statement
+from .family import Family, site_family
 from .measures import RunIndex
 from .render import REPORTS
 from .verdicts import (
@@ -41,8 +41,9 @@ from .verdicts import (
 CLAIM_ORDER = (
     "focal-half-best", "converges-by-25", "mae-near-40", "mae-stall-explanation", "l1-logits-zeros",
     "ce-noise-sensitive", "focal-fixes-noise", "ce-favours-majority", "focal-fixes-imbalance", "gamma-sensitive",
-    "gamma-order", "missing-labels", "cui-focal-alone", "cui-class-balanced", "mukhoti-calibration",
-    "zhang-gce", "ma-active-passive", "lukasik-label-smoothing", "early-stopping-noise", "menon-logit-adjustment",
+    "gamma-order", "missing-labels", "l1-not-suitable", "cui-focal-alone", "cui-class-balanced", "mukhoti-calibration",
+    "mukhoti-after-scaling", "zhang-gce", "ma-active-passive", "lukasik-label-smoothing", "early-stopping-noise",
+    "menon-logit-adjustment",
 )
 
 
@@ -94,39 +95,41 @@ def combined_verdict(verdicts: dict[str, Verdict]) -> Verdict | AcrossDatasets:
     return AcrossDatasets(combined_outcome([verdict.outcome for verdict in verdicts.values()]), tuple(verdicts.items()))
 
 
-def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, Decision]) -> ClaimVerdict:
-    """One verdict over the datasets that have the claim's runs."""
+def _combine(claim: Claim, findings: dict[str, Finding], decisions: dict[str, Decision], confidence: float) -> ClaimVerdict:
+    """One verdict over the datasets that have the claim's runs; the effects are every comparison's
+    difference with its interval at the family's simultaneous ``confidence``."""
     verdict = combined_verdict({dataset: decision.verdict for dataset, decision in decisions.items()})
-    effect = "<br>".join(f"{dataset}: {finding.effect}" for dataset, finding in findings.items())
+    effect = "<br>".join(f"{dataset}: " + "; ".join(comparison.effect_text(confidence) for comparison in finding.comparisons)
+                         for dataset, finding in findings.items())
     detail = " ".join(f"On {dataset}: {finding.detail}" for dataset, finding in findings.items())
     return ClaimVerdict(claim, verdict, effect, detail, tuple(decisions.items()))
 
 
-def evaluate_claims(runs) -> list[ClaimVerdict]:
-    """Every claim's verdict from ``runs`` (stored runs of any experiments; the rules pick theirs).
-
-    Every distinct statement of every claim and dataset contributes one test, for or against (the
-    two nulls cannot both be true); all of them form one family, Holm-adjusted together before any
-    verdict is decided (``inference.holm_one_test_per_statement``).
-    """
-    index = runs if isinstance(runs, RunIndex) else RunIndex(runs)
-    claims = all_claims()
-    findings = {claim.claim_id: {} for claim in claims}
-    for claim in claims:
+def claim_findings(index: RunIndex) -> dict[str, dict[str, Finding]]:
+    """Per claim id, per dataset that has its runs, the claim's finding (untested claims have none)."""
+    findings = {claim.claim_id: {} for claim in all_claims()}
+    for claim in all_claims():
         if claim.claim_id in NOT_TESTED:
             continue
         for dataset in index.datasets():
             finding = claim.rule(index, dataset)
             if finding is not None:
                 findings[claim.claim_id][dataset] = finding
-    comparisons = [comparison for by_dataset in findings.values() for finding in by_dataset.values()
-                   for comparison in finding.comparisons]
-    raw_for = [comparison.p_for for comparison in comparisons]
-    raw_against = [comparison.p_against for comparison in comparisons]
-    adjusted_for, adjusted_against = holm_one_test_per_statement(
-        raw_for, raw_against, [comparison.key for comparison in comparisons])
-    verdicts, position = [], 0
-    for claim in claims:
+    return findings
+
+
+def evaluate_claims(runs, family: Family | None = None) -> list[ClaimVerdict]:
+    """Every claim's verdict from ``runs`` (stored runs of any experiments; the rules pick theirs).
+
+    Every distinct statement of every claim and dataset contributes one test, for or against (the two
+    nulls cannot both be true), adjusted with the guide's rows as one family (``family.site_family``)
+    before any verdict is decided.
+    """
+    index = runs if isinstance(runs, RunIndex) else RunIndex(runs)
+    family = family or site_family(index)
+    findings = claim_findings(index)
+    verdicts = []
+    for claim in all_claims():
         if claim.claim_id in NOT_TESTED:
             verdicts.append(ClaimVerdict(claim, NotDecided(NOT_TESTED_HERE), "—", NOT_TESTED[claim.claim_id]))
             continue
@@ -136,9 +139,9 @@ def evaluate_claims(runs) -> list[ClaimVerdict]:
             continue
         decisions = {}
         for dataset, finding in findings[claim.claim_id].items():
-            span = slice(position, position + len(finding.comparisons))
-            decisions[dataset] = decide(finding, raw_for[span], adjusted_for[span], raw_against[span],
-                                        adjusted_against[span])
-            position += len(finding.comparisons)
-        verdicts.append(_combine(claim, findings[claim.claim_id], decisions))
+            adjusted = [family.p_values(comparison) for comparison in finding.comparisons]
+            decisions[dataset] = decide(finding, [c.p_for for c in finding.comparisons], [a for a, _ in adjusted],
+                                        [c.p_against for c in finding.comparisons], [b for _, b in adjusted],
+                                        family.confidence)
+        verdicts.append(_combine(claim, findings[claim.claim_id], decisions, family.confidence))
     return verdicts

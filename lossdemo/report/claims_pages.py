@@ -20,13 +20,16 @@ import sys
 from pathlib import Path
 
 from ..results import StoredRun, load_runs
+from .changes import CHANGES_NAME, changes_markdown, read_previous
 from .claims import evaluate_claims
 from .experiment_report import file_prefix
-from .inference import ALPHA, EQUIVALENCE_MARGIN
+from .family import Family, site_family
+from .inference import ALPHA
+from .matched_rates import PAGE_CHECKS, page_matched_rates_markdown
 from .measures import RunIndex
 from .output import runs_fingerprint, update_manifest
+from .protocol_page import PROTOCOL_NAME, protocol_markdown
 from .render import REPORTS
-from .stats import CONFIDENCE
 from .tables import cell_text
 from .verdicts import ClaimVerdict, claim_verdict_text, deciding_tests_text
 
@@ -43,10 +46,11 @@ def verdicts_file_name(page: str) -> str:
     return f"{file_prefix(page)}_verdicts.md"
 
 
-def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
+def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int, family: Family) -> str:
     """The "report, checked" table: one row per claim."""
+    level = f"{family.confidence * 100:.2f} %"
     lines = [
-        "| # | claim (paraphrased) | from | verdict | effect, points or % (95 % CI) | p → Holm | evidence |",
+        f"| # | claim (paraphrased) | from | verdict | effect, points or % ({level} simultaneous CI) | p → Holm | evidence |",
         "|---:|---|---|---|---|---|---|",
     ]
     for number, verdict in enumerate(verdicts, start=1):
@@ -59,19 +63,19 @@ def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int) -> str:
     lines += [
         "",
         f"Computed by `lossdemo.report.claims` from {run_count} stored runs. Effects are paired differences in "
-        "percentage points between runs with the same seed (same initial weights and batch order), or levels in %: "
-        "mean and 95 % t-interval over seeds; the evidence sections give the number of seeds and the details. "
-        "Each claim is a set of one-sided paired t-tests; \"p → Holm\" is the test that decided the verdict, raw "
-        "and after Holm's correction over every test in this table. A claim holds when its tests reject at 5 % "
-        "after the correction, does not hold when the data refute it as firmly (the other sign, or a difference "
-        "within ±1 point, by two one-sided tests), and is not separated otherwise, with the effects the data "
-        "still rule out. Rows from a paper check a published result against ours.",
+        "percentage points between runs with the same seed (same initial weights and batch order), or levels in %, "
+        f"with their {level} intervals: simultaneous over the {family.size} tests of the site's one family "
+        "(Bonferroni), and widened by the test split's own sampling noise where the measure has a per-sample form. "
+        "\"p → Holm\" is the test that decided the verdict, raw and after Holm's correction over that family. The "
+        "rules, the margins and the seeds are on the [protocol page](../protocol.md); rows from a paper check a "
+        "published result against ours.",
     ]
     return "\n".join(lines) + "\n"
 
 
 def page_verdicts_markdown(verdicts: list[ClaimVerdict], page: str) -> str:
-    """The verdicts listed on one experiment page, each with its explanation."""
+    """The verdicts listed on one experiment page, each with its explanation and its effects at the
+    family's simultaneous level (the explanation's own intervals are per comparison, 95 %)."""
     mine = [verdict for verdict in verdicts if verdict.claim.page == page]
     if not mine:
         return "No claim is checked on this page.\n"
@@ -79,26 +83,45 @@ def page_verdicts_markdown(verdicts: list[ClaimVerdict], page: str) -> str:
     for verdict in mine:
         source = "" if verdict.claim.source == "report" else f" ({verdict.claim.source})"
         tests = f" (p → Holm-adjusted: {deciding_tests_text(verdict.decisions, '; ')})" if verdict.decisions else ""
-        blocks.append(f"**{verdict.claim.text}**{source} — *{claim_verdict_text(verdict.verdict)}*{tests}. {verdict.detail}")
+        effects = f" Effects with the verdict's simultaneous intervals: {verdict.effect.replace('<br>', '; ')}." \
+            if verdict.decisions else ""
+        blocks.append(f"**{verdict.claim.text}**{source} — *{claim_verdict_text(verdict.verdict)}*{tests}. "
+                      f"{verdict.detail}{effects}")
     return "\n\n".join(blocks) + "\n"
 
 
-def verdict_rules_markdown() -> str:
+def verdict_rules_markdown(family: Family) -> str:
     """How a verdict is reached, with the constants the code uses (so the page cannot drift from it)."""
-    alpha, margin = f"{ALPHA * 100:g} %", f"{EQUIVALENCE_MARGIN * 100:g} percentage point"
+    alpha = f"{ALPHA * 100:g} %"
     return f"""Each claim becomes one or more statements about paired differences between runs with the same
-seed, "A − B > 0" for "A beats B", with two one-sided t-tests over the seeds: one for it and one
-against it. Against means the other sign, or a difference shown to lie within ±{margin} (two
-one-sided tests, TOST), too small to matter. Of the two nulls at most one can be true for the same
-statement, so each statement enters the family once, with the test its data point to; a statement
-that two claims share enters once. Holm's step-down correction over the whole table keeps the
-chance of any false verdict below {alpha}. The "p → Holm" column names the statement whose test
-decided the row. Then:
+seed, "A − B > 0" for "A beats B". One margin δ, the metric's (the protocol page gives each with its
+reason), applies both ways. The statement **holds** when a one-sided test shows A ahead by more than
+δ (H0: A − B ≤ δ rejected), and it **does not hold** when the non-superiority test shows A ahead by
+less than δ (H0: A − B ≥ δ rejected): behind, or level within the margin. A claim that something
+does *not* happen ("focal loss alone does not beat CE", "the losses have converged") is held to the
+same standard with the roles swapped, and a claim of equality ("near 40 %") holds when two one-sided
+tests put the difference inside ±δ.
+
+The tests are paired t-tests over the seeds whose variance adds the test split's own sampling noise
+where the measure has a per-sample form (accuracy, balanced accuracy, the head-tail gap: each run
+stores its answer on every test sample), since every seed is scored on the same 1,000 samples.
+Where paired differences are bimodal, as MAE's are (a seed learns a class or abandons it), an exact
+sign-flip permutation test replaces the t-test.
+
+Of a statement's two nulls at most one can be true, so each statement enters the family once, with
+the test its data point to; a statement made twice (two claims, or a claim and a guide row, on the
+same runs) enters once. The family is every comparison of this table and of the guide:
+{family.size} tests. Holm's step-down correction over it keeps the chance of any false verdict below
+{alpha}, and every interval shown next to a verdict is Bonferroni's simultaneous
+{family.confidence * 100:.2f} % interval for the same family, so "the data rule out" statements are
+adjusted like the verdicts. The "p → Holm" column names the statement whose test decided the row.
+Summaries outside the family (the compare page's neighbours in a ranking) are their own family, and
+they say so. Then:
 
 - **holds**: every statement of the claim is supported after the correction;
 - **does not hold**: the data refute it as firmly as a claim must be supported;
 - **not separated**: the seeds decide neither way; the evidence section says which effects the
-  {CONFIDENCE * 100:g} % intervals still rule out, and more seeds would narrow them;
+  simultaneous intervals still rule out;
 - **depends on**: the answer changes with a condition, which the verdict names (γ, the recipe,
   the dataset): the claim holds in at least one regime and is refuted in another. A claim that
   holds in some regimes and is undecided in the rest is "not separated", and one refuted in some
@@ -108,43 +131,45 @@ decided the row. Then:
 Every verdict reads the runs of the fair protocol (each loss at its tuned learning rate, trained
 for a fixed length at which validation accuracy levels off, test accuracy read once at the epoch
 the validation split chose), with two exceptions that the claim's evidence names: a claim about
-the report's own recipe reads that recipe's runs, and a claim about where training ends (what
-label noise costs a run trained to the end, calibration before and after the temperature scaling
-fitted at the last epoch) reads the last epoch. A verdict reads every stored run of its
-condition, whichever experiment trained it, so its n can exceed the seeds of one experiment's
-table: the label-noise experiment trains the comparison's clean fair-protocol runs with twice the
-seeds, for instance. A
-claim that names its own tolerance ("near 40 %") is tested with that tolerance, which its evidence
-states.
-
-A claim that something does *not* happen ("focal loss alone does not beat CE", "the losses have
-converged") is held to the same standard: it holds only when the data show the difference stays
-within the margin, not when they merely fail to show one. The sentences on each experiment page
-describe each difference by its own {CONFIDENCE * 100:g} % interval, before the correction; the
-verdict is what applies it. Showing a difference to be within the margin takes a small
-seed-to-seed spread; more seeds narrow the intervals in both directions.
+the report's own runs reads the report's recipe (and, where the claim is about its ranking, the
+fair protocol too, so that the verdict says whether the ranking depends on the recipe), and a
+claim about where training ends (what label noise costs a run trained to the end, calibration
+before and after the temperature scaling fitted at the last epoch) reads the last epoch. Every
+condition a verdict reads has the same number of seeds, fixed before the runs, and every page reads
+the same runs for the same condition. A claim that names its own tolerance ("near 40 %") is tested
+with that tolerance, which its evidence states. The sentences on each experiment page describe each
+difference by its own 95 % interval, before the correction; the verdict and its effects line apply
+it.
 """
 
 
-def claims_files(runs: list[StoredRun]) -> dict[str, str]:
-    """{file name: Markdown} of every claims file, from the runs (pure: no file system)."""
+def claims_files(runs: list[StoredRun], previous: dict | None = None, family: Family | None = None) -> dict[str, str]:
+    """{file name: Markdown} of every claims file, from the runs (pure: no file system); with
+    ``previous`` (``changes.read_previous``), the page of verdicts before and after the frozen protocol."""
     index = RunIndex(runs)
-    verdicts = evaluate_claims(index)
-    files = {TABLE_NAME: claims_table_markdown(verdicts, len(runs)), RULES_NAME: verdict_rules_markdown()}
+    family = family or site_family(index)
+    verdicts = evaluate_claims(index, family)
+    files = {TABLE_NAME: claims_table_markdown(verdicts, len(runs), family), RULES_NAME: verdict_rules_markdown(family),
+             PROTOCOL_NAME: protocol_markdown(runs)}
+    if previous is not None:
+        files[CHANGES_NAME] = changes_markdown(verdicts, previous)
     for page in claim_pages():
         files[verdicts_file_name(page)] = page_verdicts_markdown(verdicts, page)
+        if page in PAGE_CHECKS:
+            files[f"{file_prefix(page)}_matched_rates.md"] = page_matched_rates_markdown(runs, page)
     for report in REPORTS.values():
         if report.files_from_all_runs is not None:
             files.update(report.files_from_all_runs(index))
     return files
 
 
-def render_claims(runs: list[StoredRun], out_dir: Path) -> dict[str, str]:
-    """Write the claims files into ``out_dir``; returns {file name: fingerprint} for the manifest."""
+def render_claims(runs: list[StoredRun], out_dir: Path, family: Family | None = None) -> dict[str, str]:
+    """Write the claims files into ``out_dir``; returns {file name: fingerprint} for the manifest.
+    ``family``: the site's family of tests over ``runs``, when the caller already has it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = runs_fingerprint(runs)
     written = {}
-    for name, text in claims_files(runs).items():
+    for name, text in claims_files(runs, read_previous(), family).items():
         (out_dir / name).write_text(text)
         written[name] = fingerprint
     return written

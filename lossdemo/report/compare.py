@@ -18,9 +18,10 @@ from ..results import StoredRun
 from ..run_config import RunStatus
 from . import measures as m
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset
+from .family import Family
 from .figures import draw_curves_figure, draw_per_class_figure
-from .inference import EQUIVALENCE_MARGIN, Comparison, holm_one_test_per_statement
-from .measures import CONVERGENCE_FRACTION, group_runs
+from .inference import EQUIVALENCE_MARGIN, Comparison
+from .measures import group_runs
 from .output import runs_fingerprint
 from .stats import (
     Interval,
@@ -55,6 +56,26 @@ def _convergence_epochs(runs: Runs) -> list[float]:
     return list(m.by_seed(runs, m.convergence_epoch).values())
 
 
+# The common level a convergence sentence times every learning loss to: this share of the lowest final
+# mean test accuracy among them.
+COMMON_LEVEL_SHARE = 0.95
+
+
+def _final_mean(runs: Runs) -> float:
+    return mean_ci(list(m.by_seed(runs, m.final_accuracy).values())).mean
+
+
+def _epochs_to_level(runs: Runs, level: float) -> float | None:
+    """Mean over complete runs of the first epoch whose test accuracy reaches ``level`` (None if a run never does)."""
+    epochs = []
+    for run in m.complete(runs):
+        reached = next((epoch for epoch, value in enumerate(run.history["test_accuracy"], start=1) if value >= level), None)
+        if reached is None:
+            return None
+        epochs.append(reached)
+    return math.fsum(epochs) / len(epochs) if epochs else None
+
+
 def _rates(runs: Runs) -> str:
     return ", ".join(f"{rate:g}" for rate in sorted({run.config.lr for run in runs}))
 
@@ -77,7 +98,7 @@ def results_table(runs_by_loss: dict[str, Runs], short_budget: bool = False) -> 
                  "| epochs to 95 % of final | diverged |",
                  "|---|---:|---:|---:|---:|---:|---:|"]
     for loss, runs in runs_by_loss.items():
-        complete = m.complete(runs)
+        complete = m.counted(runs)  # the runs every number of the site reads for this condition
         diverged = sum(run.status == RunStatus.DIVERGED for run in runs)
         if not complete:
             lines.append(f"| `{loss}` | {_rates(runs)} | 0 | " + " | ".join(["—"] * (5 if fair else 4)) + f" | {diverged} |")
@@ -186,24 +207,39 @@ def ranking(runs_by_loss: dict[str, Runs]) -> list[tuple[str, Interval]]:
     return sorted(scored.items(), key=lambda item: -order(item[0]))
 
 
-def describe_difference(name_a: str, name_b: str, difference: Interval, outcome: str,
-                        p_adjusted: float | None = None) -> str:
-    """A sentence for ``a − b`` in accuracy points, worded by ``outcome`` (``verdicts.decide`` of the
-    claim "a beats b" after the page's correction): "beats" only when that test says so."""
+def describe_difference(name_a: str, name_b: str, difference: Interval, outcome: str, two_sided: bool,
+                        p_adjusted: float | None = None, margin: float = EQUIVALENCE_MARGIN) -> str:
+    """A sentence for ``a − b`` in accuracy points, worded by ``outcome`` (``verdicts.decide`` after the
+    correction). One-sided (the order fixed on validation): "a beats b" by more than the margin, or not.
+    Two-sided (the order read off the test split itself): "a and b differ" by more than the margin, or are
+    practically equal."""
     points = format_difference(difference, n_label=" paired seeds")
-    tested = f", Holm-adjusted p {format_p(p_adjusted)}" if p_adjusted is not None else ""
+    tested = f", adjusted p {format_p(p_adjusted)}" if p_adjusted is not None else ""
     if difference.n < 2:
         return f"`{name_a}` vs `{name_b}`: {points}; one seed cannot separate them."
+    if two_sided:
+        if outcome == HOLDS:  # the claim tested is "equal within the margin"
+            return f"`{name_a}` and `{name_b}` are practically equal (within ±{margin * 100:g} point): {points}{tested}."
+        if outcome == FAILS:
+            return f"`{name_a}` and `{name_b}` differ by more than {margin * 100:g} point: {points}{tested}."
+        return f"`{name_a}` and `{name_b}` are not separated by the seeds: {points}{tested}."
     if outcome == HOLDS:
-        return f"`{name_a}` beats `{name_b}`: `{name_a}` − `{name_b}` = {points}{tested}."
+        return f"`{name_a}` beats `{name_b}` by more than {margin * 100:g} point: {points}{tested}."
     if outcome == FAILS:
-        return (f"`{name_a}` does not beat `{name_b}` (the other way round, or within ±{EQUIVALENCE_MARGIN * 100:g} "
-                f"point): `{name_a}` − `{name_b}` = {points}{tested}.")
+        return (f"`{name_a}` does not beat `{name_b}` by {margin * 100:g} point (behind, or level within it): "
+                f"{points}{tested}.")
     return f"`{name_a}` and `{name_b}` are not separated by the seeds: {points}{tested}."
 
 
-def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
-    """Generated sentences on convergence and on what the seeds' spread says about the ranking."""
+def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs], family: Family | None = None) -> str:
+    """Generated sentences on convergence and on what the seeds' spread says about the ranking.
+
+    Where the ranking comes from the validation split, neighbours are tested one-sided ("the higher one
+    beats the next"); where it comes from the test split itself (no validation split), the direction was
+    not fixed in advance, and the test is two-sided (do they differ by more than the margin). The
+    comparisons form this list's own Holm family, except those the site's family already holds
+    (``family``), which show that family's p-value.
+    """
     ordered = ranking(runs_by_loss)
     if not ordered:
         return f"No complete runs on `{dataset}` yet.\n"
@@ -213,48 +249,57 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs]) -> str:
     lines = [f"**Ranking on `{dataset}`** {where}: "
              + " > ".join(f"`{loss}` ({format_interval(interval)} %)" for loss, interval in ordered) + "."]
     lines.append("")
+    test_words = ("one-sided, \"the higher one beats the next by more than the margin\", the order being fixed on "
+                  "validation" if fair else "two-sided, \"the two differ by more than the margin\", since the order "
+                  "was read off the test split itself")
     lines.append("Paired differences between neighbours in that ranking (same seed = same initial weights and batch "
-                 "order), each tested as \"the higher one beats the next\" with the rules of the claims table, "
-                 "one test per comparison, Holm-corrected over the comparisons of this list. The verdict comes from "
-                 "that one-sided, corrected test; the interval shown is the plain two-sided 95 % interval, so the two "
-                 "can disagree near the edge:")
+                 f"order), each tested {test_words}, with the rules of the claims table; this list is its own Holm "
+                 "family (a comparison that a verdict of the claims table also makes shows that table's p-value). The "
+                 "interval shown is the plain 95 % interval over seeds, so it and the corrected test can disagree near "
+                 "the edge:")
     lines.append("")
     pairs = []
     for (loss_a, _), (loss_b, _) in zip(ordered, ordered[1:]):
         seeds_a, seeds_b = accuracy_by_seed(runs_by_loss[loss_a]), accuracy_by_seed(runs_by_loss[loss_b])
         shared = sorted(set(seeds_a) & set(seeds_b))
         pairs.append((loss_a, loss_b, seeds_a, seeds_b, shared))
-    comparisons = [Comparison(f"`{a}` − `{b}`", tuple(sa[s] - sb[s] for s in shared))
+    kind = "sign" if fair else "no-effect"
+    comparisons = [Comparison(f"`{a}` − `{b}`", tuple(sa[s] - sb[s] for s in shared), kind=kind)
                    for a, b, sa, sb, shared in pairs if len(shared) >= 2]
-    raw_for = [c.p_for for c in comparisons]
-    raw_against = [c.p_against for c in comparisons]
-    adjusted_for, adjusted_against = holm_one_test_per_statement(raw_for, raw_against, list(range(len(comparisons))))
-    tested = iter(range(len(comparisons)))
+    own = [c for c in comparisons if family is None or c not in family]
+    local = Family.of(own) if own else None
+    tested = iter(comparisons)
     for loss_a, loss_b, seeds_a, seeds_b, shared in pairs:
         if not shared:  # e.g. a results file was skipped: nothing to pair
             lines.append(f"- `{loss_a}` vs `{loss_b}`: no seed has a complete run of both, so no paired comparison.")
             continue
         difference = paired_difference(seeds_a, seeds_b)
         if len(shared) < 2:
-            lines.append(f"- {describe_difference(loss_a, loss_b, difference, NOT_SEPARATED)}")
+            lines.append(f"- {describe_difference(loss_a, loss_b, difference, NOT_SEPARATED, not fair)}")
             continue
-        i = next(tested)
-        decision = decide(Finding((comparisons[i],), "", ""), [raw_for[i]], [adjusted_for[i]], [raw_against[i]],
-                          [adjusted_against[i]])
-        lines.append(f"- {describe_difference(loss_a, loss_b, difference, decision.verdict.outcome, decision.p_adjusted)}")
-    # A run that ends at chance has nothing to converge to: reaching 95 % of chance says nothing.
-    learning = {loss for loss, interval in ordered
+        comparison = next(tested)
+        adjusted_for, adjusted_against = (family if family is not None and comparison in family else local).p_values(comparison)
+        decision = decide(Finding((comparison,), "", ""), [comparison.p_for], [adjusted_for], [comparison.p_against],
+                          [adjusted_against])
+        words = describe_difference(loss_a, loss_b, difference, decision.verdict.outcome, not fair, decision.p_adjusted,
+                                    comparison.margin)
+        lines.append(f"- {words}")
+    # A run that ends at chance has nothing to converge to. The others are timed to one common level,
+    # so that a loss that plateaus low does not "get there first" by reaching its own low plateau.
+    learning = {loss: interval for loss, interval in ordered
                 if interval.n >= 2 and interval.low > m.chance(runs_by_loss[loss][0]) + ABOVE_CHANCE_MARGIN}
-    convergence = {loss: mean_ci(_convergence_epochs(runs)).mean
-                   for loss, runs in runs_by_loss.items() if loss in learning}
     lines.append("")
-    if convergence:
-        slowest = max(convergence, key=convergence.get)
-        fastest = min(convergence, key=convergence.get)
-        lines.append(
-            f"**Convergence.** Measured as the first epoch with at least {CONVERGENCE_FRACTION:.0%} of the run's final "
-            f"test accuracy, among the losses that end above chance, `{fastest}` gets there first (epoch "
-            f"{convergence[fastest]:.1f} on average) and `{slowest}` last (epoch {convergence[slowest]:.1f}).")
+    if len(learning) >= 2:
+        target = COMMON_LEVEL_SHARE * min(_final_mean(runs_by_loss[loss]) for loss in learning)
+        reached = {loss: _epochs_to_level(runs_by_loss[loss], target) for loss in learning}
+        reached = {loss: value for loss, value in reached.items() if value is not None}
+        if reached:
+            fastest, slowest = min(reached, key=reached.get), max(reached, key=reached.get)
+            lines.append(
+                f"**Convergence.** Timed to one common level, {target * 100:.1f} % test accuracy "
+                f"({COMMON_LEVEL_SHARE:.0%} of the lowest final mean among the losses that learn, so every one of them "
+                f"reaches it), `{fastest}` gets there first (epoch {reached[fastest]:.1f} on average over seeds) and "
+                f"`{slowest}` last (epoch {reached[slowest]:.1f}).")
     at_chance = [loss for loss, _ in ordered if loss not in learning]
     if at_chance:
         lines.append("")
@@ -337,7 +382,7 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
                 f"{prefix}per_class.png": lambda p, b=by_loss, w=words: draw_per_class_figure(
                     b, class_names_of(dataset), f"Per-class test accuracy on {dataset}, {w}", p),
                 f"{prefix}table.md": lambda p, b=by_loss, r=recipe: p.write_text(results_table(b, r == SHORT_BUDGET.name)),
-                f"{prefix}summary.md": lambda p, b=by_loss: p.write_text(summary_markdown(dataset, b)),
+                f"{prefix}summary.md": lambda p, b=by_loss: p.write_text(summary_markdown(dataset, b, context.family)),
                 f"{prefix}calibration.md": lambda p, b=by_loss: p.write_text(calibration_table(b)),
             }
         if FAIR.name in by_recipe and SHARED_RECIPE.name in by_recipe:

@@ -28,9 +28,12 @@ class RenderContext:
     Attributes:
         train_class_counts: per dataset, the training split's class sizes; a dataset that is not on
             this machine is absent, and pages that need it say so instead of showing numbers.
+        family: the site's family of tests over every stored run (``lossdemo.report.family``), so a page
+            that repeats a verdict's comparison shows its adjusted p-value; None: pages test on their own.
     """
 
     train_class_counts: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    family: object | None = None
 
 
 @dataclass(frozen=True)

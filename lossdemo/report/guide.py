@@ -1,13 +1,14 @@
 """The decision guide: which loss to use in which situation, read off the stored runs.
 
 Each situation is a set of conditions the experiments already train under the fair protocol (the
-clean runs, the label-noise runs at 40 % symmetric noise, the long-tailed runs at ratio 100), a
-validation measure that ranks the candidate losses, and a test measure that reports them; the
-short-budget row reads the comparison's runs of a fifth of the fair common length. The
-guide names the best loss by its validation mean, its margin over the runner-up on the test split
-as a paired difference with its interval, and whether the seeds separate the two: a one-sided test
-of "best beats runner-up" per situation, Holm-adjusted over the guide's situations. Where they do
-not, the row says so and names the margin the data rule out. Nothing here is typed by hand.
+clean runs, the label-noise runs at 40 % symmetric noise, the long-tailed runs at ratio 100, the
+short budget) and one metric, which ranks the candidate losses on the validation split and is then
+reported on the test split (for calibration, the NLL: a proper score, so ranking on it rewards honest
+probabilities). The guide names the validation pick, its level, and its paired gain on the test split
+over the runner-up and over plain CE, the practitioner's default. Each gain is tested as "the pick is
+ahead by more than the metric's margin" against "it is not", with the rules and the one family of
+the claims table (``lossdemo.report.family``); the intervals are that family's simultaneous ones.
+Nothing here is typed by hand.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from ..experiments import EXPERIMENTS, IMBALANCE_LOSSES, NOISE_LOSSES, REPORT_LO
 from ..protocol import FAIR, SHORT_BUDGET, Recipe, epochs_of, long_tail_pool, pool_validation_fraction
 from ..run_config import RunConfig
 from . import measures as m
-from .inference import ALPHA, EQUIVALENCE_MARGIN, Comparison, equivalence_p, holm_one_test_per_statement, one_sided_p
+from .family import Family, site_family
+from .inference import Comparison
 from .measures import RunIndex
-from .stats import format_difference, format_interval, format_p, mean_ci
+from .stats import format_interval, format_p, mean_ci
 from .tables import cell_text
-from .verdicts import MIN_SEEDS, reference
+from .verdicts import FAILS, HOLDS, MIN_SEEDS, Finding, decide, paired_values, reference
 
 GUIDE_FILE = "guide_table.md"
+BASELINE = "ce"  # the practitioner's default, which every pick is also compared with
 
 
 @dataclass(frozen=True)
@@ -37,9 +40,10 @@ class Situation:
         experiment: the experiment whose runs answer it (its grid on ``dataset`` names the configs).
         fields: the config fields that pick the condition within that grid.
         candidates: the losses compared.
-        rank_by: what "best" means, read on the validation split (the test split never chooses).
-        measure: what the row reports and tests on the test split; ``lower_is_better`` flips both.
-        measure_name: the measure in words, for the table.
+        rank_by: the metric on the validation split, which ranks (the test split never chooses).
+        measure: the same metric on the test split, which the row reports and tests.
+        measure_name: the metric in words, for the table.
+        metric: the metric's key in ``lossdemo.protocol.MARGINS`` (its margin).
         evidence: the page (relative to ``docs/``) that shows the runs.
         recipe: where the experiment trains a loss at more than one length with a validation split,
             the recipe whose length (per loss, ``lossdemo.protocol.epochs_of``) picks the runs.
@@ -52,6 +56,7 @@ class Situation:
     rank_by: Callable
     measure: Callable
     measure_name: str
+    metric: str
     evidence: str
     dataset: str = "mnist1d"
     lower_is_better: bool = False
@@ -60,41 +65,49 @@ class Situation:
 
 _FAIR = {"validation_fraction": FAIR.validation_fraction}
 _CLEAN_CANDIDATES = tuple(dict.fromkeys(REPORT_LOSSES[:1] + REPORT_LOSSES[2:] + NOISE_LOSSES))  # l1-logits trains at no rate
+_CLEAN = {**_FAIR, "label_noise": 0.0}
 _NOISY = {**_FAIR, "label_noise": 0.4, "label_noise_kind": "symmetric"}
+_LONG_TAIL = long_tail_pool("mnist1d")
 
 SITUATIONS = (
-    Situation("Clean, balanced labels", "label-noise", {**_FAIR, "label_noise": 0.0}, _CLEAN_CANDIDATES,
+    Situation("Clean, balanced labels", "label-noise", _CLEAN, _CLEAN_CANDIDATES,
               m.selected_validation_accuracy, m.selected_accuracy, "test accuracy at the epoch validation chose",
-              "claims/label-noise.md#accuracy-against-the-noise-rate"),
+              "accuracy", "claims/label-noise.md#accuracy-against-the-noise-rate"),
     Situation("Clean, balanced labels", "compare", _FAIR, REPORT_LOSSES, m.selected_validation_accuracy,
-              m.selected_accuracy, "test accuracy at the epoch validation chose", "experiment.md", dataset="mnist5k",
-              recipe=FAIR),
-    Situation("40 % of labels wrong, no clean validation set", "label-noise", _NOISY, NOISE_LOSSES,
-              m.final_validation_accuracy, m.final_accuracy, "test accuracy at the last epoch", "claims/label-noise.md"),
+              m.selected_accuracy, "test accuracy at the epoch validation chose", "accuracy", "experiment.md",
+              dataset="mnist5k", recipe=FAIR),
+    Situation("40 % of labels wrong, trained to the end", "label-noise", _NOISY, NOISE_LOSSES,
+              m.final_validation_accuracy, m.final_accuracy, "test accuracy at the last epoch", "accuracy",
+              "claims/label-noise.md"),
     Situation("40 % of labels wrong, a clean validation set to stop on", "label-noise", _NOISY, NOISE_LOSSES,
               m.selected_validation_accuracy, m.selected_accuracy, "test accuracy at the best validation epoch",
-              "claims/label-noise.md"),
+              "accuracy", "claims/label-noise.md"),
     Situation("Long tail (imbalance ratio 100)", "imbalance",
-              {"validation_fraction": pool_validation_fraction(long_tail_pool("mnist1d")), "imbalance_ratio": 100.0},
+              {"validation_fraction": pool_validation_fraction(_LONG_TAIL), "imbalance_ratio": 100.0},
               IMBALANCE_LOSSES, m.selected_validation_balanced_accuracy, m.selected_balanced_accuracy,
-              "balanced test accuracy at the epoch validation chose", "claims/imbalance.md",
-              dataset=long_tail_pool("mnist1d")),
-    Situation("A short budget (a fifth of the epochs)", "compare",
-              _FAIR, REPORT_LOSSES, m.selected_validation_accuracy,
-              m.selected_accuracy, "test accuracy at the epoch validation chose", "experiment.md", recipe=SHORT_BUDGET),
-    Situation("Calibrated probabilities", "label-noise", {**_FAIR, "label_noise": 0.0}, _CLEAN_CANDIDATES,
-              m.final_validation_nll, m.final_ece, "test ECE at the last epoch (lower is better)", "claims/gamma-sweep.md",
-              lower_is_better=True),
+              "balanced test accuracy at the epoch validation chose", "balanced accuracy", "claims/imbalance.md",
+              dataset=_LONG_TAIL),
+    Situation("A short budget (a fifth of the epochs)", "compare", _FAIR, REPORT_LOSSES, m.selected_validation_accuracy,
+              m.selected_accuracy, "test accuracy at the epoch validation chose", "accuracy", "experiment.md",
+              recipe=SHORT_BUDGET),
+    Situation("Calibrated probabilities, as trained", "label-noise", _CLEAN, _CLEAN_CANDIDATES,
+              m.final_validation_nll, m.final_nll, "test NLL at the last epoch (lower is better)", "nll",
+              "claims/gamma-sweep.md#calibration", lower_is_better=True),
+    Situation("Calibrated probabilities, after temperature scaling", "label-noise", _CLEAN, _CLEAN_CANDIDATES,
+              m.final_validation_nll_scaled, m.final_nll_scaled,
+              "test NLL at the last epoch, temperature fitted on validation (lower is better)", "nll",
+              "claims/gamma-sweep.md#calibration", lower_is_better=True),
 )
 
 
 @dataclass(frozen=True)
 class Row:
+    """A situation's validation pick and its paired gains on the test split (positive favours the pick)."""
+
     situation: Situation
     best: str
-    runner_up: str
-    comparison: Comparison
-    best_level: str
+    level: str
+    gains: tuple[tuple[str, Comparison], ...]  # (the loss compared with, the pick's gain over it)
 
 
 def _config(situation: Situation, loss: str) -> RunConfig | None:
@@ -106,97 +119,121 @@ def _config(situation: Situation, loss: str) -> RunConfig | None:
     return reference(situation.experiment, situation.dataset, loss=loss, **fields)
 
 
-def _by_seed(index: RunIndex, config: RunConfig, measure) -> dict[int, float]:
-    return {seed: value for seed, value in index.measure(config, measure).items() if value == value}
-
-
 def _row(index: RunIndex, situation: Situation) -> Row | None:
-    """The best and runner-up by their mean on validation, and their paired gap on the test split."""
+    """The pick by its mean on validation, and its paired gains on the test split."""
     sign = -1 if situation.lower_is_better else 1
-    chosen_by, tested = {}, {}
+    configs, chosen_by = {}, {}
     for loss in situation.candidates:
         config = _config(situation, loss)
         if config is None:
             continue
-        validation, test = _by_seed(index, config, situation.rank_by), _by_seed(index, config, situation.measure)
-        if len(validation) >= MIN_SEEDS and len(test) >= MIN_SEEDS:
-            chosen_by[loss], tested[loss] = validation, test
+        validation = {s: v for s, v in index.measure(config, situation.rank_by).items() if v == v}
+        if len(validation) >= MIN_SEEDS:
+            configs[loss], chosen_by[loss] = config, validation
     if len(chosen_by) < 2:
         return None
     ranked = sorted(chosen_by, key=lambda loss: -sign * mean_ci(list(chosen_by[loss].values())).mean)
-    best, runner_up = ranked[:2]
-    seeds = sorted(set(tested[best]) & set(tested[runner_up]))
-    if len(seeds) < MIN_SEEDS:
+    best = ranked[0]
+    others = [ranked[1]] + ([BASELINE] if BASELINE in configs and BASELINE not in ranked[:2] else [])
+    gains = []
+    for other in others:
+        values = paired_values(index, configs[best], configs[other], situation.measure)
+        if values is None:
+            continue
+        gains.append((other, Comparison(f"`{best}` − `{other}`", values if sign > 0 else -values, metric=situation.metric)))
+    if not gains:
         return None
-    margin = tuple(sign * (tested[best][s] - tested[runner_up][s]) for s in seeds)
-    return Row(situation, best, runner_up, Comparison(f"`{best}` − `{runner_up}`", margin),
-               format_interval(mean_ci(list(tested[best].values()))))
+    level = {s: v for s, v in index.measure(configs[best], situation.measure).items() if v == v}
+    scale = 100 if situation.metric != "nll" else 1
+    interval = mean_ci(list(level.values()))
+    text = (f"{format_interval(interval)} %" if scale == 100 else
+            f"{interval.mean:.3f} ± {interval.half_width:.3f}")
+    return Row(situation, best, text, tuple(gains))
 
 
-SEPARATED, EQUIVALENT, REVERSED, OPEN = "separated", "practically equal", "reversed on test", "not separated"
+def _rows(index: RunIndex) -> list[Row]:
+    return [row for situation in SITUATIONS if (row := _row(index, situation)) is not None]
 
 
-def guide_rows(runs) -> list[tuple[Row, str, float, float]]:
-    """(row, outcome, raw p, Holm-adjusted p) for every situation whose runs are stored.
-
-    Each row is one statement, "the validation pick beats the runner-up on test", tested for (one-sided)
-    and against (the other sign, or a gap within the equivalence margin), one test per row,
-    Holm-adjusted over the rows.
-    """
+def guide_comparisons(runs) -> list[Comparison]:
+    """Every gain the guide tests, for the site's family of tests."""
     index = runs if isinstance(runs, RunIndex) else RunIndex(runs)
-    rows = [row for situation in SITUATIONS if (row := _row(index, situation)) is not None]
-    raw_for = [row.comparison.p_for for row in rows]
-    raw_against = [row.comparison.p_against for row in rows]
-    adjusted_for, adjusted_against = holm_one_test_per_statement(raw_for, raw_against, list(range(len(rows))))
+    return [comparison for row in _rows(index) for _, comparison in row.gains]
+
+
+def guide_rows(runs, family: Family | None = None) -> list[tuple[Row, list[tuple[str, Comparison, str, float, float]]]]:
+    """Per row, per gain: (the loss compared with, the comparison, its outcome, raw p, adjusted p)."""
+    index = runs if isinstance(runs, RunIndex) else RunIndex(runs)
+    family = family or site_family(index)
     result = []
-    for row, p_for, p_against, a_for, a_against in zip(rows, raw_for, raw_against, adjusted_for, adjusted_against):
-        if a_for < ALPHA:
-            result.append((row, SEPARATED, p_for, a_for))
-        elif a_against < ALPHA:
-            reversed_p = one_sided_p(row.comparison.values, -1)
-            outcome = REVERSED if reversed_p <= equivalence_p(row.comparison.values, EQUIVALENCE_MARGIN) else EQUIVALENT
-            result.append((row, outcome, p_against, a_against))
-        else:
-            result.append((row, OPEN, min(p_for, p_against), min(a_for, a_against)))
+    for row in _rows(index):
+        judged = []
+        for other, comparison in row.gains:
+            adjusted_for, adjusted_against = family.p_values(comparison)
+            decision = decide(Finding((comparison,), "", ""), [comparison.p_for], [adjusted_for],
+                              [comparison.p_against], [adjusted_against], family.confidence)
+            judged.append((other, comparison, decision.verdict.outcome, decision.p_value, decision.p_adjusted))
+        result.append((row, judged))
     return result
 
 
-def guide_markdown(runs) -> str:
-    """The guide's table: one row per situation whose runs are stored."""
-    rows = guide_rows(runs)
+def _gain_cell(comparison: Comparison, outcome: str, p_raw: float, p_adjusted: float, confidence: float, unit: str) -> str:
+    interval = comparison.interval_at(confidence)
+    scale, digits = (100, 1) if unit == "points" else (1, 3)
+    numbers = (f"{interval.mean * scale:+.{digits}f} ({interval.low * scale:+.{digits}f} to "
+               f"{interval.high * scale:+.{digits}f})")
+    word = {HOLDS: "ahead", FAILS: "not ahead by the margin"}.get(outcome, "not separated")
+    return f"{numbers}: **{word}** (p {format_p(p_raw)} → {format_p(p_adjusted)})"
+
+
+def guide_markdown(runs, family: Family | None = None) -> str:
+    """The guide's table: one row per situation whose runs are stored (``family``: the site's family of
+    tests over ``runs``, when the caller already has it)."""
+    index = runs if isinstance(runs, RunIndex) else RunIndex(runs)
+    family = family or site_family(index)
+    rows = guide_rows(index, family)
     if not rows:
         return "Not measured yet: the guide needs the stored runs of the experiments it reads (`--full`).\n"
-    lines = ["| situation | measured best | its level | margin over the runner-up (points, 95 % CI) | does the data "
-             "separate them? | evidence |",
-             "|---|---|---:|---:|---|---|"]
-    for row, outcome, p_raw, p_adjusted in rows:
+    lines = ["| situation | metric (test split) | validation pick | its level | gain over the runner-up | "
+             f"gain over `{BASELINE}` | evidence |",
+             "|---|---|---|---:|---|---|---|"]
+    for row, judged in rows:
         situation = row.situation
-        interval = row.comparison.interval
-        margin = format_difference(interval, short=True)
-        tests = f"p {format_p(p_raw)} → Holm {format_p(p_adjusted)}"
-        if outcome == SEPARATED:
-            verdict, best = f"yes ({tests})", f"`{row.best}`"
-        elif outcome == EQUIVALENT:
-            verdict = (f"they are practically equal: the gap is within ±{EQUIVALENCE_MARGIN * 100:g} point ({tests})")
-            best = f"`{row.best}` or `{row.runner_up}`"
-        elif outcome == REVERSED:
-            verdict = f"no: on the test split the runner-up is ahead ({tests})"
-            best = f"`{row.best}` or `{row.runner_up}`"
-        else:
-            verdict = (f"no: `{row.best}` and `{row.runner_up}` are not separated; the data rule out a margin above "
-                       f"{interval.high * 100:+.1f} ({tests})")
-            best = f"`{row.best}` or `{row.runner_up}`"
-        lines.append(f"| {cell_text(situation.name)} ({situation.dataset}) | {best} | {row.best_level} % "
-                     f"| over `{row.runner_up}`: {margin} | {verdict} | [{situation.measure_name}]({situation.evidence}) |")
-    lines += ["", "Every run follows the fair protocol (each loss at its tuned rate; the short-budget row at a fifth of "
-              "its length). Each row ranks the losses trained "
-              "for that situation by their mean over seeds **on the validation split** (accuracy, or balanced accuracy, "
-              "at the chosen epoch; for calibration, the validation NLL, a proper score), so the test split never "
-              "chooses; the level and the margin are then read on the test split. The margin is the paired difference "
-              "between the best and the runner-up (for calibration error, runner-up minus best, so a positive margin "
-              "favours the best); the test is one-sided, \"the best beats the runner-up\", against the other sign or "
-              f"a gap within ±{EQUIVALENCE_MARGIN * 100:g} point, Holm-adjusted over the rows of this table. \"The runner-up "
-              "is ahead\" means the test split reverses the validation split's order, firmly enough to pass that "
-              "test the other way: either loss is a defensible choice, and the p-value is the reversed test's. The "
-              "level is mean ± half-width of the 95 % t-interval."]
+        unit = "nats" if situation.metric == "nll" else "points"
+        cells = {other: f"over `{other}`: {_gain_cell(comparison, outcome, p_raw, p_adjusted, family.confidence, unit)}"
+                 for other, comparison, outcome, p_raw, p_adjusted in judged}
+        runner_up = judged[0][0]
+        over_runner_up = cells[runner_up]
+        over_baseline = ("the pick is the default" if row.best == BASELINE else
+                         "the runner-up is the default" if runner_up == BASELINE else cells.get(BASELINE, "—"))
+        lines.append(f"| {cell_text(situation.name)} ({situation.dataset}) | {situation.measure_name} | `{row.best}` | "
+                     f"{row.level} | {over_runner_up} | {over_baseline} | "
+                     f"[evidence]({situation.evidence}) |")
+    lines += ["", _clean_pick_calibration(index, rows), "",
+              "Every run follows the fair protocol (each loss at its tuned rate; the short-budget row at a fifth of its "
+              "length). Each row ranks the losses trained for that situation by their mean over seeds **on the validation "
+              "split** and reports the same metric **on the test split**, so the test split never chooses. A gain is the "
+              "paired difference between the pick and the other loss, signed so that a positive gain favours the pick "
+              "(points of accuracy; nats of NLL, where lower is better). It is tested as \"the pick is ahead by more "
+              "than the metric's margin\" (**ahead**) against \"it is not\" (**not ahead by the margin**: behind, or "
+              "level within the margin), with the claims table's rules, in the same Holm family; p raw → adjusted. "
+              f"The intervals are the family's simultaneous {family.confidence * 100:.2f} % intervals, with the test "
+              "split's sampling noise included; the level is mean ± half-width of the 95 % t-interval over seeds. "
+              "Margins: the protocol page."]
     return "\n".join(lines) + "\n"
+
+
+def _clean_pick_calibration(index: RunIndex, rows) -> str:
+    """A sentence on the clean-label pick's calibration, so the accuracy row links to the calibration rows."""
+    clean = next((row for row, _ in rows if row.situation is SITUATIONS[0]), None)
+    if clean is None:
+        return ""
+    config = _config(clean.situation, clean.best)
+    ece = [v for v in index.measure(config, m.final_ece).values() if v == v]
+    nll = [v for v in index.measure(config, m.final_nll).values() if v == v]
+    if len(ece) < MIN_SEEDS or len(nll) < MIN_SEEDS:
+        return ""
+    return (f"The clean-label pick on {clean.situation.dataset}, `{clean.best}`, has a raw test ECE of "
+            f"{format_interval(mean_ci(ece))} % and a test NLL of {mean_ci(nll).mean:.3f} at its last epoch: accuracy "
+            "and calibration can call for different losses (the calibration rows, and the calibration section of the "
+            "γ sweep).")

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ..experiments import EXPERIMENTS
+from ..protocol import NOISE_ROBUST_REFERENCE
 from ..results import StoredRun
 from . import measures as m
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
@@ -24,8 +25,8 @@ from .measures import RunIndex, group_runs
 from .output import save_figure
 from .stats import format_difference, format_level, format_mean_range, mean_ci
 from .style import NEUTRAL_COLOUR, loss_colour_in, new_figure
-from .tables import FOOTER, cell, complete_count, ordered_losses
-from .verdicts import Claim, Finding, beats, fair, level_measure, level_values, paired_measure, paired_values
+from .tables import FOOTER, cell, complete_count, ordered_losses, stability_markdown
+from .verdicts import Claim, Finding, beats, combined_values, fair, level_measure, paired_measure, paired_values
 
 Runs = list[StoredRun]
 
@@ -143,6 +144,9 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
                 grouped, [loss for loss in losses if loss in MEMORISATION_LOSSES] or losses,
                 f"Label noise on {dataset}: what the network fits, epoch by epoch", p),
             "table.md": lambda p: p.write_text(label_noise_table(grouped, losses)),
+            "stability.md": lambda p: p.write_text(stability_markdown(
+                {(loss, "none" if rate == 0 else f"{rate * 100:g} % symmetric"): grouped.get((rate, "symmetric", loss), [])
+                 for rate in (0.0, 0.4) for loss in losses}, "noise", m.selected_accuracy, "test acc.")),
         }
 
     return write_per_dataset("label-noise", runs, out_dir, outputs) | write_setup("label-noise", runs, out_dir)
@@ -151,21 +155,12 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
 NOISY = dict(label_noise=0.4, label_noise_kind="symmetric")
 
 
-def _seed_values(index: RunIndex, config, measure) -> dict[int, float]:
-    return {seed: value for seed, value in index.measure(config, measure).items() if value == value}
-
-
-def _drop_minus_drop(index: RunIndex, dataset: str, loss: str, other: str) -> tuple[float, ...] | None:
+def _drop_minus_drop(index: RunIndex, dataset: str, loss: str, other: str):
     """Per seed: (clean − noisy accuracy of ``loss``) − (the same of ``other``), last epoch, 40 % symmetric noise."""
-    values = [_seed_values(index, fair("label-noise", dataset, loss=name, **condition), m.final_accuracy)
-              for name in (loss, other) for condition in ({"label_noise": 0.0}, NOISY)]
-    seeds = sorted(set.intersection(*(set(v) for v in values)))
-    if len(seeds) < 2:
-        return None
-    return tuple((values[0][s] - values[1][s]) - (values[2][s] - values[3][s]) for s in seeds)
-
-
-ROBUST_LOSSES = ("gce:0.7", "nce+mae")
+    configs = [fair("label-noise", dataset, loss=name, **condition)
+               for name in (loss, other) for condition in ({"label_noise": 0.0}, NOISY)]
+    return combined_values(index, [(coefficient, config, m.final_accuracy)
+                                   for coefficient, config in zip((1.0, -1.0, -1.0, 1.0), configs)])
 
 
 def _ce_noise_sensitive(index: RunIndex, dataset: str) -> Finding | None:
@@ -173,18 +168,19 @@ def _ce_noise_sensitive(index: RunIndex, dataset: str) -> Finding | None:
     clean = fair("label-noise", dataset, loss="ce", label_noise=0.0)
     drop = paired_measure(index, noisy, clean, m.final_accuracy)
     fit = level_measure(index, noisy, m.final_flipped_fit)
-    extra = {loss: _drop_minus_drop(index, dataset, "ce", loss) for loss in ROBUST_LOSSES}
+    extra = {loss: _drop_minus_drop(index, dataset, "ce", loss) for loss in (NOISE_ROBUST_REFERENCE,)}
     if drop is None or fit is None or any(values is None for values in extra.values()):
         return None
     # Sensitive is comparative: every loss loses accuracy when labels are wrong, so the claim says CE loses
-    # more than the losses built to resist noise do, at the last epoch (no early stopping).
+    # more than a loss built to resist noise does, at the last epoch (no early stopping): the robust loss
+    # declared in the protocol before the runs (lossdemo.protocol.NOISE_ROBUST_REFERENCE).
     comparisons = tuple(Comparison(f"CE's drop − `{loss}`'s drop", values) for loss, values in extra.items())
     chance = m.chance(next(iter(index.seeds_of(noisy).values())))
     intervals = {loss: mean_ci(list(values)) for loss, values in extra.items()}
     detail = (f"With 40 % of the training labels flipped (symmetric), CE's test accuracy at the last epoch changes by "
               f"{format_difference(drop)} against clean labels; by then it predicts the wrong training label for "
               f"{format_level(fit)} of the flipped samples (chance: {chance * 100:.0f} %), i.e. it memorises them. "
-              "CE's drop minus the drop of a noise-robust loss, paired by seed: "
+              "CE's drop minus the drop of the noise-robust loss the protocol declared before the runs, paired by seed: "
               + "; ".join(f"`{loss}` {format_difference(interval)}" for loss, interval in intervals.items()) + ".")
     closest = min(intervals, key=lambda loss: intervals[loss].mean)
     return Finding(comparisons, f"CE's drop − `{closest}`'s: {format_difference(intervals[closest], short=True)}", detail)
@@ -239,7 +235,8 @@ def _early_stopping_helps(index: RunIndex, dataset: str) -> Finding | None:
     epochs = level_measure(index, noisy, lambda run: float(m.selected_epoch(run)))
     if gain is None or epochs is None:
         return None
-    comparisons = (Comparison("chosen − last epoch", tuple(-v for v in level_values(index, noisy, m.early_stopping_gain, 0.0))),)
+    comparisons = (Comparison("chosen − last epoch", combined_values(
+        index, [(1.0, noisy, m.selected_accuracy), (-1.0, noisy, m.final_accuracy)])),)
     detail = (f"At 40 % symmetric noise, CE's test accuracy at the epoch the clean validation split chose (epoch "
               f"{epochs.mean:.0f} on average, of {noisy.epochs}) minus at the last epoch: {format_difference(gain)}.")
     return Finding(comparisons, f"chosen − last epoch: {format_difference(gain, short=True)}", detail)

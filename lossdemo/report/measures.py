@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from ..metrics import ReliabilityHistogram, balanced_accuracy, group_accuracy
-from ..protocol import FAIR, SHARED_RECIPE, SHORT_BUDGET
+from ..protocol import FAIR, SHARED_RECIPE, SHORT_BUDGET, tuning_seeds
 from ..results import StoredRun
 from ..run_config import RunConfig, RunStatus
 from .stats import epochs_to_fraction
@@ -39,9 +39,16 @@ def complete(runs: Iterable[StoredRun]) -> list[StoredRun]:
     return [run for run in runs if run.status == RunStatus.COMPLETE]
 
 
+def counted(runs: Iterable[StoredRun]) -> list[StoredRun]:
+    """The runs a number of the site reads: every complete run, and a diverged run that has a validation
+    split, read at its best validation epoch before diverging (as early stopping would have kept it). The
+    verdicts (:class:`RunIndex`) and the tables count the same runs, so a condition has one number."""
+    return [run for run in runs if run.status == RunStatus.COMPLETE or has_validation(run)]
+
+
 def by_seed(runs: Iterable[StoredRun], measure: Measure) -> dict[int, float]:
-    """``measure`` of every complete run, by seed."""
-    return {run.config.seed: measure(run) for run in complete(runs)}
+    """``measure`` of every counted run (:func:`counted`), by seed."""
+    return {run.config.seed: measure(run) for run in counted(runs)}
 
 
 def chance(run: StoredRun) -> float:
@@ -73,17 +80,21 @@ def key(config: RunConfig) -> RunConfig:
 class RunIndex:
     """The runs the verdicts read, grouped by condition (config minus seed).
 
-    A run that diverged counts where it has a validation split: it is read at its best validation
-    epoch before diverging, as early stopping would have kept it, so a condition keeps every seed the
-    protocol gave it. A diverged run without a validation split has no such epoch; it is counted
-    apart (``diverged``), never averaged.
+    The tuning seeds' runs are never indexed, even where one has a verdict condition's config (a tuning
+    run at the rate it picked): their seeds chose the rate. A run that diverged counts where it has a
+    validation split: it is read at its best validation epoch before diverging, as early stopping would
+    have kept it, so a condition keeps every seed the protocol gave it. A diverged run without a
+    validation split has no such epoch; it is counted apart (``diverged``), never averaged.
     """
 
     def __init__(self, runs: Iterable[StoredRun]):
         self.by_key: dict[RunConfig, dict[int, StoredRun]] = defaultdict(dict)
         self.diverged: dict[RunConfig, list[int]] = defaultdict(list)
+        tuning = set(tuning_seeds())
         for run in runs:
-            if run.status == RunStatus.COMPLETE or has_validation(run):
+            if run.config.seed in tuning:  # a tuning run at the picked rate has a verdict run's config but
+                continue                   # its seed chose that rate: no verdict reads it
+            if counted([run]):
                 self.by_key[key(run.config)][run.config.seed] = run
             if run.status != RunStatus.COMPLETE:
                 self.diverged[key(run.config)].append(run.config.seed)
@@ -335,3 +346,10 @@ def final_validation_nll(run: StoredRun) -> float:
     """Validation NLL at the last epoch: a proper score of the probabilities, read without the test split."""
     values = run.history.get("val_ce") or [None]
     return float("nan") if values[-1] is None else values[-1]
+
+
+def final_validation_nll_scaled(run: StoredRun) -> float:
+    """Validation NLL after the temperature fitted on it (NaN without a validation split): what a choice
+    among temperature-scaled models ranks on."""
+    value = run.history.get("val_ce_scaled")
+    return float("nan") if value is None else value

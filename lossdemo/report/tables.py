@@ -12,12 +12,13 @@ from dataclasses import fields
 from ..experiments import Experiment
 from ..results import StoredRun
 from ..run_config import RunConfig
-from .measures import complete, key
+from .measures import counted, key
 from .stats import format_interval, format_mean_range, mean_ci
 
 Runs = list[StoredRun]
-FOOTER = ("Mean ± half-width of the 95 % t-interval over seeds (n = seeds with a complete run); a quantity that "
-          "cannot be negative whose interval would reach below zero shows its mean (range) instead.")
+FOOTER = ("Mean ± half-width of the 95 % t-interval over seeds (n = the seeds counted: every complete run, and a run "
+          "that diverged after a validation split chose an epoch, read there); a quantity that cannot be negative whose "
+          "interval would reach below zero shows its mean (range) instead.")
 
 # Why each setting of the shared recipe has its value (the setup table of every experiment page).
 RECIPE_REASONS = {
@@ -41,8 +42,8 @@ RECIPE_REASONS = {
 
 
 def cell(runs: Runs, measure: Callable[[StoredRun], float], scale: float = 100.0, digits: int = 1) -> str:
-    """One table cell: ``measure`` over the complete runs (NaN values dropped), or "—" when there are none."""
-    values = [value for value in (measure(run) for run in complete(runs)) if value == value]  # drop NaN
+    """One table cell: ``measure`` over the counted runs (``measures.counted``; NaN values dropped), or "—"."""
+    values = [value for value in (measure(run) for run in counted(runs)) if value == value]  # drop NaN
     if not values:
         return "—"
     interval = mean_ci(values)
@@ -53,8 +54,30 @@ def cell(runs: Runs, measure: Callable[[StoredRun], float], scale: float = 100.0
     return format_interval(interval, scale=scale, digits=digits)
 
 
+# A seed whose number ends this far below its condition's median failed to train as the others did.
+FAILED_SEED_GAP = 0.10
+
+
+def stability_markdown(runs_by_condition: dict[tuple[str, str], Runs], condition_name: str,
+                       measure: Callable[[StoredRun], float], measure_name: str) -> str:
+    """How reliably each loss trains, seed by seed: per (loss, condition), the lowest and highest value of
+    ``measure`` over the counted runs and how many seeds end far below the median. A mean can hide a
+    few failed seeds (a rate at the edge of stability for some of them); that is a finding of its own."""
+    lines = [f"| loss | {condition_name} | seeds | {measure_name} at the chosen epoch, lowest–highest (%) | seeds "
+             f"{FAILED_SEED_GAP * 100:g}+ points below the median |", "|---|---|---:|---:|---:|"]
+    for (loss, condition), runs in runs_by_condition.items():
+        values = sorted(measure(run) for run in counted(runs))
+        if not values:
+            continue
+        median = values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+        failed = sum(value < median - FAILED_SEED_GAP for value in values)
+        lines.append(f"| `{loss}` | {condition} | {len(values)} | {values[0] * 100:.1f}–{values[-1] * 100:.1f} | {failed} |")
+    return "\n".join(lines) + "\n"
+
+
 def complete_count(runs: Runs) -> int:
-    return len(complete(runs))
+    """The seeds a cell counts (``measures.counted``)."""
+    return len(counted(runs))
 
 
 def cell_text(text: str) -> str:
@@ -83,8 +106,8 @@ def setup_markdown(configs: list[RunConfig], reasons: dict[str, str] | None = No
 
 
 def seeds_per_condition(configs: list[RunConfig]) -> str:
-    """How many seeds a condition has: "N", or "N or 2N" where some conditions train more (the
-    verdicts' conditions, ``lossdemo.experiments.VERDICT_SEED_FACTOR``)."""
+    """How many seeds a condition has: "N", or "N/2 or N" where the conditions only figures read train
+    half (``lossdemo.experiments.noise_condition_seeds``)."""
     seeds_of: dict = {}
     for config in configs:
         seeds_of.setdefault(key(config), set()).add(config.seed)

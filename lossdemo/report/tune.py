@@ -110,7 +110,8 @@ def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[st
                 seeds = [selected_validation_accuracy(run) * 100 for run in by_loss_and_rate[(loss, rate)]]
                 axis.plot([rate] * len(seeds), seeds, color=colour, marker=".", linestyle="none", alpha=0.5)
             if loss in chosen:
-                axis.plot([chosen[loss]], [score(by_loss_and_rate[(loss, chosen[loss])]) * 100], marker="o", markersize=13, markerfacecolor="none",
+                picked = score(by_loss_and_rate[(loss, chosen[loss])]) * 100
+                axis.plot([chosen[loss]], [picked], marker="o", markersize=13, markerfacecolor="none",
                           markeredgecolor=colour, linestyle="none")
         axis.set_ylim(0, 100)
         axis.set_xscale("log", base=2)

@@ -22,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..experiments import EXPERIMENTS, plan_runs
-from ..protocol import FAIR, SHARED_RECIPE
+from ..protocol import SHARED_RECIPE
 from ..run_config import RunConfig
 from . import measures as m
-from .inference import ALPHA, Comparison, RuledOut
+from .inference import ALPHA, Comparison, RuledOut, SeedValues
 from .measures import RunIndex
 from .stats import CONFIDENCE, Interval, format_p, mean_ci, paired_difference
+from .test_noise import item_variance
 
 HOLDS, FAILS = "holds", "does not hold"
 MIN_SEEDS = 2  # a t-interval needs two values; fewer is "not measured yet"
@@ -188,9 +189,10 @@ def _combine_parts(statuses: list[str]) -> str:
 
 
 def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], raw_against: list[float],
-           adjusted_against: list[float]) -> Decision:
+           adjusted_against: list[float], confidence: float = CONFIDENCE) -> Decision:
     """The outcome of ``finding`` from its comparisons' p-values (one per comparison, in order),
-    already adjusted over the whole family of comparisons.
+    already adjusted over the whole family of comparisons; ``confidence`` is the family's simultaneous
+    level, at which a "not separated" verdict names the effects the data rule out.
 
     Comparisons that share a ``groups`` label are parts of one regime and must all hold for it. The
     claim holds when every regime holds and does not hold when every regime is refuted; it
@@ -226,7 +228,7 @@ def decide(finding: Finding, raw_for: list[float], adjusted_for: list[float], ra
         best = min(failing, key=lambda i: adjusted_against[i])
         return Decision(verdict(FAILS, open_), labels[best], raw_against[best], adjusted_against[best])
     undecided = [i for r in (open_ or regimes) for i in members[r] if part_status[i] != HOLDS] or list(range(len(labels)))
-    ruled_out = tuple(finding.comparisons[i].ruled_out() for i in undecided)
+    ruled_out = tuple(finding.comparisons[i].ruled_out(confidence) for i in undecided)
     closest = min(undecided, key=lambda i: either_way(i)[1])
     return Decision(verdict(NOT_SEPARATED, held, ruled_out), labels[closest], *either_way(closest))
 
@@ -254,8 +256,13 @@ def reason_text(verdict: Verdict, *, short: bool = False) -> str:
     qualifiers = [parts_text(verdict.parts)] if verdict.parts else []
     if verdict.ruled_out and not short:
         effects = "; ".join(ruled_out_text(effect) for effect in verdict.ruled_out)
-        qualifiers.append(f"the {CONFIDENCE * 100:g} % intervals rule out {effects}")
+        qualifiers.append(f"the {level_text(verdict.ruled_out[0].confidence)} intervals rule out {effects}")
     return "; ".join(qualifiers)
+
+
+def level_text(confidence: float) -> str:
+    """``"95 %"`` for a single interval, ``"99.90 % simultaneous"`` for a family's."""
+    return f"{confidence * 100:g} %" if confidence == CONFIDENCE else f"{confidence * 100:.2f} % simultaneous"
 
 
 def outcome_word(verdict: Verdict) -> str:
@@ -355,21 +362,39 @@ def shared(experiment: str, dataset: str, **fields) -> RunConfig:
     return reference(experiment, dataset, validation_fraction=SHARED_RECIPE.validation_fraction, **fields)
 
 
-def paired_values(index: RunIndex, a: RunConfig, b: RunConfig, measure: m.Measure) -> tuple[float, ...] | None:
-    """measure(a) − measure(b) for every seed both have; None with fewer than MIN_SEEDS."""
+def combined_values(index: RunIndex, terms: list[tuple[float, RunConfig, m.Measure]]) -> SeedValues | None:
+    """Per seed, Σ coefficient × measure(config's run) over ``terms``, for every seed all of them have, with
+    the test split's sampling variance of the mean where every measure has a per-sample form; None with
+    fewer than MIN_SEEDS."""
+    values = [_finite(index.measure(config, measure)) for _, config, measure in terms]
+    seeds = sorted(set.intersection(*(set(v) for v in values)))
+    if len(seeds) < MIN_SEEDS:
+        return None
+    noise = item_variance([(coefficient, index.seeds_of(config), measure) for coefficient, config, measure in terms], seeds)
+    return SeedValues((math.fsum(coefficient * v[seed] for (coefficient, _, _), v in zip(terms, values)) for seed in seeds),
+                      noise)
+
+
+def paired_values(index: RunIndex, a: RunConfig, b: RunConfig, measure: m.Measure) -> SeedValues | None:
+    """measure(a) − measure(b) for every seed both have, with the test split's sampling variance of
+    their mean where the measure has a per-sample form; None with fewer than MIN_SEEDS."""
     a_values, b_values = _finite(index.measure(a, measure)), _finite(index.measure(b, measure))
     shared = sorted(set(a_values) & set(b_values))
     if len(shared) < MIN_SEEDS:
         return None
-    return tuple(a_values[seed] - b_values[seed] for seed in shared)
+    noise = item_variance([(1.0, index.seeds_of(a), measure), (-1.0, index.seeds_of(b), measure)], shared)
+    return SeedValues((a_values[seed] - b_values[seed] for seed in shared), noise)
 
 
-def level_values(index: RunIndex, config: RunConfig, measure: m.Measure, reference: float) -> tuple[float, ...] | None:
-    """reference − measure(run) for every complete seed: a level compared with a fixed value."""
+def level_values(index: RunIndex, config: RunConfig, measure: m.Measure, reference: float) -> SeedValues | None:
+    """reference − measure(run) for every counted seed: a level compared with a fixed value (with the
+    test split's sampling variance, as :func:`paired_values`)."""
     values = _finite(index.measure(config, measure))
     if len(values) < MIN_SEEDS:
         return None
-    return tuple(reference - value for _, value in sorted(values.items()))
+    seeds = sorted(values)
+    noise = item_variance([(-1.0, index.seeds_of(config), measure)], seeds)
+    return SeedValues((reference - values[seed] for seed in seeds), noise)
 
 
 def paired_measure(index: RunIndex, a: RunConfig, b: RunConfig, measure: m.Measure) -> Interval | None:
