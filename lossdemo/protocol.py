@@ -18,10 +18,12 @@ The report's own recipe (one learning rate for every loss, 25 epochs, no validat
 as a labelled condition, ``SHARED_RECIPE``: it is what the report ran, and the pages show what
 changes between the two.
 
-The protocol is pre-registered: the seeds of every condition (:data:`SEEDS_PER_CONDITION`, with
-:data:`TUNING_SEEDS` apart from them), the tuning rule (``lossdemo.report.tune.picks``), the
-margins (:data:`MARGINS`) and the verdict rules (``lossdemo.report.inference``) were fixed in code
-before the published runs were trained, and the site's protocol page is generated from them.
+The protocol is fixed before the runs: the seeds of every condition (:data:`SEEDS_PER_CONDITION`,
+with the tuning seeds apart from them), the tuning rule (``lossdemo.report.tune.picks``) and the
+margins (:data:`MARGINS`) were committed before the verdict runs were trained; the verdict rules
+(``lossdemo.report.inference``) and the claims' readings were written before those runs finished
+but committed with their results. The site's protocol page is generated from these constants and
+says which commit fixed what.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ BAD_INPUT_CASES: tuple[BadInput, ...] = (
     BadInput("focal-nan-gamma", "a NaN focal γ", ("--losses", "focal:nan"), ("'nan'", "finite"),
              _parse_loss("focal:nan")),
     BadInput("unknown-dataset", "an unknown dataset", ("--datasets", "imagenet"),
-             ("'imagenet'", "allowed: mnist1d, mnist5k, mnist, fashion-mnist, cifar10"), _dataset("imagenet")),
+             ("'imagenet'", "allowed: mnist1d, mnist1d-40k, mnist5k, mnist, fashion-mnist, cifar10"), _dataset("imagenet")),
     BadInput("unknown-experiment", "an unknown experiment", ("--experiments", "nope"), ("'nope'", "allowed: compare"),
              _experiment("nope")),
     BadInput("unknown-device", "an unknown device", ("--device", "tpu"), ("'tpu'", "allowed: auto, cpu, cuda, mps"),

@@ -153,7 +153,7 @@ def assert_histories_close(single: dict, stacked: dict, test_samples: int, rtol:
             for want, got in zip(expected_values, actual_values, strict=True):
                 if want is None or got is None:
                     assert want is got, key
-                elif "accuracy" in key:  # one borderline sample may flip
+                elif "accuracy" in key or "ece" in key:  # one borderline sample may flip, or change bins
                     assert abs(want - got) <= 1.5 / min(test_samples, 128) + 1e-6, key
                 else:
                     assert got == pytest.approx(want, rel=rtol, abs=1e-5), key

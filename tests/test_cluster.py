@@ -63,11 +63,16 @@ def _histories(results_dir: Path) -> dict:
     return {run_id: run.record["history"] for run_id, run in runs.items()}
 
 
+# Shards compose other stacks than one process, so the sums inside a step run in another order; at the
+# tuned rates (up to 0.2 here) a few epochs amplify those last bits to a few 1e-4 of a loss.
+SHARDED_RTOL = 1e-3
+
+
 def _assert_same_runs(serial: dict, sharded: dict) -> None:
     """Shards train other stacks than one unsharded process: the same runs, to float rounding."""
     assert serial.keys() == sharded.keys()
     for run_id, history in serial.items():
-        assert_histories_close(history, sharded[run_id], TINY_TEST)
+        assert_histories_close(history, sharded[run_id], TINY_TEST, rtol=SHARDED_RTOL)
 
 
 @pytest.fixture(scope="module")

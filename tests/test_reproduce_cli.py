@@ -26,10 +26,11 @@ from lossdemo.cli_args import EXAMPLES, PROG
 from lossdemo.reproduce import build_parser, plan_for_flags
 from lossdemo.results import RUNS_SUBDIR, SCHEMA_VERSION, load_runs
 
-# Two losses that share their tuned rate: 2 losses × 2 seeds × 3 recipes of the comparison (fair protocol,
-# short budget, shared recipe) = 12 runs; by default their mnist1d runs train in stacks (lossdemo.engines).
+# Two losses that share their tuned rate: 2 losses × 2 seeds × 4 recipes of the comparison (fair protocol,
+# short budget, shared recipe, and the shared recipe twice as long) = 16 runs; by default their mnist1d runs
+# train in stacks (lossdemo.engines).
 QUICK = ("--quick", "--losses", "ce", "focal:0.5", "--seeds", "2", "--epochs", "2")
-QUICK_RUNS = 12
+QUICK_RUNS = 16
 
 
 def _unmet_need(case: BadInput) -> str | None:
@@ -184,7 +185,8 @@ def test_quick_reproduce_end_to_end_in_a_temp_dir(quick_results):
     assert len(runs) == QUICK_RUNS
     assert all(run.status == "complete" and len(run.history["test_accuracy"]) == run.config.epochs
                for run in runs.values())
-    assert {run.config.epochs for run in runs.values()} == {1, 2}, "the short budget takes a fifth, at least one epoch"
+    assert {run.config.epochs for run in runs.values()} == {1, 2, 4}, \
+        "the short budget takes a fifth (at least one epoch), the convergence check twice the length"
     assert {run.config.loss for run in runs.values()} == {"ce", "focal:0.5"}
     figures = {path.name for path in (work / "figures").iterdir()}
     assert {"compare_mnist1d.png", "compare_mnist1d_table.md", "manifest.json"} <= figures

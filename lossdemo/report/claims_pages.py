@@ -114,7 +114,9 @@ same runs) enters once. The family is every comparison of this table and of the 
 {family.size} tests. Holm's step-down correction over it keeps the chance of any false verdict below
 {alpha}, and every interval shown next to a verdict is Bonferroni's simultaneous
 {family.confidence * 100:.2f} % interval for the same family, so "the data rule out" statements are
-adjusted like the verdicts. The "p → Holm" column names the statement whose test decided the row.
+adjusted like the verdicts. Holm's procedure rejects everything Bonferroni's does and more, so a
+verdict can hold while its simultaneous interval still reaches the margin: the interval is the
+more cautious of the two. The "p → Holm" column names the statement whose test decided the row.
 Summaries outside the family (the compare page's neighbours in a ranking) are their own family, and
 they say so. Then:
 

@@ -211,8 +211,10 @@ def guide_markdown(runs, family: Family | None = None) -> str:
                      f"[evidence]({situation.evidence}) |")
     lines += ["", _clean_pick_calibration(index, rows), "",
               "Every run follows the fair protocol (each loss at its tuned rate; the short-budget row at a fifth of its "
-              "length). Each row ranks the losses trained for that situation by their mean over seeds **on the validation "
-              "split** and reports the same metric **on the test split**, so the test split never chooses. A gain is the "
+              "length). Each row ranks its candidates, the losses its experiment trains (the report's losses and the "
+              "remedies; the other values of focal loss's γ are on the γ sweep's page), by their mean over seeds **on the "
+              "validation split** and reports the same metric **on the test split**, so the test split never chooses. A "
+              "gain is the "
               "paired difference between the pick and the other loss, signed so that a positive gain favours the pick "
               "(points of accuracy; nats of NLL, where lower is better). It is tested as \"the pick is ahead by more "
               "than the metric's margin\" (**ahead**) against \"it is not\" (**not ahead by the margin**: behind, or "

@@ -122,8 +122,11 @@ def format_level(interval: Interval, *, short: bool = False) -> str:
 
 
 def format_p(value: float) -> str:
-    """A p-value to three decimals, or "< 0.001"."""
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    """A p-value to three decimals, or "< 0.001"; four near the 5 % level, so that a p just below it is
+    not printed as 0.050."""
+    if value < 0.001:
+        return "< 0.001"
+    return f"{value:.4f}" if 0.045 <= value < 0.055 else f"{value:.3f}"
 
 
 def format_mean_range(values: Sequence[float], digits: int = 1, range_digits: int | None = None) -> str:
