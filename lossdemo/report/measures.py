@@ -42,8 +42,19 @@ def complete(runs: Iterable[StoredRun]) -> list[StoredRun]:
 def counted(runs: Iterable[StoredRun]) -> list[StoredRun]:
     """The runs a number of the site reads: every complete run, and a diverged run that has a validation
     split, read at its best validation epoch before diverging (as early stopping would have kept it). The
-    verdicts (:class:`RunIndex`) and the tables count the same runs, so a condition has one number."""
-    return [run for run in runs if run.status == RunStatus.COMPLETE or has_validation(run)]
+    verdicts (:class:`RunIndex`) and the tables count the same runs, so a condition has one number.
+
+    A tuning seed's run is never counted, even where it has a verdict condition's config (a tuning run at
+    the rate it picked): its seed chose that rate. The tuning page reads those runs on its own."""
+    return [run for run in runs if not is_tuning_run(run) and (run.status == RunStatus.COMPLETE or has_validation(run))]
+
+
+def is_tuning_run(run: StoredRun) -> bool:
+    """Whether ``run`` is one of the tuning experiment's, whose seeds no verdict or table reads."""
+    return run.config.seed in _TUNING_SEEDS
+
+
+_TUNING_SEEDS = frozenset(tuning_seeds())
 
 
 def by_seed(runs: Iterable[StoredRun], measure: Measure) -> dict[int, float]:
@@ -80,8 +91,7 @@ def key(config: RunConfig) -> RunConfig:
 class RunIndex:
     """The runs the verdicts read, grouped by condition (config minus seed).
 
-    The tuning seeds' runs are never indexed, even where one has a verdict condition's config (a tuning
-    run at the rate it picked): their seeds chose the rate. A run that diverged counts where it has a
+    It indexes the runs :func:`counted` counts (no tuning seed's). A run that diverged counts where it has a
     validation split: it is read at its best validation epoch before diverging, as early stopping would
     have kept it, so a condition keeps every seed the protocol gave it. A diverged run without a
     validation split has no such epoch; it is counted apart (``diverged``), never averaged.
@@ -90,13 +100,10 @@ class RunIndex:
     def __init__(self, runs: Iterable[StoredRun]):
         self.by_key: dict[RunConfig, dict[int, StoredRun]] = defaultdict(dict)
         self.diverged: dict[RunConfig, list[int]] = defaultdict(list)
-        tuning = set(tuning_seeds())
         for run in runs:
-            if run.config.seed in tuning:  # a tuning run at the picked rate has a verdict run's config but
-                continue                   # its seed chose that rate: no verdict reads it
             if counted([run]):
                 self.by_key[key(run.config)][run.config.seed] = run
-            if run.status != RunStatus.COMPLETE:
+            if run.status != RunStatus.COMPLETE and not is_tuning_run(run):
                 self.diverged[key(run.config)].append(run.config.seed)
 
     def seeds_of(self, reference: RunConfig) -> dict[int, StoredRun]:
