@@ -55,6 +55,7 @@ from .registry import (
     LossSpec,
     get_loss,
     loss_spec_forms,
+    loss_title,
     parse_loss_spec,
     register_loss,
 )
@@ -66,5 +67,5 @@ __all__ = [
     "DEFAULT_CB_BETA", "KINDS_BY_NAME", "LOSS_COLOURS", "LOSS_KINDS", "LOSS_SPEC_FORMS", "ClassWeights", "LossKind",
     "LossParameter", "LossSpec", "Reduction", "class_balanced_weights", "cross_entropy_loss", "focal_loss",
     "generalized_cross_entropy_loss", "get_loss", "l1_logits_loss", "label_smoothing_loss", "logit_adjusted_loss",
-    "loss_spec_forms", "mae_loss", "nce_mae_loss", "parse_loss_spec", "register_loss",
+    "loss_spec_forms", "loss_title", "mae_loss", "nce_mae_loss", "parse_loss_spec", "register_loss",
 ]

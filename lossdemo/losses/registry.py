@@ -42,6 +42,7 @@ class LossParameter:
     keyword: str  # the function's keyword argument, also the spec form's placeholder ("gamma")
     label: str  # how errors name it ("focal gamma")
     limits: Mapping = field(default_factory=dict)  # inputs.check_parameter's range: low, high, low_open, high_open
+    symbol: str = ""  # how a reader's name for the loss writes it: "γ" in "Focal loss (γ = 2)"
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class LossKind:
 
     name: str  # the spec name, e.g. "focal"
     function: Callable[..., Tensor]  # its functional form, (logits, targets, [parameter], reduction, validate)
-    title: str  # what the pages call it
+    title: str  # what a reader calls it, capitalised as at the start of a label: "Focal loss"
     parameter: LossParameter | None = None
     class_balanced: bool = False  # whether "cb-<name>" weights it by class_balanced_weights
     needs_class_counts: bool = False  # whether the function itself takes the training class counts
@@ -58,26 +59,26 @@ class LossKind:
 
 
 LOSS_KINDS: tuple[LossKind, ...] = (
-    LossKind("mae", mae_loss, "MAE (L1 between the softmax and the one-hot target)", colours={"mae": "#D55E00"}),
+    LossKind("mae", mae_loss, "MAE", colours={"mae": "#D55E00"}),
     LossKind("l1-logits", l1_logits_loss, "L1 on raw logits", colours={"l1-logits": "#000000"}),
-    LossKind("ce", cross_entropy_loss, "cross-entropy", class_balanced=True,
+    LossKind("ce", cross_entropy_loss, "Cross-entropy", class_balanced=True,
              colours={"ce": "#0072B2", "cb-ce": "#56B4E9"}),
-    LossKind("focal", focal_loss, "focal loss",
-             LossParameter("gamma", "focal gamma", {"low": 0.0, "high": math.inf}), class_balanced=True,
+    LossKind("focal", focal_loss, "Focal loss",
+             LossParameter("gamma", "focal gamma", {"low": 0.0, "high": math.inf}, "γ"), class_balanced=True,
              colours={"focal:0.5": "#009E73", "focal:2": "#CC79A7", "cb-focal:2": "#8C564B"}),
-    LossKind("ls", label_smoothing_loss, "label smoothing",
-             LossParameter("epsilon", "label smoothing epsilon", {"low": 0.0, "high": 1.0, "high_open": True}),
+    LossKind("ls", label_smoothing_loss, "Label smoothing",
+             LossParameter("epsilon", "label smoothing epsilon", {"low": 0.0, "high": 1.0, "high_open": True}, "ε"),
              colours={"ls:0.1": "#8C564B"}),
-    LossKind("gce", generalized_cross_entropy_loss, "generalized cross-entropy",
-             LossParameter("q", "generalized cross-entropy q", {"low": 0.0, "high": 1.0, "low_open": True}),
+    LossKind("gce", generalized_cross_entropy_loss, "Generalized cross-entropy",
+             LossParameter("q", "generalized cross-entropy q", {"low": 0.0, "high": 1.0, "low_open": True}, "q"),
              colours={"gce:0.7": "#E69F00"}),
-    LossKind("nce+mae", nce_mae_loss, "NCE + MAE (active-passive)", colours={"nce+mae": "#56B4E9"}),
-    LossKind("la-ce", logit_adjusted_loss, "logit-adjusted cross-entropy",
-             LossParameter("tau", "logit adjustment tau", {"low": 0.0, "high": math.inf}), needs_class_counts=True,
+    LossKind("nce+mae", nce_mae_loss, "NCE + MAE", colours={"nce+mae": "#56B4E9"}),
+    LossKind("la-ce", logit_adjusted_loss, "Logit-adjusted cross-entropy",
+             LossParameter("tau", "logit adjustment tau", {"low": 0.0, "high": math.inf}, "τ"), needs_class_counts=True,
              colours={"la-ce:1": "#E69F00"}),
-    LossKind("sce", symmetric_cross_entropy_loss, "symmetric cross-entropy", colours={"sce": "#882255"}),
+    LossKind("sce", symmetric_cross_entropy_loss, "Symmetric cross-entropy", colours={"sce": "#882255"}),
     LossKind("poly", poly1_loss, "Poly-1",
-             LossParameter("epsilon", "poly-1 epsilon", {"low": -1.0, "high": math.inf}), colours={"poly:1": "#999933"}),
+             LossParameter("epsilon", "poly-1 epsilon", {"low": -1.0, "high": math.inf}, "ε"), colours={"poly:1": "#999933"}),
 )
 KINDS_BY_NAME: dict[str, LossKind] = {kind.name: kind for kind in LOSS_KINDS}
 
@@ -141,6 +142,21 @@ class LossSpec:
     def needs_class_counts(self) -> bool:
         return self.class_balanced or self.kind.needs_class_counts
 
+    @property
+    def title(self) -> str:
+        """The name a reader reads in legends and learner tables: "Focal loss (γ = 2)",
+        "Class-balanced cross-entropy (β = 0.9)". The spec text stays the name in code and evidence tables."""
+        kind = self.kind
+        title = kind.title
+        settings = []
+        if self.parameter is not None and kind.parameter is not None:
+            settings.append(f"{kind.parameter.symbol or kind.parameter.keyword} = {_number_text(self.parameter)}")
+        if self.class_balanced:
+            title = "Class-balanced " + title[0].lower() + title[1:]
+            if self.beta != DEFAULT_CB_BETA:
+                settings.append(f"β = {_number_text(self.beta)}")
+        return f"{title} ({', '.join(settings)})" if settings else title
+
     def __str__(self) -> str:
         prefix = "cb-" if self.class_balanced else ""
         suffix = f"@{_number_text(self.beta)}" if self.class_balanced and self.beta != DEFAULT_CB_BETA else ""
@@ -152,6 +168,11 @@ class LossSpec:
 def _number_text(value: float) -> str:
     text = f"{value:g}"
     return text if float(text) == value else repr(float(value))  # ":g" keeps 6 digits; two specs must not share a name
+
+
+def loss_title(spec: str) -> str:
+    """A spec's name for readers: ``loss_title("gce:0.7")`` is "Generalized cross-entropy (q = 0.7)"."""
+    return parse_loss_spec(spec).title
 
 
 def parse_loss_spec(spec: str) -> LossSpec:
