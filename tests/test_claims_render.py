@@ -8,6 +8,7 @@ import pytest
 from support import stored_run
 
 from lossdemo.experiments import default_configs
+from lossdemo.report.captions import caption_name
 from lossdemo.report.claims_pages import TABLE_NAME, claim_pages, render_claims, verdicts_file_name
 from lossdemo.report.render import REPORTS, render_experiment
 from lossdemo.results import StoredRun
@@ -41,7 +42,8 @@ def runs_by_experiment():
 
 EXPECTED = {
     "label-noise": {"label_noise_mnist1d_accuracy.png", "label_noise_mnist1d_memorisation.png",
-                    "label_noise_mnist1d_table.md", "label_noise_mnist1d_stability.md", "label_noise_setup.md"},
+                    "label_noise_mnist1d_table.md", "label_noise_mnist1d_matrix.md", "label_noise_mnist1d_stability.md",
+                    "label_noise_setup.md"},
     "imbalance": {"imbalance_mnist1d-40k_accuracy.png", "imbalance_mnist1d-40k_per_class.png", "imbalance_mnist1d-40k_table.md",
                   "imbalance_mnist1d-40k_counts.md", "imbalance_mnist1d-40k_cb_beta.md", "imbalance_mnist1d-40k_stability.md",
                   "imbalance_setup.md"},
@@ -50,6 +52,8 @@ EXPECTED = {
     "mae-anatomy": {"mae_anatomy_mnist1d_per_class.png", "mae_anatomy_mnist1d_recipes.png", "mae_anatomy_mnist1d_table.md",
                     "mae_anatomy_push.png", "mae_anatomy_setup.md"},
 }
+# Every figure comes with its caption file.
+EXPECTED = {name: files | {caption_name(file) for file in files if file.endswith(".png")} for name, files in EXPECTED.items()}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lossdemo.report.captions import caption_name
 from lossdemo.report.loss_shapes import (
     FOCAL_GAMMAS,
     NUM_CLASSES,
@@ -85,8 +86,11 @@ def test_class_balanced_specs_are_refused():
 
 def test_draw_writes_every_figure(tmp_path):
     written = draw_loss_shape_figures(tmp_path / "generated")
-    assert [path.name for path in written] == FIGURE_NAMES
+    assert [path.name for path in written] == [name for figure in FIGURE_NAMES for name in (figure, caption_name(figure))]
     for path in written:
         assert path.parent == tmp_path / "generated"
+        if path.suffix == ".md":  # each figure's caption
+            assert path.read_text().startswith("<figcaption>")
+            continue
         assert path.stat().st_size > 10_000, f"{path.name} is suspiciously small"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

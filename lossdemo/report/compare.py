@@ -12,14 +12,17 @@ import math
 from pathlib import Path
 
 from ..data import class_names_of
+from ..losses import loss_title
 from ..metrics import TEMPERATURE_RANGE
 from ..protocol import FAIR, SHARED_RECIPE, SHORT_BUDGET
 from ..results import StoredRun
 from ..run_config import RunStatus
+from . import captions
 from . import measures as m
+from .captions import join_names, with_captions
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset
 from .family import Family
-from .figures import draw_curves_figure, draw_per_class_figure
+from .figures import draw_curves_figure, draw_per_class_figure, epoch_axis_is_log, per_class_matrix
 from .inference import EQUIVALENCE_MARGIN, Comparison
 from .measures import group_runs
 from .output import runs_fingerprint
@@ -314,6 +317,49 @@ def summary_markdown(dataset: str, runs_by_loss: dict[str, Runs], family: Family
     return "\n".join(lines) + "\n"
 
 
+def _chosen_epochs(runs: Runs) -> str:
+    """The mean epoch the counted runs are judged at, as the results table prints it."""
+    epochs = [m.selected_epoch(run) for run in m.counted(runs)]
+    return f"{math.fsum(epochs) / len(epochs):.1f}"
+
+
+def curves_caption(runs_by_loss: dict[str, Runs]) -> str:
+    """The curves figure's takeaway: the first and last loss of the summary's ranking with the results
+    table's cells and, where some losses train longer (the reason the epoch axis is logarithmic), where
+    those losses peak and what they reach."""
+    ordered = ranking(runs_by_loss)
+    if not ordered:
+        return f"No complete runs yet: 0 of {len(runs_by_loss)} losses to draw."
+    fair = all(m.has_validation(run) for runs in runs_by_loss.values() for run in runs)
+    top, bottom = ordered[0][0], ordered[-1][0]
+    chance = m.chance(runs_by_loss[bottom][0])
+    length = {loss: max(run.config.epochs for run in runs) for loss, runs in runs_by_loss.items() if runs}
+    if fair:
+        text = (f"Ranked on validation accuracy, {loss_title(top)} comes first, with "
+                f"{cell(runs_by_loss[top], m.selected_accuracy)} % test accuracy at the epoch validation chose, epoch "
+                f"{_chosen_epochs(runs_by_loss[top])} of {length[top]} on average; {loss_title(bottom)} comes last, with "
+                f"{cell(runs_by_loss[bottom], m.selected_accuracy)} % (chance {chance * 100:.0f} %).")
+    else:
+        text = (f"{loss_title(top)} ends highest, with {cell(runs_by_loss[top], m.selected_accuracy)} % test accuracy "
+                f"at the last epoch, and {loss_title(bottom)} lowest, with "
+                f"{cell(runs_by_loss[bottom], m.selected_accuracy)} % (chance {chance * 100:.0f} %).")
+    if epoch_axis_is_log(length.values()):
+        longest = max(length.values())
+        slow = [loss for loss, epochs in length.items() if epochs == longest]
+        others = sorted({epochs for epochs in length.values() if epochs != longest})
+        text += (f" The epoch axis is logarithmic because {join_names([loss_title(loss) for loss in slow])} "
+                 f"{'trains' if len(slow) == 1 else 'train'} for {longest} epochs and the others for "
+                 f"{join_names([str(epochs) for epochs in others])}: "
+                 + "; ".join(f"{loss_title(loss)} peaks on validation at epoch {_chosen_epochs(runs_by_loss[loss])} on average, "
+                             f"at {cell(runs_by_loss[loss], m.selected_accuracy)} % test accuracy" for loss in slow) + ".")
+    return text
+
+
+def per_class_caption(runs_by_loss: dict[str, Runs], dataset: str) -> str:
+    """The per-class heatmap's takeaway (``captions.per_class_caption``) from the cells it prints."""
+    return captions.per_class_caption(per_class_matrix(runs_by_loss), class_names_of(dataset), m.ABANDONED_BELOW)
+
+
 # A loss whose best validation epoch falls, on average over the seeds, in the last LATE_SHARE of its
 # run was still improving when the run stopped: for it the fixed length is a budget, not convergence.
 LATE_SHARE = 0.2
@@ -376,11 +422,14 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
             if recipe not in by_recipe:
                 continue
             by_loss = {loss: grouped for (_, loss), grouped in group_runs(by_recipe[recipe]).items()}
-            files |= {
-                (f"{prefix.rstrip('_')}.png" if prefix else ".png"): lambda p, b=by_loss, w=words: draw_curves_figure(
+            curves = f"{prefix.rstrip('_')}.png" if prefix else ".png"
+            files |= with_captions({
+                curves: lambda p, b=by_loss, w=words: draw_curves_figure(
                     b, f"{len(b)} losses on {dataset}, {w}: mean ± 95 % CI over seeds", p),
                 f"{prefix}per_class.png": lambda p, b=by_loss, w=words: draw_per_class_figure(
                     b, class_names_of(dataset), f"Per-class test accuracy on {dataset}, {w}", p),
+            }, {curves: lambda b=by_loss: curves_caption(b),
+                f"{prefix}per_class.png": lambda b=by_loss: per_class_caption(b, dataset)}) | {
                 f"{prefix}table.md": lambda p, b=by_loss, r=recipe: p.write_text(results_table(b, r == SHORT_BUDGET.name)),
                 f"{prefix}summary.md": lambda p, b=by_loss: p.write_text(summary_markdown(dataset, b, context.family)),
                 f"{prefix}calibration.md": lambda p, b=by_loss: p.write_text(calibration_table(b)),

@@ -13,17 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from ..experiments import EXPERIMENTS, LONGER_EPOCHS, spec_gamma
-from ..metrics import expected_calibration_error, merge_histograms
+from ..losses import loss_title
+from ..metrics import merge_histograms
 from ..protocol import FAIR, SHARED_RECIPE
 from ..results import StoredRun
 from . import measures as m
+from .captions import with_captions
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
 from .figures import point
 from .inference import Comparison
 from .measures import RunIndex, group_runs
 from .output import save_figure
 from .stats import format_difference, mean_ci
-from .style import ACCURACY_BAR_COLOUR, GAP_COLOUR, NEUTRAL_COLOUR, SERIES_COLOUR, new_figure
+from .style import ACCURACY_BAR_COLOUR, GAP_COLOUR, NEUTRAL_COLOUR, SERIES_COLOUR, new_figure, panel_title
 from .tables import FOOTER, cell, complete_count
 from .verdicts import Claim, Finding, beats, fair, level_measure, paired_measure, paired_values, shared
 
@@ -60,24 +62,42 @@ def draw_gamma_sweep(by_recipe: dict[str, dict[float, Runs]], title: str, path: 
     return save_figure(figure, path)
 
 
-def draw_reliability(runs_by_gamma: dict[float, Runs], title: str, path: Path) -> Path:
-    """One reliability diagram per γ, bins pooled over seeds: bar = accuracy, hatched = gap to confidence,
-    black line = each bin's share of the predictions (per-bin counts, as a fraction).
+# The reliability diagrams' γ values: CE (γ = 0), the report's γ = 2, and the largest γ of the sweep,
+# so the three panels show which way focal loss moves confidence and how far it goes.
+RELIABILITY_GAMMAS = (0.0, 2.0)
 
-    The ECE printed in each panel is that of the pooled bins, which is lower than the mean of the
-    seeds' ECEs (errors of opposite sign in different seeds cancel when pooled).
+
+def reliability_gammas(gammas) -> list[float]:
+    """The γ values the reliability figure draws: :data:`RELIABILITY_GAMMAS` and the largest trained."""
+    gammas = sorted(gammas)
+    return sorted({gamma for gamma in RELIABILITY_GAMMAS if gamma in gammas} | set(gammas[-1:]))
+
+
+def ece_label(group: Runs) -> str:
+    """A panel's ECE: the table's cell (``tables.cell`` of ``measures.final_ece``: the mean over seeds of
+    each run's ECE), so the figure and the table print one number."""
+    return f"ECE {cell(group, m.final_ece)} %"
+
+
+def draw_reliability(runs_by_gamma: dict[float, Runs], title: str, path: Path) -> Path:
+    """Reliability diagrams for a few γ (:func:`reliability_gammas`), one large panel each: bar =
+    accuracy of the predictions in a confidence bin, bins pooled over seeds; hatched = gap to the bin's
+    mean confidence; black line = each bin's share of the predictions.
+
+    The bins are pooled so that every panel has enough predictions per bin to read; the ECE printed
+    in each panel is the table's (:func:`ece_label`), the mean over seeds of each run's own ECE, which
+    is what the verdicts test. Pooled bins would give a lower number, since errors of opposite sign
+    in different seeds cancel.
     """
-    gammas = sorted(runs_by_gamma)
-    columns = 4
-    rows = -(-len(gammas) // columns)
-    figure, axes = new_figure(2.1 * rows + 0.9, rows=rows, columns=columns, sharex=True, sharey=True, squeeze=False)
-    spare = list(axes.flat[len(gammas):])  # empty slots of the last row: the legend goes in the first
-    for axis in spare:
-        axis.axis("off")
-    for axis, gamma in zip(axes.flat, gammas):
-        histograms = [h for h in (m.final_reliability(run) for run in m.complete(runs_by_gamma[gamma])) if h]
+    gammas = reliability_gammas(runs_by_gamma)
+    figure, axes = new_figure(3.9, columns=len(gammas), sharex=True, sharey=True, squeeze=False)
+    for axis, gamma in zip(axes[0], gammas):
+        group = runs_by_gamma[gamma]
+        histograms = [h for h in (m.final_reliability(run) for run in m.complete(group)) if h]
         axis.plot([0, 1], [0, 1], color=NEUTRAL_COLOUR, linestyle=":", linewidth=1)
-        axis.set_title(f"γ = {gamma:g}" + (" (CE)" if gamma == 0 else ""))
+        axis.set_title(panel_title(loss_title(group[0].config.loss)) if gamma else "Cross-entropy\n(γ = 0)",
+                       fontsize="medium")
+        axis.set_xlabel("confidence")
         if not histograms:
             axis.text(0.5, 0.5, "not recorded", ha="center", va="center")
             continue
@@ -87,34 +107,47 @@ def draw_reliability(runs_by_gamma: dict[float, Runs], title: str, path: Path) -
         filled = np.array(pooled.count) > 0
         accuracy, confidence = np.array(pooled.accuracy), np.array(pooled.confidence)
         axis.bar(centres[filled], accuracy[filled], width=1 / bins, color=ACCURACY_BAR_COLOUR, edgecolor="white",
-                 label="accuracy")
+                 label="accuracy in the bin")
         # The gap between accuracy and mean confidence, hatched (Guo et al. 2017's style): above the bar
         # when over-confident, inside it when under-confident.
         axis.bar(centres[filled], np.abs(confidence - accuracy)[filled], bottom=np.minimum(confidence, accuracy)[filled],
                  width=1 / bins, facecolor="none", edgecolor=GAP_COLOUR, hatch="////", linewidth=0.8,
-                 label="gap to the mean confidence")
+                 label="gap to the bin's mean confidence")
         # Each bin's share of the predictions, on the same 0-1 axis: a bin with few predictions says
         # little, whatever its gap.
         shares = np.array(pooled.count) / max(1, sum(pooled.count))
         axis.plot(centres[filled], shares[filled], color="black", marker=".", markersize=3, linewidth=0.8,
-                  label="share of the predictions\nin each bin")
-        axis.text(0.04, 0.92, f"ECE {expected_calibration_error(pooled) * 100:.1f} %", fontsize="small",
-                  transform=axis.transAxes)
-    for column in range(columns):  # the lowest drawn panel of each column carries the x axis
-        lowest = max(row for row in range(rows) if row * columns + column < len(gammas))
-        axes[lowest, column].set_xlabel("confidence")
-        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
-    for axis in axes[:, 0]:
-        axis.set_ylabel("accuracy")
+                  label="share of the predictions in the bin")
+        axis.text(0.04, 0.93, ece_label(group), fontsize="small", transform=axis.transAxes,
+                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+    axes[0, 0].set_ylabel("accuracy")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        if spare:
-            spare[0].legend(handles, labels, loc="center")
-        else:
-            figure.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.03))
+        figure.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0), fontsize="small")
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     return save_figure(figure, path)
+
+
+def reliability_caption(runs_by_gamma: dict[float, Runs]) -> str:
+    """The reliability figure's takeaway, with the table's cells for each drawn γ: which way its
+    confidence misses its accuracy, by how much, and its ECE."""
+    parts = []
+    for gamma in reliability_gammas(runs_by_gamma):
+        group = runs_by_gamma[gamma]
+        gap = [m.final_overconfidence(run) for run in m.counted(group)]
+        if not gap:
+            continue
+        direction = "over-confident" if mean_ci(gap).mean > 0 else "under-confident"
+        name = "Cross-entropy" if gamma == 0 else f"γ = {gamma:g}"
+        parts.append(f"{name} is {direction}, confidence − accuracy {cell(group, m.final_overconfidence)} points, "
+                     f"{ece_label(group)}")
+    if not parts:
+        return "No complete runs: 0 reliability diagrams."
+    return ("Bars below the diagonal mean the network is more confident than it is right. " + "; ".join(parts)
+            + ". ECE is the mean over seeds of each run's own, as in the table; the bars pool the seeds.")
 
 
 def gamma_sweep_table(by_recipe: dict[str, dict[float, Runs]]) -> str:
@@ -136,6 +169,24 @@ def gamma_sweep_table(by_recipe: dict[str, dict[float, Runs]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sweep_caption(runs_by_gamma: dict[float, Runs]) -> str:
+    """The accuracy-and-ECE figure's takeaway under the fair protocol, with the table's cells: accuracy
+    at the smallest and largest γ, and the γ with the lowest and the highest mean ECE."""
+    gammas = [gamma for gamma in sorted(runs_by_gamma) if m.counted(runs_by_gamma[gamma])]
+    if len(gammas) < 2:
+        return f"{len(gammas)} values of γ with complete runs: nothing to compare yet."
+    first, last = gammas[0], gammas[-1]
+    ece = {gamma: mean_ci([m.final_ece(run) for run in m.counted(runs_by_gamma[gamma])]).mean for gamma in gammas}
+    low, high = min(ece, key=ece.get), max(ece, key=ece.get)
+
+    def at(gamma: float, measure) -> str:
+        return f"{cell(runs_by_gamma[gamma], measure)} % at γ = {gamma:g}"
+
+    return (f"Under the fair protocol, test accuracy goes from {at(first, m.selected_accuracy)} to "
+            f"{at(last, m.selected_accuracy)}; calibration error is lowest, {at(low, m.final_ece)}, and highest, "
+            f"{at(high, m.final_ece)}. γ = 0 is cross-entropy.")
+
+
 def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
     """Accuracy and ECE against γ (both recipes), reliability diagrams (fair protocol) and the table."""
 
@@ -143,14 +194,15 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
         by_recipe = {recipe: group_runs(recipe_runs, key=lambda r: spec_gamma(r.config.loss))
                      for recipe, recipe_runs in group_runs(dataset_runs, key=m.recipe_labels(dataset_runs)).items()}
         fair_by_gamma = by_recipe.get(FAIR.name) or next(iter(by_recipe.values()))
-        return {
+        return with_captions({
             "accuracy_ece.png": lambda p: draw_gamma_sweep(
                 {recipe: runs for recipe, runs in by_recipe.items() if recipe in RECIPE_STYLES},
                 f"Focal loss γ on {dataset}: accuracy and calibration", p),
             "reliability.png": lambda p: draw_reliability(
-                fair_by_gamma, f"Reliability diagrams on {dataset}'s test set, fair protocol, seeds pooled", p),
+                fair_by_gamma, f"Reliability on {dataset}'s test set, fair protocol, last epoch", p),
             "table.md": lambda p: p.write_text(gamma_sweep_table(by_recipe)),
-        }
+        }, {"accuracy_ece.png": lambda: sweep_caption(fair_by_gamma),
+            "reliability.png": lambda: reliability_caption(fair_by_gamma)})
 
     return write_per_dataset("gamma-sweep", runs, out_dir, outputs) | write_setup("gamma-sweep", runs, out_dir)
 

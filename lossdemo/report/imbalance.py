@@ -15,17 +15,19 @@ from pathlib import Path
 from ..corruption import long_tail_counts
 from ..data import class_names_of
 from ..experiments import CB_BETA_SWEEP, EXPERIMENTS
-from ..losses import class_balanced_weights, parse_loss_spec
+from ..losses import class_balanced_weights, loss_title, parse_loss_spec
 from ..protocol import long_tail_pool
 from ..results import StoredRun
 from ..run_config import RunConfig
+from . import captions
 from . import measures as m
+from .captions import with_captions
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
-from .figures import draw_per_class_figure, point
+from .figures import draw_per_class_figure, per_class_matrix, point
 from .inference import Comparison
 from .measures import RunIndex, group_runs
 from .output import save_figure
-from .stats import format_difference
+from .stats import format_difference, mean_ci
 from .style import NEUTRAL_COLOUR, loss_colour_in, new_figure, plt
 from .tables import FOOTER, cell, complete_count, ordered_losses, stability_markdown
 from .tune import COLLAPSE_MARGIN
@@ -62,7 +64,7 @@ def draw_imbalance(runs: dict[tuple[float, str], Runs], losses: Sequence[str], t
             for measure, style in series:
                 points = [point(runs.get((ratio, loss), []), measure) for ratio in ratios]
                 axis.errorbar(ratios, [p[0] * 100 for p in points], yerr=[p[1] * 100 for p in points], color=colour,
-                              linestyle=style, marker="o", capsize=3, label=loss)
+                              linestyle=style, marker="o", capsize=3, label=loss_title(loss))
         axis.set_xscale("log")
         axis.set_xticks(ratios, [f"{ratio:g}" for ratio in ratios])
         axis.set_xlabel("imbalance ratio (largest / smallest class)")
@@ -180,6 +182,27 @@ def class_balanced_beta_table(runs: dict[tuple[float, str], Runs], ratio: float)
     return "\n".join(lines) + "\n"
 
 
+def imbalance_caption(runs: dict[tuple[float, str], Runs], losses: Sequence[str], reference: str = "ce") -> str:
+    """The accuracy figure's takeaway at the largest ratio, with the table's cells: how far CE's rarest
+    classes fall behind its most frequent, and the loss with the best balanced accuracy."""
+    largest = max(ratio for ratio, _ in runs)
+    at_largest = {loss: runs[(largest, loss)] for loss in losses if m.counted(runs.get((largest, loss), []))}
+    if reference not in at_largest:
+        return f"No complete runs of {loss_title(reference)} at imbalance ratio {largest:g}."
+    head, tail = head_and_tail([run for group in at_largest.values() for run in group])
+    ce = at_largest[reference]
+    text = (f"At imbalance ratio {largest:g}, {loss_title(reference)} reaches {cell(ce, m.selected_tail_accuracy)} % "
+            f"test accuracy on its {_count_word(len(tail))} rarest classes against {cell(ce, m.selected_head_accuracy)} % "
+            f"on its {_count_word(len(head))} most frequent, {cell(ce, m.selected_balanced_accuracy)} % balanced.")
+    balanced = {loss: mean_ci([m.selected_balanced_accuracy(run) for run in m.counted(group)]).mean
+                for loss, group in at_largest.items()}
+    best = max(balanced, key=balanced.get)
+    if best != reference:
+        text += (f" {loss_title(best)} has the highest balanced accuracy there, "
+                 f"{cell(at_largest[best], m.selected_balanced_accuracy)} %.")
+    return text
+
+
 def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
     """Accuracy, balanced accuracy and head/tail accuracy against the ratio; per-class heatmap at the largest ratio;
     the β sweep of class-balanced CE at the largest ratio."""
@@ -192,7 +215,7 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
         largest = max(ratio for ratio, _ in grouped)
         at_largest = {loss: grouped[(largest, loss)] for loss in drawn if (largest, loss) in grouped}
         configs = [run.config for run in dataset_runs]
-        return {
+        return with_captions({
             "accuracy.png": lambda p: draw_imbalance(grouped, drawn, f"Long-tailed training sets on {dataset}", p),
             "per_class.png": lambda p: draw_per_class_figure(
                 at_largest, class_names_of(dataset),
@@ -204,7 +227,9 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
                  for loss in drawn}, "imbalance ratio", m.selected_balanced_accuracy, "balanced test acc.")),
             "counts.md": lambda p: p.write_text(imbalance_setup_table(
                 configs, _class_sizes(dataset, context, max(config.validation_fraction for config in configs)))),
-        }
+        }, {"accuracy.png": lambda: imbalance_caption(grouped, drawn),
+            "per_class.png": lambda: captions.per_class_caption(per_class_matrix(at_largest), class_names_of(dataset),
+                                                                m.ABANDONED_BELOW)})
 
     return write_per_dataset("imbalance", runs, out_dir, outputs) | write_setup("imbalance", runs, out_dir)
 

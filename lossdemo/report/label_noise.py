@@ -1,7 +1,8 @@
 """The ``label-noise`` experiment's report: is CE hurt by wrong labels, and what helps?
 
-Figures (accuracy against the noise rate, at the last epoch and with early stopping on the clean
-validation split; what the network fits, epoch by epoch), the table, and the verdicts of the
+Figures (accuracy against the noise rate, one small panel per loss, at the last epoch and with early
+stopping on the clean validation split; what CE and the robust losses fit, epoch by epoch) with
+their captions, the long table and the loss × noise-rate matrix, and the verdicts of the
 report's two label-noise claims and of the remedies' papers (GCE, NCE+MAE, label smoothing, early
 stopping). The grid is ``EXPERIMENTS["label-noise"]``.
 """
@@ -15,89 +16,139 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ..experiments import EXPERIMENTS
+from ..losses import loss_title
 from ..protocol import NOISE_ROBUST_REFERENCE
 from ..results import StoredRun
 from . import measures as m
+from .captions import join_names, with_captions
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
 from .figures import accuracy_curve, point
 from .inference import Comparison
 from .measures import RunIndex, group_runs
 from .output import save_figure
 from .stats import format_difference, format_level, format_mean_range, mean_ci
-from .style import NEUTRAL_COLOUR, loss_colour_in, new_figure
+from .style import NEUTRAL_COLOUR, loss_colour_in, new_figure, panel_title, plt
 from .tables import FOOTER, cell, complete_count, ordered_losses, stability_markdown
 from .verdicts import Claim, Finding, beats, combined_values, fair, level_measure, paired_measure, paired_values
 
 Runs = list[StoredRun]
 
 
+# The order of the small multiples: CE first, as the yardstick every other panel draws in grey.
+REFERENCE_LOSS = "ce"
+# Panels per row of the accuracy figure: wide enough for a reader's loss name as the panel title.
+ACCURACY_COLUMNS = 3
+
+
+def _symmetric_rates(runs: dict[tuple[float, str, str], Runs], loss: str) -> list[float]:
+    return sorted({rate for rate, kind, spec in runs if kind == "symmetric" and spec == loss})
+
+
+def _accuracy_series(runs: dict[tuple[float, str, str], Runs], loss: str, measure) -> tuple[np.ndarray, list]:
+    """(flipped share in %, [(mean, half-width) in %]) of ``measure`` over the symmetric noise rates."""
+    rates = _symmetric_rates(runs, loss)
+    points = [point(runs[(rate, "symmetric", loss)], measure) for rate in rates]
+    return np.array(rates) * 100, [(mean * 100, half * 100) for mean, half in points]
+
+
 def draw_noise_accuracy(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str], title: str, path: Path) -> Path:
-    """Test accuracy at the last epoch (solid) and at the epoch the clean validation split chose
-    (dashed: early stopping) against the symmetric noise rate, per loss; the class-pair (asymmetric)
-    condition, last epoch, as separate open markers."""
-    figure, axis = new_figure(5.4)
-    for loss in losses:
+    """Small multiples, one panel per loss: test accuracy against the share of labels flipped
+    (symmetric noise), at the last epoch (solid) and at the epoch the clean validation split chose
+    (dashed: early stopping); class-pair noise at the last epoch as an open diamond; and in every
+    other panel CE's last epoch in grey, the yardstick.
+
+    One panel per loss keeps each panel to four series: fourteen lines on one pair of axes cannot be
+    told apart, while a shared axis across panels still lets the eye compare the losses.
+    """
+    ordered = sorted(losses, key=lambda loss: loss != REFERENCE_LOSS)
+    rows = -(-(len(ordered) + 1) // ACCURACY_COLUMNS)  # one free slot for the legend
+    figure, axes = new_figure(2.35 * rows + 0.8, rows=rows, columns=ACCURACY_COLUMNS, sharex=True, sharey=True,
+                              squeeze=False)
+    for axis, loss in zip(axes.flat, ordered):
         colour = loss_colour_in(loss, losses)
-        rates = sorted({rate for rate, kind, spec in runs if kind == "symmetric" and spec == loss})
+        if loss != REFERENCE_LOSS and any(spec == REFERENCE_LOSS for _, _, spec in runs):
+            x, points = _accuracy_series(runs, REFERENCE_LOSS, m.final_accuracy)
+            axis.plot(x, [p[0] for p in points], color=NEUTRAL_COLOUR, linewidth=1.2, alpha=0.8,
+                      label=f"{loss_title(REFERENCE_LOSS)}, last epoch")
         for measure, style, label in ((m.final_accuracy, "-", "last epoch"), (m.selected_accuracy, "--", "early stopping")):
-            points = [point(runs[(rate, "symmetric", loss)], measure) for rate in rates]
-            axis.errorbar(np.array(rates) * 100, [p[0] * 100 for p in points], yerr=[p[1] * 100 for p in points],
-                          color=colour, linestyle=style, marker="o" if style == "-" else None, capsize=3,
-                          label=f"{loss}, {label}")
+            x, points = _accuracy_series(runs, loss, measure)
+            axis.errorbar(x, [p[0] for p in points], yerr=[p[1] for p in points], color=colour, linestyle=style,
+                          marker="o" if style == "-" else None, markersize=4, capsize=2, label=label)
         for (rate, kind, spec), group in runs.items():
             if kind == "asymmetric" and spec == loss:
                 mean, half = point(group, m.final_accuracy)
-                offset = 1.0 + 0.7 * list(losses).index(loss)  # side by side, not on top of each other
-                axis.errorbar([rate * 100 + offset], [mean * 100], yerr=[half * 100], color=colour, marker="D",
-                              markerfacecolor="white", linestyle="none", capsize=3)
-    axis.plot([], [], color=NEUTRAL_COLOUR, marker="D", markerfacecolor="white", linestyle="none",
-              label="class-pair noise, final")
-    axis.set_xlabel("share of training labels flipped (%)")
-    axis.set_ylabel("test accuracy (%)")
-    axis.set_title(title)
-    axis.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="x-small")
+                axis.errorbar([rate * 100 + 2], [mean * 100], yerr=[half * 100], color=colour, marker="D",
+                              markerfacecolor="white", markersize=5, linestyle="none", capsize=2,
+                              label="class-pair noise, last epoch")
+        axis.set_title(panel_title(loss_title(loss)), fontsize="medium")
+    spare = list(axes.flat[len(ordered):])
+    for axis in spare:
+        axis.axis("off")
+    for column in range(ACCURACY_COLUMNS):  # the lowest drawn panel of each column carries the x axis
+        lowest = max(row for row in range(rows) if row * ACCURACY_COLUMNS + column < len(ordered))
+        axes[lowest, column].set_xlabel("labels flipped (%)")
+        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("test accuracy (%)")
+    # The legend: a panel other than CE's holds all four kinds of series; its colour is that loss's,
+    # so the legend's keys are redrawn in neutral grey and black.
+    keys = [plt.Line2D([], [], color="black", marker="o", markersize=4), plt.Line2D([], [], color="black", linestyle="--"),
+            plt.Line2D([], [], color="black", marker="D", markerfacecolor="white", linestyle="none"),
+            plt.Line2D([], [], color=NEUTRAL_COLOUR)]
+    names = ["last epoch", "early stopping (best epoch\non the clean validation split)", "40 % class-pair noise,\nlast epoch",
+             f"{loss_title(REFERENCE_LOSS)}, last epoch"]
+    if spare:
+        spare[0].legend(keys, names, loc="center left", fontsize="small")
+    else:
+        figure.legend(keys, names, loc="lower center", ncol=2)
+    figure.suptitle(title)
+    figure.tight_layout()
     return save_figure(figure, path)
 
 
-# The memorisation figure draws fewer losses than the experiment trains, or its lines would be unreadable:
-# CE, the report's focal loss, and the three remedies.
-MEMORISATION_LOSSES = ("ce", "focal:2", "gce:0.7", "nce+mae", "ls:0.1")
+# The memorisation figure teaches one contrast: CE fits the wrong labels, the noise-robust losses do
+# not, at the noise rate every verdict reads. CE, generalised cross-entropy (the robust loss the
+# protocol declares) and MAE (the loss it generalises, robust but slow); the other conditions and
+# losses are in the table.
+MEMORISATION_LOSSES = ("ce", NOISE_ROBUST_REFERENCE, "mae")
+MEMORISATION_CONDITION = (0.4, "symmetric")
+# (history key, line style, legend label) of the memorisation panels' three series.
+_MEMORISATION_SERIES = (("test_accuracy", "-", "test set"),
+                        ("train_accuracy_on_clean", "--", "training labels that are correct"),
+                        ("train_accuracy_on_flipped", ":", "training labels that were flipped"))
 
 
-def draw_noise_memorisation(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str], title: str, path: Path) -> Path:
-    """Per noisy condition (rows): test accuracy over epochs (left) and training accuracy on the
-    clean (solid) and flipped (dashed) samples, measured against the labels trained on (right)."""
-    conditions = sorted({(rate, kind) for rate, kind, _ in runs if rate > 0}, key=lambda c: (c[1] != "symmetric", c[0]))
-    figure, axes = new_figure(2.2 * len(conditions) + 1.2, rows=len(conditions), columns=2, sharex=True, sharey=True,
-                              squeeze=False)
-    for row, (rate, kind) in enumerate(conditions):
-        top, bottom = axes[row, 0], axes[row, 1]
-        for loss in losses:
-            group = runs.get((rate, kind, loss))
-            if not group:
+def draw_noise_memorisation(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str], title: str, path: Path,
+                            condition: tuple[float, str] = MEMORISATION_CONDITION) -> Path:
+    """One panel per loss at one noisy condition: test accuracy over the epochs, and training accuracy
+    measured against the labels trained on, separately on the samples whose label is correct and on
+    those whose label was flipped. A flipped-label curve that climbs is the network learning wrong
+    labels by heart.
+
+    Each panel has its own epoch axis (the losses train for different lengths) and three series, so
+    the one contrast the figure teaches (which losses memorise) is read across the panels.
+    """
+    rate, kind = condition
+    shown = [loss for loss in losses if runs.get((rate, kind, loss))]
+    figure, axes = new_figure(3.6, columns=max(1, len(shown)), sharey=True, squeeze=False)
+    for axis, loss in zip(axes[0], shown):
+        colour = loss_colour_in(loss, losses)
+        for metric, style, label in _MEMORISATION_SERIES:
+            curve = accuracy_curve(runs[(rate, kind, loss)], metric)
+            if curve is None:
                 continue
-            colour = loss_colour_in(loss, losses)
-            for axis, metric, style, label in ((top, "test_accuracy", "-", loss),
-                                               (bottom, "train_accuracy_on_clean", "-", f"{loss}, clean"),
-                                               (bottom, "train_accuracy_on_flipped", "--", f"{loss}, flipped")):
-                curve = accuracy_curve(group, metric)
-                if curve is None:
-                    continue
-                epochs, mean, low, high = curve
-                axis.plot(epochs, mean * 100, color=colour, linestyle=style, label=label)
-                axis.fill_between(epochs, low * 100, high * 100, color=colour, alpha=0.15, linewidth=0)
-        condition = f"{rate * 100:.0f} % {'symmetric' if kind == 'symmetric' else 'class-pair'} noise"
-        top.set_title(f"{condition}: test set", fontsize="medium")
-        bottom.set_title(f"{condition}: training set", fontsize="medium")
-        top.set_ylabel("accuracy (%)")
-    axes[-1, 0].set_xlabel("epoch")
-    axes[-1, 1].set_xlabel("epoch")
-    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
-    handles, labels = axes[0, 1].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), bbox_to_anchor=(0.5, 0.0),
-                  title="training accuracy against the labels trained on, on the clean and on the flipped samples")
+            epochs, mean, low, high = curve
+            axis.plot(epochs, mean * 100, color=colour, linestyle=style, label=label)
+            axis.fill_between(epochs, low * 100, high * 100, color=colour, alpha=0.15, linewidth=0)
+        axis.set_title(panel_title(loss_title(loss)), fontsize="medium")
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+    axes[0, 0].set_ylabel("accuracy (%)")
+    keys = [plt.Line2D([], [], color="black", linestyle=style) for _, style, _ in _MEMORISATION_SERIES]
+    figure.legend(keys, [label for _, _, label in _MEMORISATION_SERIES], loc="lower center", ncol=3,
+                  bbox_to_anchor=(0.5, 0.0), title="accuracy on the test set, and against the labels trained on")
     figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.1, 1, 1))
+    figure.tight_layout(rect=(0, 0.17, 1, 1))
     return save_figure(figure, path)
 
 
@@ -131,23 +182,92 @@ def label_noise_table(runs: dict[tuple[float, str, str], Runs], losses: Sequence
     return "\n".join(lines) + "\n"
 
 
+def _condition_name(rate: float, kind: str) -> str:
+    return f"{rate * 100:.0f} %" + ("" if kind == "symmetric" else " class-pair")
+
+
+def label_noise_matrix(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str]) -> str:
+    """Loss × noise rate: test accuracy at the last epoch, one row per loss by its reader's name, one
+    column per share of labels flipped; the cells are the long table's (``tables.cell``)."""
+    conditions = sorted({(rate, kind) for rate, kind, _ in runs}, key=lambda c: (c[1] != "symmetric", c[0]))
+    lines = ["| loss | " + " | ".join(f"{_condition_name(rate, kind)} flipped" for rate, kind in conditions) + " |",
+             "|---|" + "---:|" * len(conditions)]
+    for loss in losses:
+        if any(runs.get((rate, kind, loss)) for rate, kind in conditions):
+            lines.append(f"| {loss_title(loss)} | "
+                         + " | ".join(cell(runs.get((rate, kind, loss), []), m.final_accuracy) for rate, kind in conditions)
+                         + " |")
+    seeds = sorted({complete_count(group) for group in runs.values() if group})
+    lines += ["", f"Test accuracy at the last epoch (%), mean ± half-width of the 95 % t-interval over "
+              f"{' or '.join(map(str, seeds))} seeds (the long table gives each condition's n, the early-stopped "
+              "accuracy and the fits to the flipped labels). Symmetric noise moves a label to any other class; "
+              "class-pair noise moves it to one fixed other class."]
+    return "\n".join(lines) + "\n"
+
+
+def accuracy_caption(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str]) -> str:
+    """The accuracy figure's takeaway at the verdicts' noise rate, with the long table's cells: what CE
+    keeps at the last epoch and when stopped early, and the loss that keeps the most."""
+    rate, kind = NOISY["label_noise"], NOISY["label_noise_kind"]
+    noisy = {loss: runs.get((rate, kind, loss), []) for loss in losses}
+    means = {loss: mean_ci(values).mean for loss in losses
+             if (values := [m.final_accuracy(run) for run in m.counted(noisy[loss])])}
+    if REFERENCE_LOSS not in means:
+        return f"No complete runs of {loss_title(REFERENCE_LOSS)} at {rate * 100:.0f} % flipped labels."
+    ce = noisy[REFERENCE_LOSS]
+    text = (f"With {rate * 100:.0f} % of the training labels flipped, {loss_title(REFERENCE_LOSS)} falls from "
+            f"{cell(runs.get((0.0, kind, REFERENCE_LOSS), []), m.final_accuracy)} % test accuracy on clean labels to "
+            f"{cell(ce, m.final_accuracy)} % at the last epoch, and keeps {cell(ce, m.selected_accuracy)} % when "
+            "stopped early on the clean validation split.")
+    best = max(means, key=means.get)
+    if best != REFERENCE_LOSS:
+        text += (f" {loss_title(best)} keeps the most at the last epoch, {cell(noisy[best], m.final_accuracy)} %; "
+                 "every loss loses accuracy as more labels are flipped.")
+    return text
+
+
+def memorisation_caption(runs: dict[tuple[float, str, str], Runs], losses: Sequence[str],
+                         condition: tuple[float, str] = MEMORISATION_CONDITION) -> str:
+    """The memorisation figure's takeaway: how many flipped labels each drawn loss ends up fitting (the
+    long table's "fits flipped labels"), and CE's test accuracy at its peak and at the end."""
+    rate, kind = condition
+    shown = [loss for loss in losses if runs.get((rate, kind, loss))]
+    if not shown:
+        return f"No runs at {rate * 100:.0f} % flipped labels: 0 curves to draw."
+    fits = [f"{loss_title(loss)} {cell(runs[(rate, kind, loss)], m.final_flipped_fit)} %" for loss in shown]
+    chance = m.chance(runs[(rate, kind, shown[0])][0])
+    text = (f"At {_condition_name(rate, kind)} of the training labels flipped, the share of flipped samples a network "
+            f"ends up predicting with their wrong label (chance {chance * 100:.0f} %): {join_names(fits)}.")
+    curve = accuracy_curve(runs.get((rate, kind, REFERENCE_LOSS), []), "test_accuracy")
+    if curve is not None:
+        epochs, mean, _, _ = curve
+        peak = int(np.argmax(mean))
+        text += (f" {loss_title(REFERENCE_LOSS)} learns the correct labels first: its mean test accuracy peaks at "
+                 f"{mean[peak] * 100:.1f} % in epoch {epochs[peak]} and ends at {mean[-1] * 100:.1f} % as it memorises "
+                 "the flipped ones.")
+    return text
+
+
 def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
-    """Accuracy against the noise rate, memorisation curves and the table, per dataset."""
+    """Accuracy against the noise rate, memorisation curves, the long table and the loss × rate matrix, per dataset."""
     losses = ordered_losses(EXPERIMENTS["label-noise"], runs)
+    memorised = [loss for loss in MEMORISATION_LOSSES if loss in losses] or losses[:len(MEMORISATION_LOSSES)]
 
     def outputs(dataset, dataset_runs):
         grouped = group_runs(dataset_runs, key=lambda r: (r.config.label_noise, r.config.label_noise_kind, r.config.loss))
-        return {
+        return with_captions({
             "accuracy.png": lambda p: draw_noise_accuracy(
-                grouped, losses, f"Label noise on {dataset}: test accuracy, last epoch and early stopping", p),
+                grouped, losses, f"Label noise on {dataset}: test accuracy against the labels flipped", p),
             "memorisation.png": lambda p: draw_noise_memorisation(
-                grouped, [loss for loss in losses if loss in MEMORISATION_LOSSES] or losses,
-                f"Label noise on {dataset}: what the network fits, epoch by epoch", p),
+                grouped, memorised, f"Label noise on {dataset}: {_condition_name(*MEMORISATION_CONDITION)} of the "
+                "labels flipped, what the network fits", p),
             "table.md": lambda p: p.write_text(label_noise_table(grouped, losses)),
+            "matrix.md": lambda p: p.write_text(label_noise_matrix(grouped, losses)),
             "stability.md": lambda p: p.write_text(stability_markdown(
                 {(loss, "none" if rate == 0 else f"{rate * 100:g} % symmetric"): grouped.get((rate, "symmetric", loss), [])
                  for rate in (0.0, 0.4) for loss in losses}, "noise", m.selected_accuracy, "test acc.")),
-        }
+        }, {"accuracy.png": lambda: accuracy_caption(grouped, losses),
+            "memorisation.png": lambda: memorisation_caption(grouped, memorised)})
 
     return write_per_dataset("label-noise", runs, out_dir, outputs) | write_setup("label-noise", runs, out_dir)
 

@@ -21,14 +21,14 @@ import numpy as np
 import torch
 
 from .. import losses
+from ..losses import loss_title
+from .captions import caption_name, figcaption
 from .output import save_figure
 from .style import LOSS_SHAPE_SLOTS, NEUTRAL_COLOUR, loss_colour, new_figure, plt
 
 NUM_CLASSES = 10
 FOCAL_GAMMAS = (0.5, 1.0, 2.0, 5.0)
 PROBABILITY_SPECS = ("mae", "ce") + tuple(f"focal:{gamma:g}" for gamma in FOCAL_GAMMAS)
-_LABELS = {"mae": "MAE (on softmax)", "ce": "cross-entropy", "l1-logits": "l1-logits (nn.L1Loss)",
-           "gce:0.7": "GCE, q = 0.7", "nce+mae": "NCE + MAE", "ls:0.1": "label smoothing, ε = 0.1"}
 # The remedies the label-noise experiment trains: the push table lists them under the report's losses.
 REMEDY_SPECS = ("gce:0.7", "nce+mae", "ls:0.1")
 
@@ -125,8 +125,7 @@ def l1_logits_curve(num_classes: int = NUM_CLASSES, true_logit: np.ndarray | Non
 
 def _style_for(spec: str) -> dict:
     colour = loss_colour(spec, LOSS_SHAPE_SLOTS.get(spec, 0))
-    label = _LABELS.get(spec) or f"focal, γ = {spec.partition(':')[2]}"
-    return {"color": colour, "label": label}
+    return {"color": colour, "label": loss_title(spec)}
 
 
 def _draw_against_probability(curves: Sequence[LossCurve], title: str, reference: LossCurve | None,
@@ -136,7 +135,7 @@ def _draw_against_probability(curves: Sequence[LossCurve], title: str, reference
     if reference is not None:  # cross-entropy as a dashed yardstick on the other losses' figures
         for axes, values in ((loss_axes, reference.loss), (push_axes, reference.true_logit_push)):
             axes.plot(reference.true_probability, values, linestyle="--", color=NEUTRAL_COLOUR,
-                      linewidth=1.2, label="cross-entropy (reference)")
+                      linewidth=1.2, label=f"{loss_title('ce')} (reference)")
     for curve in curves:
         style = _style_for(curve.spec)
         loss_axes.plot(curve.true_probability, curve.loss, **style)
@@ -181,7 +180,7 @@ def _draw_l1_logits(curve: LossCurve, num_classes: int) -> plt.Figure:
 def _draw_all(curves: dict[str, LossCurve], l1_curve: LossCurve, num_classes: int) -> plt.Figure:
     """Every loss on one pair of axes; l1-logits is placed at the p_y its logits imply."""
     l1_style = _style_for("l1-logits")
-    l1_style["label"] += ", others' logits at 0"
+    l1_style["label"] += ", other logits at 0"
     figure = _draw_against_probability(list(curves.values()), "All losses", None, num_classes)
     loss_axes, push_axes = figure.axes
     loss_axes.plot(l1_curve.true_probability, l1_curve.loss, **l1_style)
@@ -230,7 +229,8 @@ def draw_loss_shape_figures(out_dir: Path, num_classes: int = NUM_CLASSES) -> li
         num_classes: C for the analytic set-up.
 
     Returns:
-        Paths of ``loss_shapes_{mae,ce,focal,l1_logits,all}.png``, in that order.
+        Paths of ``loss_shapes_{mae,ce,focal,l1_logits,all}.png``, in that order, each followed by its
+        caption file (``captions.caption_name``), so that a caller registers both.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -247,7 +247,49 @@ def draw_loss_shape_figures(out_dir: Path, num_classes: int = NUM_CLASSES) -> li
         "loss_shapes_l1_logits.png": _draw_l1_logits(l1_curve, num_classes),
         "loss_shapes_all.png": _draw_all(curves, l1_curve, num_classes),
     }
+    texts = shape_captions(num_classes)
     written = []
     for name, figure in figures.items():
         written.append(save_figure(figure, out_dir / name))
+        caption = out_dir / caption_name(name)
+        caption.write_text(figcaption(texts[name]))
+        written.append(caption)
     return written
+
+
+def shape_captions(num_classes: int = NUM_CLASSES) -> dict[str, str]:
+    """Each loss-shape figure's takeaway, from pushes computed by autograd like the figures: what each
+    loss does at chance (p_y = 1/C, where a fresh network starts) against cross-entropy."""
+    chance = 1 / num_classes
+    high = PUSH_TABLE_PROBABILITIES[-1]
+    at_chance = {spec: push_on_true_logit(spec, chance, num_classes) for spec in PROBABILITY_SPECS}
+    ce, ce_high = at_chance["ce"], push_on_true_logit("ce", high, num_classes)
+    where = f"where the true class has probability 1/{num_classes}"
+    mae_curve = probability_curves(("mae",), num_classes)["mae"]
+    peak = int(np.argmax(mae_curve.true_logit_push))
+    focal = [spec for spec in PROBABILITY_SPECS if spec.startswith("focal:")]
+    l1_push = float(np.max(np.abs(l1_logits_curve(num_classes).true_logit_push)))
+    weakest, strongest = min(at_chance, key=at_chance.get), max(at_chance, key=at_chance.get)
+    return {
+        "loss_shapes_ce.png": (
+            f"At chance, {where}, cross-entropy pushes the true logit with {ce:.2f}, and still with {ce_high:.2f} at "
+            f"probability {high:g}: it keeps raising the confidence of examples it already gets right."),
+        "loss_shapes_mae.png": (
+            f"At chance, {where}, MAE pushes the true logit with {at_chance['mae']:.2f}, "
+            f"{at_chance['mae'] / ce:.2f} of cross-entropy's {ce:.2f}; its push is largest, "
+            f"{mae_curve.true_logit_push[peak]:.2f}, at probability {mae_curve.true_probability[peak]:.2f} and vanishes "
+            "on the examples it gets most wrong."),
+        "loss_shapes_focal.png": (
+            f"At chance, {where}, focal loss pushes the true logit harder than cross-entropy, "
+            + ", ".join(f"{at_chance[spec] / ce:.2f} times as hard at γ = {spec.partition(':')[2]}" for spec in focal)
+            + f"; at probability {high:g} its push shrinks to "
+            + ", ".join(f"{push_on_true_logit(spec, high, num_classes) / ce_high:.2f}" for spec in focal)
+            + " of cross-entropy's, in the same order."),
+        "loss_shapes_l1_logits.png": (
+            f"L1 on raw logits pushes the true logit by {l1_push:.2f}, 1/{num_classes}, below z = 1 and pulls it back "
+            f"by as much above, whatever the probabilities; at chance cross-entropy pushes with {ce:.2f}."),
+        "loss_shapes_all.png": (
+            f"At chance, {where}, the pushes on the true logit run from {at_chance[weakest]:.2f} for "
+            f"{loss_title(weakest)} to {at_chance[strongest]:.2f} for {loss_title(strongest)}, against "
+            f"cross-entropy's {ce:.2f}; near probability 1 every push fades."),
+    }

@@ -14,13 +14,15 @@ from matplotlib.ticker import MaxNLocator
 
 from ..data import class_names_of
 from ..experiments import EXPERIMENTS, MAE_RECIPES
+from ..losses import loss_title
 from ..protocol import MARGINS
 from ..results import StoredRun
 from . import measures as m
+from .captions import caption_name, figcaption, join_names, with_captions
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
 from .figures import accuracy_curve
 from .inference import Comparison
-from .loss_shapes import probability_curves
+from .loss_shapes import probability_curves, push_on_true_logit
 from .measures import RunIndex, group_runs
 from .output import ANALYTIC, save_figure
 from .stats import format_difference, format_level, mean_ci
@@ -54,7 +56,7 @@ def draw_per_class_over_epochs(runs_by_loss: dict[str, Runs], title: str, path: 
             for class_index in range(per_class.shape[1]):
                 axis.plot(epochs, per_class[:, class_index], color=class_colours(class_index % 10), linewidth=1.2,
                           label=f"class {class_index}")
-            axis.set_title(f"{loss}, seed {run.config.seed}: {m.abandoned_classes(run)} classes < "
+            axis.set_title(f"{loss_title(loss)}, seed {run.config.seed}:\n{m.abandoned_classes(run)} classes < "
                            f"{m.ABANDONED_BELOW * 100:.0f} %", fontsize="medium")
         axes[row, 0].set_ylabel("per-class test accuracy (%)")
     for axis in axes[-1]:
@@ -82,11 +84,11 @@ def draw_recipes(runs: dict[tuple[str, int, str], Runs], title: str, path: Path)
             x, mean, low, high = curve
             colour = loss_colour(loss)
             style = "-" if epochs == lengths[0] else "--"
-            axis.plot(x, mean * 100, color=colour, linestyle=style, label=f"{loss}, {epochs} epochs")
+            axis.plot(x, mean * 100, color=colour, linestyle=style, label=f"{loss_title(loss)}, {epochs} epochs")
             axis.fill_between(x, low * 100, high * 100, color=colour, alpha=0.15, linewidth=0)
         rates = {key[2]: group[0].config.lr for key, group in sorted(runs.items()) if key[0] == optimizer and group}
         shown = f"lr {next(iter(rates.values())):g}" if len(set(rates.values())) == 1 else \
-            "lr " + ", ".join(f"{rate:g} ({loss})" for loss, rate in rates.items())
+            "lr " + ", ".join(f"{rate:g} ({loss_title(loss)})" for loss, rate in rates.items())
         axis.set_title(f"{'SGD' if optimizer == 'sgd' else 'Adam'}, {shown}")
         axis.set_xlabel("epoch")
         axis.legend(fontsize="small")
@@ -107,8 +109,8 @@ def draw_true_logit_push(path: Path, specs: Sequence[str] = ("mae", "ce", "focal
     figure, (left, right) = new_figure(3.8, columns=2)
     for index, (spec, curve) in enumerate(curves.items()):
         colour = loss_colour(spec, index + 1)
-        left.plot(curve.true_probability, curve.true_logit_push, color=colour, label=spec)
-        right.plot(curve.true_probability, curve.true_logit_push / reference, color=colour, label=spec)
+        left.plot(curve.true_probability, curve.true_logit_push, color=colour, label=loss_title(spec))
+        right.plot(curve.true_probability, curve.true_logit_push / reference, color=colour, label=loss_title(spec))
     for axis in (left, right):
         axis.axvline(0.1, color=NEUTRAL_COLOUR, linestyle=":", linewidth=1)
         axis.set_xlabel("$p_y$, probability of the true class")
@@ -121,6 +123,47 @@ def draw_true_logit_push(path: Path, specs: Sequence[str] = ("mae", "ce", "focal
     figure.suptitle("Why MAE stalls: its gradient vanishes on the examples it gets wrong")
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def _abandoned(run: StoredRun) -> float:
+    return float(m.abandoned_classes(run))
+
+
+def per_class_caption(runs_by_loss: dict[str, Runs], epochs: int) -> str:
+    """The per-class figure's takeaway, with the table's cells: how many classes each loss leaves
+    below a guess's accuracy, and its final accuracy."""
+    parts = [f"{loss_title(loss)} leaves {cell(group, _abandoned, scale=1)} classes below "
+             f"{m.ABANDONED_BELOW * 100:.0f} % on average and ends at {cell(group, m.final_accuracy)} % test accuracy"
+             for loss, group in runs_by_loss.items() if m.counted(group)]
+    if not parts:
+        return "No complete runs: 0 panels."
+    return f"After {epochs} epochs of SGD, " + "; ".join(parts) + ". A class whose line stays flat near 0 is abandoned."
+
+
+def recipes_caption(runs: dict[tuple[str, int, str], Runs]) -> str:
+    """The recipes figure's takeaway: MAE's final accuracy under each recipe against CE's, the table's cells."""
+    def under(loss: str) -> list[str]:
+        return [f"{cell(group, m.final_accuracy)} % with {'SGD' if optimizer == 'sgd' else 'Adam'} for {epochs} epochs"
+                for (optimizer, epochs, name), group in sorted(runs.items(), key=lambda item: (item[0][0] != "sgd",
+                                                                                              item[0][1]))
+                if name == loss and m.counted(group)]
+
+    mae, ce = under("mae"), under("ce")
+    if not mae:
+        return "No complete MAE runs: 0 recipes to compare."
+    text = f"MAE reaches {join_names(mae)}"
+    return text + (f"; cross-entropy reaches {join_names(ce)}." if ce else ".")
+
+
+def push_caption(num_classes: int = 10) -> str:
+    """The push figure's takeaway, computed from the loss functions: MAE's and focal loss's push at
+    chance as a share of CE's."""
+    chance = 1 / num_classes
+    push = {spec: push_on_true_logit(spec, chance, num_classes) for spec in ("ce", "mae", "focal:2")}
+    return (f"At chance, where the true class has probability 1/{num_classes}, MAE pushes the true logit with "
+            f"{push['mae']:.2f} against cross-entropy's {push['ce']:.2f}, {push['mae'] / push['ce']:.2f} of it, and "
+            f"its push vanishes on the examples it gets most wrong; focal loss (γ = 2) pushes {push['focal:2'] / push['ce']:.2f} "
+            "times as hard as cross-entropy there.")
 
 
 def mae_anatomy_table(runs: dict[tuple[str, int, str], Runs]) -> str:
@@ -145,17 +188,19 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
         by_recipe = group_runs(dataset_runs, key=lambda r: (r.config.optimizer, r.config.epochs, r.config.loss))
         report_recipe = {loss: group for (optimizer, epochs, loss), group in by_recipe.items()
                          if optimizer == "sgd" and epochs == shortest}
-        return {
+        return with_captions({
             "per_class.png": lambda p: draw_per_class_over_epochs(
                 report_recipe, f"Per-class test accuracy on {dataset}, SGD for {shortest} epochs (one panel per seed)", p),
             "recipes.png": lambda p: draw_recipes(
                 by_recipe, f"Does MAE catch up on {dataset}? Adam, and four times the epochs", p),
             "table.md": lambda p: p.write_text(mae_anatomy_table(by_recipe)),
-        }
+        }, {"per_class.png": lambda: per_class_caption(report_recipe, shortest),
+            "recipes.png": lambda: recipes_caption(by_recipe)})
 
     written = write_per_dataset("mae-anatomy", runs, out_dir, outputs)
     draw_true_logit_push(out_dir / "mae_anatomy_push.png")
-    written["mae_anatomy_push.png"] = ANALYTIC
+    (out_dir / caption_name("mae_anatomy_push.png")).write_text(figcaption(push_caption()))
+    written |= {"mae_anatomy_push.png": ANALYTIC, caption_name("mae_anatomy_push.png"): ANALYTIC}
     reasons = {"optimizer": "SGD is the report's recipe; Adam rescales each step by a running gradient size, "
                             "which tests whether MAE is stuck or only slow",
                "lr": f"{MAE_RECIPES[0][1]:g} for SGD (the report's shared rate); for Adam, each loss's rate tuned with "

@@ -87,3 +87,16 @@ def loss_colour_in(spec: str, order: Sequence[str]) -> str:
         return FIXED_LOSS_COLOURS[spec]
     unfixed = [other for other in order if other not in FIXED_LOSS_COLOURS]
     return EXTRA_LOSS_COLOURS[unfixed.index(spec) % len(EXTRA_LOSS_COLOURS)]
+
+
+# A panel title longer than this breaks before its parameter: "Label smoothing" / "(ε = 0.1)".
+PANEL_TITLE_CHARACTERS = 22
+
+
+def panel_title(name: str) -> str:
+    """A loss's reader name as the title of one small panel: on two lines before its bracketed
+    parameter when it would not fit one, never inside the parameter."""
+    if len(name) <= PANEL_TITLE_CHARACTERS or " (" not in name:
+        return name
+    head, _, parameter = name.partition(" (")
+    return f"{head}\n({parameter}"

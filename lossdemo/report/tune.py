@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ..experiments import EXPERIMENTS, is_gamma_spec
+from ..losses import loss_title
 from ..results import StoredRun
 from . import measures as m
+from .captions import caption_writer, join_names
 from .experiment_report import ExperimentReport, RenderContext, write_per_dataset, write_setup
 from .measures import group_runs
 from .output import save_figure
@@ -105,7 +107,7 @@ def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[st
             loss_rates = sorted(rate for name, rate in by_loss_and_rate if name == loss)
             colour = loss_colour_in(loss, panel)
             means = [score(by_loss_and_rate[(loss, rate)]) * 100 for rate in loss_rates]
-            axis.plot(loss_rates, means, color=colour, marker="o", label=loss)
+            axis.plot(loss_rates, means, color=colour, marker="o", label=loss_title(loss))
             for rate in loss_rates:
                 seeds = [selected_validation_accuracy(run) * 100 for run in by_loss_and_rate[(loss, rate)]]
                 axis.plot([rate] * len(seeds), seeds, color=colour, marker=".", linestyle="none", alpha=0.5)
@@ -122,9 +124,33 @@ def draw_tuning(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[st
     axes[0, 0].set_ylabel("validation accuracy at the best epoch (%)")
     if len(panels) > 1:
         axes[0, 0].set_title("the report's losses and the remedies", fontsize="medium")
-        axes[0, 1].set_title("focal loss's γ (ce is γ = 0)", fontsize="medium")
+        axes[0, 1].set_title("focal loss's γ (cross-entropy is γ = 0)", fontsize="medium")
     figure.suptitle(title)
     return save_figure(figure, path)
+
+
+def tuning_caption(by_loss_and_rate: dict[tuple[str, float], Runs]) -> str:
+    """The tuning figure's takeaway: how far apart the picked rates lie (the table's picks), and which
+    losses pick the lowest and the highest."""
+    chosen = picks(by_loss_and_rate)
+    if not chosen:
+        return "No rate trains any loss: 0 picks."
+    low, high = min(chosen.values()), max(chosen.values())
+
+    def at(rate: float) -> str:
+        names = [loss for loss, picked in chosen.items() if picked == rate]
+        if len(names) <= 2:
+            return f"{rate:g}, for {join_names([loss_title(loss) for loss in names])}"
+        return f"{rate:g}, for {len(names)} losses" + (", cross-entropy among them" if "ce" in names else "")
+
+    if low == high:
+        return f"Every loss picks the same learning rate, {low:g}, on validation accuracy at the best epoch."
+    return (f"One learning rate does not suit every loss: the rates picked on validation accuracy run from {at(low)}, "
+            f"to {at(high)}, a factor of {high / low:g}.")
+
+
+def _pick_accuracy(runs: Runs) -> str:
+    return format_mean_range([selected_validation_accuracy(run) * 100 for run in runs])
 
 
 def tuning_table(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[str]) -> str:
@@ -138,8 +164,7 @@ def tuning_table(by_loss_and_rate: dict[tuple[str, float], Runs], losses: list[s
         if loss in chosen:
             runs = by_loss_and_rate[(loss, chosen[loss])]
             epochs = [m.selected_epoch(run) for run in runs]
-            accuracy = [selected_validation_accuracy(run) * 100 for run in runs]
-            lines.append(f"| `{loss}` | {chosen[loss]:g} | {format_mean_range(accuracy)} | "
+            lines.append(f"| `{loss}` | {chosen[loss]:g} | {_pick_accuracy(runs)} | "
                          f"{format_mean_range(epochs, range_digits=0)} | "
                          f"{', '.join(f'{rate:g}' for rate in rates)} | {', '.join(diverged) or '—'} |")
         else:
@@ -169,6 +194,7 @@ def render(runs: Runs, out_dir: Path, context: RenderContext) -> dict[str, str]:
                 ("" if optimizer == "sgd" else f", {optimizer.capitalize()}")
             files[f"{prefix}learning_rates.png"] = lambda p, b=by_loss_and_rate, s=shown, w=where, o=optimizer: draw_tuning(
                 b, s, f"Learning rate per loss on {w}: validation accuracy", p, o)
+            files[f"{prefix}learning_rates_caption.md"] = caption_writer(lambda b=by_loss_and_rate: tuning_caption(b))
             files[f"{prefix}table.md"] = lambda p, b=by_loss_and_rate, s=shown: p.write_text(tuning_table(b, s))
         return files
 
