@@ -3,8 +3,11 @@
 - the strict MkDocs build passes (broken links, missing includes, bad docstrings fail it);
 - in headless Chromium, served from 127.0.0.1 with no network: every nav page loads without
   console errors, every image loads, math is typeset (also in notebook pages), and the nav
-  reaches exactly the pages listed in mkdocs.yml; a reader whose system is dark gets the dark
-  scheme with the figures on white cards;
+  reaches exactly the pages listed in mkdocs.yml, in the learner's order (Home, Learn, the guide,
+  Evidence, Practice, Appendix); a reader whose system is dark gets the dark scheme with the
+  figures on white cards; every generated figure has a caption with a number; no table scrolls
+  sideways at a 1440 px window; exercise answers start hidden;
+- the learner pages embed no verdict block and show p-values only in collapsed details;
 - the built pages: API signatures wrapped at mkdocstrings' line_length, notebook pages with the
   repository of mkdocs.yml filled in;
 - no page types a measured number by hand: measured numbers reach pages only through the
@@ -50,6 +53,18 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 LOSS_PAGE_WITH_MATH = "losses/focal.md"
+# The learner's path (issue #24): the nav's top-level entries, in order.
+NAV_SECTIONS = ["Home", "Learn", "Which loss should I use?", "Evidence", "Practice", "Appendix"]
+# Pages a learner reads before the evidence: no verdict blocks, no p-values outside collapsed
+# details, answers hidden. No page at all has a table wider than its column at a 1440 px window.
+LEARNER_PAGES = ["index.md", "losses/cross-entropy.md", "losses/mae.md", "losses/focal.md", "losses/remedies.md",
+                 "guide.md"]
+# How the site writes a p-value or a corrected one: "p 0.008 → 0.220", "p < 0.001 → 0.043", "Holm-adjusted".
+P_VALUE = re.compile(r"\bp\s+(?:<\s*)?\d*\.\d+\s*→|→\s*Holm|\bHolm-adjusted\b|\bp-values?\b")
+LEARNER_SECTIONS = ("Learn", "Practice")  # every page under these is a learner page too
+VIEWPORT = {"width": 1440, "height": 900}
+# Generated files that state verdicts in full: each has one home, on an evidence page.
+VERDICT_FILES = re.compile(r'--8<--\s*"generated/(?:\w|-)*(?:_verdicts|claims_table|verdict_rules)\.md"')
 NOTEBOOK_PAGE_WITH_MATH = "notebooks/focal-from-scratch.ipynb"
 # Material fetches the repository's star and fork counts from GitHub for the header. That is
 # optional decoration; offline it is answered with a stub so the test sees only the site's own files.
@@ -113,6 +128,53 @@ def test_nav_lists_the_three_notebooks():
     notebooks = [page for page in _nav_pages(_mkdocs_config()["nav"]) if page.endswith(".ipynb")]
     assert notebooks == ["notebooks/quickstart.ipynb", "notebooks/focal-from-scratch.ipynb",
                          "notebooks/bring-your-own-data.ipynb", "notebooks/exercises.ipynb"]
+
+
+def test_nav_follows_the_learners_path():
+    """Home, then the losses, then the advice, then the evidence behind it, then practice; method last."""
+    titles = [next(iter(entry)) if isinstance(entry, dict) else entry for entry in _mkdocs_config()["nav"]]
+    assert titles == NAV_SECTIONS
+
+
+def _learner_pages() -> list[str]:
+    pages = list(LEARNER_PAGES)
+    for entry in _mkdocs_config()["nav"]:
+        if isinstance(entry, dict) and next(iter(entry)) in LEARNER_SECTIONS:
+            pages += [page for page in _nav_pages(next(iter(entry.values()))) if page not in pages]
+    return pages
+
+
+@pytest.mark.parametrize("page", [page for page in LEARNER_PAGES])
+def test_learner_pages_embed_no_verdict_block(page):
+    """A verdict is stated in full on its evidence page and linked from the learner pages."""
+    source = (DOCS / page).read_text(encoding="utf-8")
+    assert not VERDICT_FILES.findall(source), f"{page} embeds {VERDICT_FILES.findall(source)}"
+
+
+def test_the_verdict_block_check_catches_an_embedded_block():
+    assert VERDICT_FILES.findall('???+ abstract "Verdicts"\n\n    --8<-- "generated/label_noise_verdicts.md"')
+    assert VERDICT_FILES.findall('--8<-- "generated/claims_table.md"')
+    assert not VERDICT_FILES.findall('--8<-- "generated/learn_focal_findings.md"')
+
+
+def test_the_p_value_check_catches_the_sites_p_values():
+    for shown in ("(p 0.008 → 0.220)", "p < 0.001 → 0.043", "p → Holm", "the Holm-adjusted p", "its p-value"):
+        assert P_VALUE.search(shown), shown
+    assert not P_VALUE.search("focal loss with p = 0.5 and $p_y$")
+
+
+def test_learner_pages_show_p_values_only_in_collapsed_details(built_site):
+    """Plain words first: p-values and multiple-test corrections sit in closed details on learner pages."""
+    for source in _learner_pages():
+        page = (built_site / _page_url_path(source) / "index.html").read_text(encoding="utf-8")
+        article = re.search(r"<article[^>]*>(.*)</article>", page, re.S).group(1)
+        article = re.sub(r"<script.*?</script>", " ", article, flags=re.S)
+        closed = re.compile(r"<details(?![^>]*\bopen\b)[^>]*>(?:(?!<details).)*?</details>", re.S)
+        while closed.search(article):  # innermost first, so nested details go with their parent
+            article = closed.sub(" ", article)
+        text = html.unescape(re.sub(r"<[^>]+>", " ", article))
+        shown = P_VALUE.search(text)
+        assert not shown, f"{source} shows a p-value outside collapsed details: {shown.group(0)!r}"
 
 
 def test_notebook_pages_name_the_repository_of_mkdocs_yml(built_site):
@@ -237,11 +299,16 @@ def test_site_in_headless_chromium(built_site, tmp_path):
     with _serve(built_site) as base_url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+            context = browser.new_context(viewport=VIEWPORT, service_workers="block")
             context.route("**/*", keep_local)
 
-            # Home page: screenshot, and the nav links it offers.
+            # Home page: screenshot, the nav's sections in the learner's order, and the nav links it offers.
             home, problems = _open(context, base_url)
+            sections = home.eval_on_selector_all(
+                "nav.md-nav--primary > ul.md-nav__list > li.md-nav__item",
+                "items => items.map(item => (item.querySelector(':scope > label, :scope > a')"
+                " || item).textContent.trim())")
+            assert [section.split("\n")[0].strip() for section in sections] == NAV_SECTIONS, sections
             home.screenshot(path=str(artifacts / "home.png"), full_page=True)
             assert not problems, f"home page: {problems}"
             assert home.locator("img").count() > 0, "the home page should show the headline figures"
@@ -275,6 +342,11 @@ def test_site_in_headless_chromium(built_site, tmp_path):
                 assert not problems, f"{source}: {problems}"
                 assert not _broken_images(page), f"{source}: images that did not load: {_broken_images(page)}"
 
+                _check_figures_have_captions(page, source)
+                if source in _learner_pages():
+                    _check_answers_start_hidden(page, source)
+                _check_no_sideways_tables(page, source)
+
                 if source == LOSS_PAGE_WITH_MATH:
                     # Every formula left by arithmatex has been replaced by KaTeX output.
                     page.wait_for_function(
@@ -292,25 +364,214 @@ def test_site_in_headless_chromium(built_site, tmp_path):
     print(f"browser test took {time.perf_counter() - started:.1f} s; screenshot: {artifacts / 'home.png'}")
 
 
-EXPLORER_PAGE = "losses/focal.md"
+def _check_figures_have_captions(page, source: str) -> None:
+    """Every generated figure sits in a <figure> whose <figcaption> states its takeaway with a number."""
+    missing = page.eval_on_selector_all(
+        ".md-typeset img[src*='generated/']",
+        "images => images.filter(img => { const caption = img.closest('figure')?.querySelector('figcaption');"
+        " return !caption || !/[0-9]/.test(caption.textContent); }).map(img => img.getAttribute('src'))")
+    assert not missing, f"{source}: generated figures without a caption that has a number: {missing}"
+
+
+def _check_no_sideways_tables(page, source: str) -> None:
+    """No table is wider than its column at the test's window: tables must not scroll sideways.
+    Closed details and hidden tabs are shown first, since a reader who opens them meets the same width."""
+    page.evaluate("() => { document.querySelectorAll('.md-typeset details').forEach(d => d.open = true);"
+                  " document.querySelectorAll('.md-typeset .tabbed-block').forEach(b => b.style.display = 'block'); }")
+    too_wide = page.eval_on_selector_all(
+        ".md-typeset table",
+        "tables => tables.filter(t => { const box = t.closest('.md-typeset__scrollwrap') || t.parentElement;"
+        " return box.scrollWidth > box.clientWidth + 1; })"
+        ".map(t => `${t.scrollWidth}px in ${(t.closest('.md-typeset__scrollwrap') || t.parentElement).clientWidth}px: `"
+        " + t.innerText.slice(0, 60).replace(/\\s+/g, ' '))")
+    page.reload(wait_until="load")
+    assert not too_wide, f"{source}: tables that scroll sideways at {VIEWPORT['width']} px: {too_wide}"
+
+
+def _check_answers_start_hidden(page, source: str) -> None:
+    """Answers are one click away: every answer's details element starts closed."""
+    open_answers = page.eval_on_selector_all(
+        ".md-typeset details.success, .md-typeset details.question, .jupyter-wrapper details",
+        "items => items.filter(d => d.open).map(d => (d.querySelector('summary') || d).textContent.trim())")
+    assert not open_answers, f"{source}: answers shown before they are asked for: {open_answers}"
+
+
+EXPLORER_PAGE = "index.md"  # the loss explorer (docs/includes/explorer.md), the Home page's first figure
+EXPLORER = ".lossdemo-explorer"
+# Settings the read-outs are checked at against autograd: (γ, q) pairs, and p_y on the marker's grid.
+EXPLORER_SETTINGS = ((0.0, 1.0), (0.5, 0.7), (2.0, 0.3), (5.0, 0.05))
+EXPLORER_PROBABILITIES = (0.05, 0.1, 0.5, 0.9)
+EXPLORER_SPECS = {"ce": "ce", "mae": "mae", "focal": "focal:{gamma:g}", "gce": "gce:{q:g}"}
+TEXT_CONTRAST, CURVE_CONTRAST = 4.5, 3.0  # WCAG: normal text; graphical objects
+
+
+def _relative_luminance(colour: str) -> float:
+    channels = [int(value) / 255 for value in re.findall(r"[\d.]+", colour)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two opaque CSS colours, "rgb(r, g, b)"."""
+    darker, lighter = sorted((_relative_luminance(first), _relative_luminance(second)))
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _explorer(page, expression: str):
+    return page.evaluate(f"() => {{ const view = window.lossdemoExplorer.views[0]; return {expression}; }}")
+
+
+def _explorer_canvas(page) -> str:
+    return page.evaluate(f"() => document.querySelector('{EXPLORER} canvas').toDataURL()")
+
+
+def _check_explorer_colours(page, scheme: str) -> None:
+    """The colours the explorer draws with: its background is the page's, its axis text readable on it
+    (4.5:1), every curve visible on it (3:1)."""
+    assert page.evaluate("() => document.body.dataset.mdColorScheme") == scheme
+    colours = _explorer(page, "view.state.colours")
+    page_background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert colours["background"] == page_background, (scheme, colours, page_background)
+    assert _contrast(colours["text"], colours["background"]) >= TEXT_CONTRAST, (scheme, colours)
+    for name, curve in colours["curves"].items():
+        assert _contrast(curve, colours["background"]) >= CURVE_CONTRAST, (scheme, name, curve, colours["background"])
 
 
 def _check_focal_explorer(page) -> None:
-    """The γ slider redraws the curves and its push values match the package's autograd values."""
-    from lossdemo.report.loss_shapes import push_on_true_logit
+    """The loss explorer: toggles and sliders redraw it; its read-outs match the package's autograd
+    values; the axes hold every curve's peak; the marker follows a drag and the keyboard; the measured
+    γ beside it comes from the generated snippet and links to its evidence; it is readable in both
+    colour schemes and follows a switch between them."""
+    import numpy as np
 
-    page.wait_for_selector(".lossdemo-explorer canvas")
-    before = page.evaluate("() => document.querySelector('.lossdemo-explorer canvas').toDataURL()")
-    page.locator(".lossdemo-explorer input[type=range]").fill("0.5")
-    assert page.locator(".lossdemo-explorer output").inner_text() == "0.5"
-    after = page.evaluate("() => document.querySelector('.lossdemo-explorer canvas').toDataURL()")
-    assert after != before, "moving the γ slider should redraw the curves"
-    assert "push" in page.locator(".lossdemo-explorer [data-push-table]").inner_text()
-    for gamma in (0.0, 0.5, 2.0, 5.0):
-        for probability in (0.05, 0.1, 0.5, 0.9):
-            shown = page.evaluate(f"() => window.lossdemoFocal.push({probability}, {gamma})")
-            expected = push_on_true_logit("ce" if gamma == 0 else f"focal:{gamma:g}", probability)
-            assert abs(shown - expected) < 1e-5, (gamma, probability, shown, expected)
+    from lossdemo.losses import loss_title
+    from lossdemo.report.loss_shapes import probability_curves, push_on_true_logit
+
+    page.wait_for_selector(f"{EXPLORER} canvas")
+    page.wait_for_function("() => window.lossdemoExplorer && window.lossdemoExplorer.views.length > 0")
+    root = page.locator(EXPLORER)
+    slider = {name: root.locator(f"input[type=range][data-setting={name}]") for name in ("gamma", "q", "p")}
+
+    # Each toggle changes the drawing and the read-out rows.
+    for name in EXPLORER_SPECS:
+        box = root.locator(f"input[type=checkbox][value={name}]")
+        assert box.is_checked(), f"{name} should be drawn at first"
+        before = _explorer_canvas(page)
+        box.uncheck()
+        assert _explorer_canvas(page) != before, f"switching {name} off should redraw the curves"
+        assert root.locator(f"[data-readout] tr[data-loss={name}]").count() == 0
+        box.check()
+        assert root.locator(f"[data-readout] tr[data-loss={name}]").count() == 1
+
+    # The read-outs at the marker equal autograd's push, for every loss, at several γ, q and p_y.
+    for gamma, q in EXPLORER_SETTINGS:
+        slider["gamma"].fill(f"{gamma:g}")
+        slider["q"].fill(f"{q:g}")
+        for probability in EXPLORER_PROBABILITIES:
+            slider["p"].fill(f"{probability:g}")
+            assert root.locator("output[data-show=p]").inner_text() == f"{probability:g}"
+            for name, template in EXPLORER_SPECS.items():
+                spec = template.format(gamma=gamma, q=q)
+                row = root.locator(f"[data-readout] tr[data-loss={name}]")
+                assert row.locator("th").inner_text().strip() == loss_title(spec)
+                expected = push_on_true_logit(spec, probability)
+                push = row.locator("td[data-value=push]")
+                shown = float(push.get_attribute("data-number"))
+                assert abs(shown - expected) < 1e-5, (spec, probability, shown, expected)
+                assert abs(float(push.inner_text()) - expected) <= 5e-4 + 1e-9, (spec, probability, push.inner_text())
+                share = float(row.locator("td[data-value=share]").get_attribute("data-number"))
+                assert abs(share - expected / (1 - probability)) < 1e-5, (spec, probability, share)
+
+    # γ = 5: the push peak (near p_y = 0.05) and the share's peak lie inside the axes; the loss axis
+    # is cut (CE grows without bound) and the page says so.
+    slider["gamma"].fill("5")
+    grid = np.linspace(0.0025, 0.9975, 399)
+    curve = probability_curves(("focal:5",), 10, grid)["focal:5"]
+    axes = _explorer(page, "view.state.axes")
+    assert curve.true_logit_push.max() <= axes["push"]["max"] <= 2 * curve.true_logit_push.max(), axes["push"]
+    assert (curve.true_logit_push / (1 - grid)).max() <= axes["share"]["max"], axes["share"]
+    assert axes["loss"]["clipped"] and "axis stops" in root.locator("[data-clip-note]").inner_text()
+    for name in ("ce", "mae", "gce"):
+        root.locator(f"input[type=checkbox][value={name}]").uncheck()
+    axes = _explorer(page, "view.state.axes")
+    assert curve.true_logit_push.max() <= axes["push"]["max"], ("focal alone", axes["push"])
+    for name in ("ce", "mae", "gce"):
+        root.locator(f"input[type=checkbox][value={name}]").check()
+
+    # The marker follows a drag on the plot, and the arrow keys on its slider.
+    canvas = root.locator("canvas").bounding_box()
+    boxes = _explorer(page, "view.plan.boxes")
+    push_box = boxes[1]
+    y = canvas["y"] + (push_box["y0"] + push_box["y1"]) / 2
+    page.mouse.move(canvas["x"] + push_box["x0"] + 0.2 * (push_box["x1"] - push_box["x0"]), y)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + push_box["x0"] + 0.6 * (push_box["x1"] - push_box["x0"]), y, steps=5)
+    page.mouse.up()
+    assert abs(float(slider["p"].input_value()) - 0.6) <= 0.011, slider["p"].input_value()
+    before = float(slider["p"].input_value())
+    slider["p"].focus()
+    page.keyboard.press("ArrowRight")
+    assert abs(float(slider["p"].input_value()) - before - 0.01) < 1e-9
+    assert float(root.locator("[data-readout] tr[data-loss=ce] td[data-value=push]").get_attribute("data-number")) \
+        == pytest.approx(1 - before - 0.01)
+
+    # Beside the plot: the nearest measured γ from the generated snippet, linked to its evidence.
+    data = json.loads(page.locator("#lossdemo-explorer-measured").text_content())
+    measured = root.locator("[data-measured]")
+    if data["datasets"]:
+        rows = data["datasets"][0]["rows"]
+        for gamma in (2.25, 4.25, 0.0):
+            slider["gamma"].fill(f"{gamma:g}")
+            nearest = min(rows, key=lambda row: abs(row["gamma"] - gamma))
+            assert float(measured.get_attribute("data-gamma")) == nearest["gamma"]
+            chosen = measured.locator(f"tr[data-gamma='{nearest['gamma']:g}']").first
+            assert chosen.locator("td[data-value=accuracy]").inner_text() == nearest["accuracy_text"]
+            assert chosen.locator("td[data-value=ece]").inner_text() == nearest["ece_text"]
+        link = measured.locator("a[data-evidence]").get_attribute("href")
+        target, section = urldefrag(link)
+        assert target.endswith("/claims/gamma-sweep/") and _status(target) == 200, link
+        with urllib.request.urlopen(target, timeout=10) as response:
+            assert f'id="{section}"' in response.read().decode(), f"{link}: no such heading"
+    else:
+        assert "No measurements" in measured.inner_text()
+
+    # Readable in the light scheme, after a switch to the dark one and back, and in a dark context.
+    _check_explorer_colours(page, "default")
+    redraws = _explorer(page, "view.redraws")
+    page.evaluate("() => { document.body.dataset.mdColorScheme = 'slate'; }")
+    page.wait_for_function(f"() => window.lossdemoExplorer.views[0].redraws > {redraws}")
+    _check_explorer_colours(page, "slate")
+    page.evaluate("() => { document.body.dataset.mdColorScheme = 'default'; }")
+    _check_explorer_colours(page, "default")
+    _check_explorer_in_dark_context(page)
+
+
+def _check_explorer_in_dark_context(page) -> None:
+    """The explorer's page opened afresh by a reader whose system is dark, served from the same place."""
+    origin = "{0.scheme}://{0.netloc}/".format(urlparse(page.url))
+    outside: list[str] = []
+
+    def local_only(route):
+        url = route.request.url
+        if url.startswith(origin) or url.startswith("data:"):
+            route.continue_()
+        elif urlparse(url).hostname == GITHUB_FACTS_HOST:
+            route.fulfill(status=200, content_type="application/json", body="{}")
+        else:
+            outside.append(url)
+            route.abort()
+
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block",
+                                               color_scheme="dark")
+    try:
+        context.route("**/*", local_only)
+        dark, problems = _open(context, page.url)
+        dark.wait_for_function("() => window.lossdemoExplorer && window.lossdemoExplorer.views.length > 0")
+        _check_explorer_colours(dark, "slate")
+        assert not problems, f"explorer page, dark: {problems}"
+    finally:
+        context.close()
+    assert not outside, f"the explorer's page asked for resources outside the site: {outside}"
 
 
 def _check_notebook_page(page, page_url: str, source: str) -> None:
@@ -342,6 +603,8 @@ HTML_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
 PUBLISHED_REGION = re.compile(r"<!--\s*published\b.*?-->.*?<!--\s*/published\s*-->", re.S)
 PERCENTAGE = re.compile(r"\d+(?:\.\d+)?\s*(?:\\?%|per\s?cent\b)", re.I)
 DECIMAL = re.compile(r"(?<![\w.])\d*\.\d+(?![\w.])")
+# A percentage right before one of these is the level of an interval or a test, a setting: "a 95 % interval".
+CONFIDENCE_LEVEL = re.compile(r"\s*(?:interval|level|confidence)\b", re.I)
 # A decimal right after one of these is a setting or an identifier, not a measurement:
 # "focal:0.5", "$\gamma = 0.5$", "γ ∈ {0.5, 1, 2}", "beta = 0.999", "arXiv:2011.14439", "ls:0.1",
 # "lr 0.05", "learning rate (0.05)", "momentum 0.9".
@@ -358,7 +621,7 @@ def hand_typed_numbers(markdown: str) -> list[str]:
     text = PUBLISHED_REGION.sub(" ", markdown)
     text = CODE_SPAN.sub(" ", text)  # `focal:0.5`, ``1.0``: identifiers and literals, not measurements
     text = HTML_TAG.sub(" ", text)  # <input step="0.25">: markup attributes, not measurements
-    found = [match.group(0) for match in PERCENTAGE.finditer(text)]
+    found = [match.group(0) for match in PERCENTAGE.finditer(text) if not CONFIDENCE_LEVEL.match(text, match.end())]
     text = PERCENTAGE.sub(" ", text)  # report each percentage once, not again as a decimal
     for match in DECIMAL.finditer(text):
         if not SETTING_BEFORE.search(text[max(0, match.start() - 40): match.start()]):
@@ -444,12 +707,13 @@ def test_the_number_check_catches_a_fake_page(tmp_path):
     "Greydanus, S. (2020). arXiv:2011.14439.",
     "<!-- published: Lin et al. 2017 -->\nthey used $\\alpha = 0.25$ and got 39.1 AP, a 2.9% gain.\n<!-- /published -->",
     "Ten classes, 25 epochs, a fifth of the push, $2 p_y (1 - p_y)$.",
+    "What a 95 % interval means, and a test at the 5 % level.",
 ])
 def test_the_number_check_allows_settings_citations_and_integers(allowed):
     assert hand_typed_numbers(allowed) == []
 
 
 @pytest.mark.parametrize("measured", ["reaches 97 %", "about 40 per cent", "accuracy of .93", "0.874 on test",
-                                      "$91.2\\%$"])
+                                      "$91.2\\%$", "a 95 % accuracy interval"])
 def test_the_number_check_flags_measurements(measured):
     assert hand_typed_numbers(measured)

@@ -25,6 +25,7 @@ from .claims import evaluate_claims
 from .experiment_report import file_prefix
 from .family import Family, site_family
 from .inference import ALPHA
+from .learner import learner_files
 from .matched_rates import PAGE_CHECKS, page_matched_rates_markdown
 from .measures import RunIndex
 from .output import runs_fingerprint, update_manifest
@@ -47,20 +48,25 @@ def verdicts_file_name(page: str) -> str:
 
 
 def claims_table_markdown(verdicts: list[ClaimVerdict], run_count: int, family: Family) -> str:
-    """The "report, checked" table: one row per claim."""
+    """The "report, checked" table, one row per claim, narrow enough to read without scrolling; each
+    claim's effects and deciding test follow in a collapsed list with the same numbers."""
     level = f"{family.confidence * 100:.2f} %"
-    lines = [
-        f"| # | claim (paraphrased) | from | verdict | effect, points or % ({level} simultaneous CI) | p → Holm | evidence |",
-        "|---:|---|---|---|---|---|---|",
-    ]
+    lines = ["| # | claim (paraphrased) | from | verdict | evidence |", "|---:|---|---|---|---|"]
+    effects = []
     for number, verdict in enumerate(verdicts, start=1):
         claim = verdict.claim
         evidence = f"[evidence]({claim.evidence})" if claim.evidence else "—"
         # "Not separated" is qualified by the effects it still rules out: on the evidence page, not here.
         shown = claim_verdict_text(verdict.verdict, short=True)
-        lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(shown)}** | "
-                     f"{cell_text(verdict.effect)} | {deciding_tests_text(verdict.decisions, '<br>')} | {evidence} |")
+        lines.append(f"| {number} | {cell_text(claim.text)} | {claim.source} | **{cell_text(shown)}** | {evidence} |")
+        if verdict.effect or verdict.decisions:
+            effects.append(f"    - **{number}.** Effect: {verdict.effect.replace('<br>', '; ') or '—'}. "
+                           f"p → Holm: {deciding_tests_text(verdict.decisions, '; ')}.")
     lines += [
+        "",
+        f'??? info "Effects (points or %, {level} simultaneous intervals) and the deciding test, claim by claim"',
+        "",
+        *effects,
         "",
         f"Computed by `lossdemo.report.claims` from {run_count} stored runs. Effects are paired differences in "
         "percentage points between runs with the same seed (same initial weights and batch order), or levels in %, "
@@ -162,6 +168,7 @@ def claims_files(runs: list[StoredRun], previous: dict | None = None, family: Fa
     for report in REPORTS.values():
         if report.files_from_all_runs is not None:
             files.update(report.files_from_all_runs(index))
+    files.update(learner_files(index, family, verdicts))
     return files
 
 

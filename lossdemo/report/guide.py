@@ -194,9 +194,9 @@ def guide_markdown(runs, family: Family | None = None) -> str:
     rows = guide_rows(index, family)
     if not rows:
         return "Not measured yet: the guide needs the stored runs of the experiments it reads (`--full`).\n"
-    lines = ["| situation | metric (test split) | validation pick | its level | gain over the runner-up | "
-             f"gain over `{BASELINE}` | evidence |",
-             "|---|---|---|---:|---|---|---|"]
+    lines = ["| situation, and the metric on the test split | validation pick | its level | gain over the runner-up | "
+             f"gain over `{BASELINE}` |",
+             "|---|---|---:|---|---|"]
     for row, judged in rows:
         situation = row.situation
         unit = "nats" if situation.metric == "nll" else "points"
@@ -206,9 +206,8 @@ def guide_markdown(runs, family: Family | None = None) -> str:
         over_runner_up = cells[runner_up]
         over_baseline = ("the pick is the default" if row.best == BASELINE else
                          "the runner-up is the default" if runner_up == BASELINE else cells.get(BASELINE, "—"))
-        lines.append(f"| {cell_text(situation.name)} ({situation.dataset}) | {situation.measure_name} | `{row.best}` | "
-                     f"{row.level} | {over_runner_up} | {over_baseline} | "
-                     f"[evidence]({situation.evidence}) |")
+        lines.append(f"| [{cell_text(situation.name)} ({situation.dataset})]({situation.evidence}): "
+                     f"{situation.measure_name} | `{row.best}` | {row.level} | {over_runner_up} | {over_baseline} |")
     lines += ["", _clean_pick_calibration(index, rows), "",
               "Every run follows the fair protocol (each loss at its tuned rate; the short-budget row at a fifth of its "
               "length). Each row ranks its candidates, the losses its experiment trains (the report's losses and the "

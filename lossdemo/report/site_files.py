@@ -2,7 +2,8 @@
 
 * the analytic loss-shape figures of the loss pages (from ``loss_shapes``),
 * ``cli_help.md`` — the CLI's ``--help``, so the Reproduce page can never list a stale flag,
-* ``timings.md`` — how long stored runs took, per dataset and device, read from their metadata.
+* ``timings.md`` — how long stored runs took, per dataset and device, read from their metadata,
+* ``glossary.md`` — the hover definitions appended to every page (from ``glossary``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..results import StoredRun
+from .glossary import GLOSSARY_FILE, glossary_markdown
 from .loss_shapes import draw_loss_shape_figures, push_table_markdown
 from .output import ANALYTIC, runs_fingerprint
 from .stats import mean_ci
@@ -75,6 +77,8 @@ def write_site_files(out_dir: Path, parser: argparse.ArgumentParser, timing_runs
     written["cli_help.md"] = "cli"
     (out_dir / "timings.md").write_text(timings_markdown(timing_runs))
     written["timings.md"] = runs_fingerprint(timing_runs)
+    (out_dir / GLOSSARY_FILE).write_text(glossary_markdown())
+    written[GLOSSARY_FILE] = ANALYTIC
     return written
 
 
