@@ -225,6 +225,7 @@ class _TrainClassCounts(Mapping):
 def _render(plan: Plan, options: Options, stored: dict, published: dict, problems: list[str], log) -> list[Path]:
     from .report.claims_pages import render_claims
     from .report.experiment_report import RenderContext
+    from .report.explorer_data import write_explorer_data
     from .report.family import site_family
     from .report.guide import GUIDE_FILE, guide_markdown
     from .report.output import runs_fingerprint, update_manifest
@@ -253,6 +254,9 @@ def _render(plan: Plan, options: Options, stored: dict, published: dict, problem
         experiment_runs = [run for run in runs if run.config.run_id in wanted]
         if experiment_runs:
             written.update(render_experiment(name, experiment_runs, options.figures_dir, context))
+    # The explorer's measurements repeat the γ-sweep table, so they read the same runs (none: it says so).
+    gamma_sweep_ids = {config.run_id for config in plan.by_experiment.get("gamma-sweep", [])}
+    written.update(write_explorer_data(options.figures_dir, [run for run in runs if run.config.run_id in gamma_sweep_ids]))
     written.update(render_claims(every_run, options.figures_dir, family))
     (options.figures_dir / GUIDE_FILE).write_text(guide_markdown(every_run, family))
     written[GUIDE_FILE] = runs_fingerprint(every_run)
