@@ -102,7 +102,8 @@ def test_answers_are_read_as_a_learner_types_them():
 def test_check_prints_one_line_and_returns_nothing(capsys):
     assert check("ce-margin", "up") is None
     printed = capsys.readouterr().out
-    assert printed.startswith("not yet, hint: ") and printed.count("\n") == 1
+    assert printed.startswith("not yet, hint: ") and printed.endswith("\n")
+    assert max(map(len, printed.splitlines())) <= 88, "filled to the notebook's width"
 
 
 def test_an_unknown_question_is_named():

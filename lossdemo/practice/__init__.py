@@ -17,7 +17,7 @@ One module per job:
 """
 
 from .coding import assess_best_epoch, assess_ece, assess_gce, check_best_epoch, check_ece, check_gce
-from .feedback import Feedback, Verdict
+from .feedback import Feedback, Verdict, mid_sentence, tell
 from .predictions import assess_choice, assess_ranking, check_choice, check_ranking
 from .push import push
 from .questions import QUESTIONS, assess, check
@@ -26,5 +26,6 @@ from .seeds import SeedSummary, clearly_apart, learning_rates, ranked, seed_tabl
 __all__ = [
     "QUESTIONS", "Feedback", "SeedSummary", "Verdict", "assess", "assess_best_epoch", "assess_choice", "assess_ece",
     "assess_gce", "assess_ranking", "check", "check_best_epoch", "check_choice", "check_ece", "check_gce",
-    "check_ranking", "clearly_apart", "learning_rates", "push", "ranked", "seed_table", "summarise", "train_seeds",
+    "check_ranking", "clearly_apart", "learning_rates", "mid_sentence", "push", "ranked", "seed_table", "summarise",
+    "tell", "train_seeds",
 ]

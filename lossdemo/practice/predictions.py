@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from itertools import combinations
 
 from ..losses import loss_title, parse_loss_spec
-from .feedback import Feedback, correct, no_answer, not_yet, say
+from .feedback import Feedback, correct, mid_sentence, no_answer, not_yet, say
 from .seeds import SeedSummary, clearly_apart, ranked
 
-_UNANSWERED = "write your prediction in the variable above before you run the experiment, then run this cell again"
+_UNANSWERED = "write your prediction in the variable above, then run this cell again"
 
 
 def _spec(text: object) -> str | None:
@@ -23,6 +23,10 @@ def _spec(text: object) -> str | None:
         return str(parse_loss_spec(str(text).strip()))
     except (TypeError, ValueError):
         return None
+
+
+def _name(spec: str) -> str:
+    return mid_sentence(loss_title(spec))
 
 
 def assess_ranking(prediction: Sequence[str] | None, summaries: dict[str, SeedSummary], measure: str) -> Feedback:
@@ -37,16 +41,16 @@ def assess_ranking(prediction: Sequence[str] | None, summaries: dict[str, SeedSu
     measured = ranked(summaries)
     right, wrong, close = [], [], []
     for higher, lower in combinations(order, 2):
-        pair = f"{loss_title(higher)} above {loss_title(lower)}"
+        pair = f"{_name(higher)} above {_name(lower)}"
         if not clearly_apart(summaries[higher], summaries[lower]):
-            close.append(f"{loss_title(higher)} and {loss_title(lower)}")
+            close.append(f"{_name(higher)} and {_name(lower)}")
         elif summaries[higher].mean > summaries[lower].mean:
             right.append(pair)
         else:
             wrong.append(pair)
     seeds = len(next(iter(summaries.values())).values)
-    measured_text = ", then ".join(f"{loss_title(loss)} ({summaries[loss].mean:.1%})" for loss in measured)
-    parts = [f"you predicted {' > '.join(loss_title(loss) for loss in order)}; wrong way round: {'; '.join(wrong)}."
+    measured_text = ", then ".join(f"{_name(loss)} ({summaries[loss].mean:.1%})" for loss in measured)
+    parts = [f"you predicted {' > '.join(map(_name, order))}; wrong way round: {'; '.join(wrong)}."
              if wrong else f"right where the seeds can tell: {'; '.join(right) or 'no pair is clearly apart'}."]
     if close:
         parts.append(f"Too close to call with {seeds} seeds: {'; '.join(close)}.")
