@@ -221,8 +221,7 @@ def accuracy_caption(runs: dict[tuple[float, str, str], Runs], losses: Sequence[
             "stopped early on the clean validation split.")
     best = max(means, key=means.get)
     if best != REFERENCE_LOSS:
-        text += (f" {loss_title(best)} keeps the most at the last epoch, {cell(noisy[best], m.final_accuracy)} %; "
-                 "every loss loses accuracy as more labels are flipped.")
+        text += f" {loss_title(best)} keeps the most at the last epoch, {cell(noisy[best], m.final_accuracy)} %."
     return text
 
 

@@ -55,6 +55,21 @@ def findings_file_name(page: str) -> str:
     return f"learn_{page.replace('-', '_')}_findings.md"
 
 
+def _dataset_names(text: str) -> str:
+    """Datasets as a reader names them ("MNIST-1D"), the longest code first so that none is cut short."""
+    for code in sorted(DATASET_NAMES, key=len, reverse=True):
+        text = text.replace(f"on {code}", f"on {DATASET_NAMES[code]}")
+    return text
+
+
+def _verdict_detail(verdict: ClaimVerdict) -> str:
+    """The verdict's qualification in words a learner reads: per dataset or regime, without the list of
+    effects a "not separated" rules out (that list is on the evidence page)."""
+    long = claim_verdict_text(verdict.verdict)
+    text = claim_verdict_text(verdict.verdict, short=True) if "rule out" in long else long
+    return _dataset_names(text).replace("not separated on ", "the seeds cannot tell on ")
+
+
 def _outcome(verdict: ClaimVerdict) -> str:
     if isinstance(verdict.verdict, NotDecided):
         return verdict.verdict.status
@@ -73,7 +88,7 @@ def findings_markdown(verdicts: list[ClaimVerdict], page: str) -> str:
         who = "The report" if claim.source == "report" else claim.source[0].upper() + claim.source[1:]
         outcome = _outcome(verdict)
         plain = PLAIN_OUTCOMES.get(outcome, outcome)
-        detail = claim_verdict_text(verdict.verdict, short=True)
+        detail = _verdict_detail(verdict)
         if detail.startswith(outcome + " (") and detail.endswith(")"):  # "does not hold (x)": only x is new
             detail = detail[len(outcome) + 2: -1]
         detail = f" ({detail})" if detail != outcome and outcome in PLAIN_OUTCOMES else ""
@@ -95,8 +110,8 @@ def _sure_text(outcome: str, metric: str) -> str:
     margin = MARGINS[metric] * (1 if metric == "nll" else 100)
     unit = "nats" if metric == "nll" else ("point" if margin == 1 else "points")
     margin_text = f"{margin:g} {unit}"
-    return {HOLDS: f"**Sure**: ahead by more than the {margin_text} that matter",
-            FAILS: f"**Sure it is not** ahead by more than the {margin_text} that matter",
+    return {HOLDS: f"**Sure**: ahead by more than the {margin_text} that matters",
+            FAILS: f"**Sure it is not** ahead by more than the {margin_text} that matters",
             }.get(outcome, "**Not separated**: the seeds cannot tell them apart")
 
 
@@ -104,8 +119,8 @@ def _gain_text(comparison, confidence: float, metric: str) -> str:
     """The gain and the range the site's intervals allow, signed so that positive favours the pick."""
     interval = comparison.interval_at(confidence)
     if metric == "nll":
-        return (f"test NLL lower by {interval.mean:+.3f} nats (somewhere between {interval.low:+.3f} and "
-                f"{interval.high:+.3f})")
+        return (f"{interval.mean:+.3f} nats less test NLL (somewhere between {interval.low:+.3f} and "
+                f"{interval.high:+.3f}; positive is better)")
     return (f"{interval.mean * 100:+.1f} points of {metric} (somewhere between {interval.low * 100:+.1f} and "
             f"{interval.high * 100:+.1f})")
 
@@ -133,7 +148,10 @@ def guide_plain_markdown(index: RunIndex, family: Family, verdicts: list[ClaimVe
             sure = _sure_text(outcome, situation.metric) if comparison else "—"
         lines.append(f"| {have} | {_reader_name(row.best)} | {gain} | {sure} |")
     lines.append(_mae_alone_row(index, verdicts))
-    return "\n".join(line for line in lines if line) + "\n"
+    lines += ["", "The words in the last column come from the site's tests, which are a little sharper than the "
+              "cautious ranges shown: a row can say **sure** while its range just reaches past the margin. "
+              "[Reading the numbers](reading-the-numbers.md) explains both."]
+    return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
 def _mae_alone_row(index: RunIndex, verdicts: list[ClaimVerdict]) -> str:
@@ -142,6 +160,9 @@ def _mae_alone_row(index: RunIndex, verdicts: list[ClaimVerdict]) -> str:
     if verdict is None or isinstance(verdict.verdict, NotDecided):
         return ""
     plain = PLAIN_OUTCOMES.get(_outcome(verdict), _outcome(verdict))
+    detail = _verdict_detail(verdict)
+    if detail.startswith(_outcome(verdict) + " ("):
+        plain += " " + detail[len(_outcome(verdict)) + 1:]
     return (f"| MAE alone, chosen for its robustness | {_reader_name('ce')}; with wrong labels, "
             f"{_reader_name('gce:0.7')} | MAE trains slowly and unevenly: its push vanishes near chance "
             f"([the MAE page](losses/mae.md)) | The report's \"MAE is not suitable\": {plain} "

@@ -291,5 +291,5 @@ def shape_captions(num_classes: int = NUM_CLASSES) -> dict[str, str]:
         "loss_shapes_all.png": (
             f"At chance, {where}, the pushes on the true logit run from {at_chance[weakest]:.2f} for "
             f"{loss_title(weakest)} to {at_chance[strongest]:.2f} for {loss_title(strongest)}, against "
-            f"cross-entropy's {ce:.2f}; near probability 1 every push fades."),
+            f"cross-entropy's {ce:.2f}; near probability 1 every push on the probabilities fades."),
     }
