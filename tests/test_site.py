@@ -609,7 +609,8 @@ CONFIDENCE_LEVEL = re.compile(r"\s*(?:interval|level|confidence)\b", re.I)
 # "focal:0.5", "$\gamma = 0.5$", "γ ∈ {0.5, 1, 2}", "beta = 0.999", "arXiv:2011.14439", "ls:0.1",
 # "lr 0.05", "learning rate (0.05)", "momentum 0.9", "$q = 0.7$".
 SETTING_BEFORE = re.compile(r"(?:γ|\\gamma|gamma|β|\\beta|beta|α|\\alpha|alpha|ε|\\varepsilon|epsilon|τ|\\tau|"
-                            r"focal:|ls:|gce:|la-ce:|arXiv:|\blr\b|learning rate|shared rate|momentum|(?<![\w\\])q\b)[^.\n]{0,16}$", re.I)
+                            r"focal:|ls:|gce:|la-ce:|arXiv:|\blr\b|learning rate|shared rate|momentum|"
+                            r"(?<![\w\\])q\b)[^.\n]{0,16}$", re.I)
 
 
 def hand_typed_numbers(markdown: str) -> list[str]:
