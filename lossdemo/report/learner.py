@@ -147,11 +147,12 @@ def guide_plain_markdown(index: RunIndex, family: Family, verdicts: list[ClaimVe
             gain = _gain_text(comparison, family.confidence, situation.metric) if comparison else "not measured"
             sure = _sure_text(outcome, situation.metric) if comparison else "—"
         lines.append(f"| {have} | {_reader_name(row.best)} | {gain} | {sure} |")
-    lines.append(_mae_alone_row(index, verdicts))
+    if mae_row := _mae_alone_row(index, verdicts):
+        lines.append(mae_row)
     lines += ["", "The words in the last column come from the site's tests, which are a little sharper than the "
               "cautious ranges shown: a row can say **sure** while its range just reaches past the margin. "
               "[Reading the numbers](reading-the-numbers.md) explains both."]
-    return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _mae_alone_row(index: RunIndex, verdicts: list[ClaimVerdict]) -> str:
